@@ -1,0 +1,6 @@
+//! Runtime plumbing shared by every OrderFlow service: RFC 9457 problem responses, telemetry,
+//! shutdown signals, health and metrics endpoints. Nothing here knows about orders or stock.
+
+pub mod problem;
+
+pub use problem::Problem;
