@@ -1,0 +1,271 @@
+//! The typed server-to-client methods of the OrderFlow hub. Each variant is a method name the
+//! browser registers with `connection.on(...)`; an event is encoded once into a complete
+//! Invocation record and the same bytes are shared by every recipient.
+//!
+//! ## Positions
+//!
+//! Every pushed message carries `position`, a string `"<STREAM>:<sequence>"` such as
+//! `"ORDERS:1042"` or `"INVENTORY:77"`: the JetStream stream the event is stored in and its stream
+//! sequence. Sequences are totally ordered within a stream and independent across streams, so a
+//! client keeps the latest position it saw *per stream* and hands all of them to
+//! `Resume(positions)` after a reconnect (a single string is accepted too). Positions are opaque
+//! to clients: they only store and return them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use super::framing::terminate;
+use crate::error::GatewayError;
+
+/// The JetStream streams whose events reach browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamName {
+    /// `ORDERS`, the order aggregate's events.
+    Orders,
+    /// `INVENTORY`, stock events.
+    Inventory,
+}
+
+impl StreamName {
+    /// Both streams, in a fixed order.
+    pub const ALL: [StreamName; 2] = [StreamName::Orders, StreamName::Inventory];
+
+    /// The JetStream stream name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamName::Orders => "ORDERS",
+            StreamName::Inventory => "INVENTORY",
+        }
+    }
+}
+
+impl FromStr for StreamName {
+    type Err = GatewayError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ORDERS" => Ok(StreamName::Orders),
+            "INVENTORY" => Ok(StreamName::Inventory),
+            _ => Err(GatewayError::BadPosition),
+        }
+    }
+}
+
+/// Where an event sits: stream and stream sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The stream the event is stored in.
+    pub stream: StreamName,
+    /// Its sequence in that stream (starts at 1).
+    pub sequence: u64,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.stream.as_str(), self.sequence)
+    }
+}
+
+impl FromStr for Position {
+    type Err = GatewayError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (stream, sequence) = s.split_once(':').ok_or(GatewayError::BadPosition)?;
+        Ok(Position {
+            stream: stream.parse()?,
+            sequence: sequence.parse().map_err(|_| GatewayError::BadPosition)?,
+        })
+    }
+}
+
+impl Serialize for Position {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `OrderStatusChanged` → the order's customer and the admin dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusChanged {
+    pub order_id: String,
+    pub order_number: String,
+    pub new_status: String,
+    pub old_status: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    pub position: Position,
+}
+
+/// `NewOrderCreated` → the admin dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOrderCreated {
+    pub order_id: String,
+    pub order_number: String,
+    pub customer_name: String,
+    /// A decimal amount (e.g. `12.34`) derived from the event's minor units.
+    pub total: f64,
+    /// RFC 3339.
+    pub created_at: String,
+    pub position: Position,
+}
+
+/// `LowStockAlert` → the admin dashboard, once per crossing below the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LowStockAlert {
+    pub product_id: String,
+    pub sku: String,
+    pub stock_level: i64,
+    pub threshold: i64,
+    pub position: Position,
+}
+
+/// One server-to-client hub method call. The variant name is the client method name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMethod {
+    OrderStatusChanged(OrderStatusChanged),
+    NewOrderCreated(NewOrderCreated),
+    LowStockAlert(LowStockAlert),
+}
+
+#[derive(Serialize)]
+struct Invocation<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    message_type: u8,
+    target: &'static str,
+    arguments: [&'a T; 1],
+}
+
+impl ClientMethod {
+    /// The method name the client registers a handler for.
+    pub fn target(&self) -> &'static str {
+        match self {
+            ClientMethod::OrderStatusChanged(_) => "OrderStatusChanged",
+            ClientMethod::NewOrderCreated(_) => "NewOrderCreated",
+            ClientMethod::LowStockAlert(_) => "LowStockAlert",
+        }
+    }
+
+    /// The position of the event behind this call.
+    pub fn position(&self) -> Position {
+        match self {
+            ClientMethod::OrderStatusChanged(m) => m.position,
+            ClientMethod::NewOrderCreated(m) => m.position,
+            ClientMethod::LowStockAlert(m) => m.position,
+        }
+    }
+
+    /// Encodes the complete Invocation record, `{"type":1,"target":…,"arguments":[…]}␞`.
+    pub fn encode(&self) -> String {
+        fn enc<T: Serialize>(target: &'static str, payload: &T) -> String {
+            let inv = Invocation {
+                message_type: 1,
+                target,
+                arguments: [payload],
+            };
+            // Serializing plain structs of strings and numbers cannot fail.
+            terminate(serde_json::to_string(&inv).unwrap_or_default())
+        }
+        match self {
+            ClientMethod::OrderStatusChanged(m) => enc(self.target(), m),
+            ClientMethod::NewOrderCreated(m) => enc(self.target(), m),
+            ClientMethod::LowStockAlert(m) => enc(self.target(), m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip() {
+        let p: Position = "ORDERS:1042".parse().unwrap();
+        assert_eq!(
+            p,
+            Position {
+                stream: StreamName::Orders,
+                sequence: 1042
+            }
+        );
+        assert_eq!(p.to_string(), "ORDERS:1042");
+        assert_eq!(
+            "INVENTORY:7".parse::<Position>().unwrap().stream,
+            StreamName::Inventory
+        );
+        for bad in [
+            "",
+            "ORDERS",
+            "ORDERS:",
+            "ORDERS:-1",
+            "orders:1",
+            "X:1",
+            "ORDERS:1:2",
+        ] {
+            assert!(bad.parse::<Position>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn encodes_an_invocation_record() {
+        let m = ClientMethod::OrderStatusChanged(OrderStatusChanged {
+            order_id: "0192f3a0-0000-7000-8000-000000000001".into(),
+            order_number: "ORD-1".into(),
+            new_status: "Shipped".into(),
+            old_status: "Confirmed".into(),
+            updated_at: "2026-11-25T14:00:00Z".into(),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 9,
+            },
+        });
+        let frame = m.encode();
+        assert!(frame.ends_with('\u{1e}'));
+        assert!(frame.starts_with("{\"type\":1,\"target\":\"OrderStatusChanged\","));
+        let v: serde_json::Value = serde_json::from_str(frame.trim_end_matches('\u{1e}')).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":1,"target":"OrderStatusChanged","arguments":[{
+                "orderId":"0192f3a0-0000-7000-8000-000000000001","orderNumber":"ORD-1",
+                "newStatus":"Shipped","oldStatus":"Confirmed","updatedAt":"2026-11-25T14:00:00Z",
+                "position":"ORDERS:9"}]})
+        );
+    }
+
+    #[test]
+    fn decimal_total_and_alert_shape() {
+        let m = ClientMethod::NewOrderCreated(NewOrderCreated {
+            order_id: "o".into(),
+            order_number: "ORD-2".into(),
+            customer_name: "Ada \u{1e} Lovelace".into(),
+            total: 1234.0 / 100.0,
+            created_at: "2026-11-25T14:00:00Z".into(),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 1,
+            },
+        });
+        let frame = m.encode();
+        assert_eq!(
+            frame.matches('\u{1e}').count(),
+            1,
+            "separator inside a string is escaped"
+        );
+        assert!(frame.contains("\"total\":12.34"), "{frame}");
+        let alert = ClientMethod::LowStockAlert(LowStockAlert {
+            product_id: "p".into(),
+            sku: "SKU-1".into(),
+            stock_level: 4,
+            threshold: 5,
+            position: Position {
+                stream: StreamName::Inventory,
+                sequence: 3,
+            },
+        });
+        assert!(alert.encode().contains(
+            "\"arguments\":[{\"productId\":\"p\",\"sku\":\"SKU-1\",\"stockLevel\":4,\"threshold\":5,\"position\":\"INVENTORY:3\"}]"
+        ));
+    }
+}
