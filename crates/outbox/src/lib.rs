@@ -1,1 +1,27 @@
-//! placeholder
+//! The transactional outbox (ARCHITECTURE.md §3), shared by every service that emits events.
+//!
+//! A service writes its business rows and its events in one PostgreSQL transaction with
+//! [`enqueue`]; nothing is published from a request handler. A [`Relay`] then publishes the
+//! rows to JetStream in commit order per aggregate, waits for each publish ack, and only then
+//! deletes them. JetStream drops duplicates by `Nats-Msg-Id` (the event id), so a relay that dies
+//! between the ack and the delete cannot store an event twice. [`ensure_streams`] creates or
+//! updates the streams idempotently.
+
+mod error;
+mod message;
+mod relay;
+mod streams;
+
+pub use error::Error;
+pub use message::{OutboxMessage, enqueue, pending_count};
+pub use relay::{Relay, RelaySettings};
+pub use streams::{StreamSettings, ensure_streams};
+
+/// Creates or upgrades the outbox table. Uses its own migrations table so that each service's
+/// own migrations stay independent of this crate's.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), Error> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("_orderflow_outbox_migrations");
+    migrator.run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Idempotent consumption of contract events from JetStream (ARCHITECTURE.md §4).
+//!
+//! A [`Consumer`] pulls from a durable consumer with explicit acks. For each message it decodes
+//! the event by its schema header, then, in ONE PostgreSQL transaction, records the event id in
+//! the `inbox` table and lets the [`Handler`] apply it. Only after the commit is the message
+//! acked, so a crash between commit and ack leads to a redelivery that the inbox turns into a
+//! no-op. A message that can never be applied (undecodable, or a handler's permanent error) is
+//! terminated, logged and counted; later messages keep flowing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use orderflow_events::{AnyEvent, decode_by_schema, headers};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+/// Creates or upgrades the inbox table (own migrations table, independent of the service's).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("_orderflow_inbox_migrations");
+    migrator.run(pool).await
+}
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Retrying will not help (the event contradicts our state); the message is terminated.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// A passing failure (database hiccup); the message is redelivered later.
+    #[error("transient: {0}")]
+    Transient(#[from] sqlx::Error),
+}
+
+/// Applies events inside the consumer's transaction.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event` using `tx`; the inbox row is already written in the same transaction.
+    fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &AnyEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and committed.
+    Applied,
+    /// Seen before; nothing changed.
+    Duplicate,
+    /// Can never be applied; to be terminated.
+    Rejected,
+    /// Failed for now; to be redelivered.
+    Retry,
+}
+
+/// Consumer set-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// JetStream refused or failed a consumer operation.
+    #[error("jetstream consumer error: {0}")]
+    JetStream(String),
+}
+
+/// A durable, idempotent consumer of one stream.
+pub struct Consumer<H> {
+    name: String,
+    pool: PgPool,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    handler: H,
+}
+
+impl<H: Handler> Consumer<H> {
+    /// Creates (or binds to) the durable consumer `name` on `stream` filtered by `subjects`.
+    pub async fn bind(
+        jetstream: &jetstream::Context,
+        stream: &str,
+        name: &str,
+        subjects: Vec<String>,
+        pool: PgPool,
+        handler: H,
+    ) -> Result<Self, Error> {
+        let err = |e: &dyn std::fmt::Display| Error::JetStream(e.to_string());
+        let stream = jetstream.get_stream(stream).await.map_err(|e| err(&e))?;
+        let consumer = stream
+            .get_or_create_consumer(
+                name,
+                pull::Config {
+                    durable_name: Some(name.to_owned()),
+                    filter_subjects: subjects,
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    max_deliver: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        Ok(Self { name: name.to_owned(), pool, consumer, handler })
+    }
+
+    /// Decodes and applies one message without acking it (tests use this to inject a crash
+    /// between commit and ack).
+    pub async fn apply(&self, message: &jetstream::Message) -> Outcome {
+        let schema = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::SCHEMA))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let event = match decode_by_schema(&schema, &message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(consumer = %self.name, subject = %message.subject, error = %e,
+                    "terminating an event that cannot be decoded");
+                return Outcome::Rejected;
+            }
+        };
+        let Some(event_id) = event.metadata().and_then(|m| m.event_uuid().ok()) else {
+            tracing::error!(consumer = %self.name, subject = %message.subject,
+                "terminating an event without a valid event id");
+            return Outcome::Rejected;
+        };
+        match self.apply_event(event_id, &event).await {
+            Ok(outcome) => outcome,
+            Err(HandlerError::Permanent(reason)) => {
+                tracing::error!(consumer = %self.name, %event_id, %reason,
+                    "terminating an event that cannot be applied");
+                Outcome::Rejected
+            }
+            Err(HandlerError::Transient(e)) => {
+                tracing::warn!(consumer = %self.name, %event_id, error = %e, "will retry event");
+                Outcome::Retry
+            }
+        }
+    }
+
+    async fn apply_event(
+        &self,
+        event_id: uuid::Uuid,
+        event: &AnyEvent,
+    ) -> Result<Outcome, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.name)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    }
+
+    /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply and
+    /// ack each. Returns the outcomes in order.
+    pub async fn step(&self, max: usize, wait: Duration) -> Result<Vec<Outcome>, Error> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|e| Error::JetStream(e.to_string()))?;
+        let mut outcomes = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| Error::JetStream(e.to_string()))?;
+            let outcome = self.apply(&message).await;
+            let ack = match outcome {
+                Outcome::Applied | Outcome::Duplicate => AckKind::Ack,
+                Outcome::Rejected => AckKind::Term,
+                Outcome::Retry => AckKind::Nak(Some(Duration::from_secs(1))),
+            };
+            metrics::counter!("inbox_messages_total", "consumer" => self.name.clone(),
+                "outcome" => format!("{outcome:?}")).increment(1);
+            if let Err(e) = message.ack_with(ack).await {
+                // Not acked means redelivered, and the inbox makes that harmless.
+                tracing::warn!(consumer = %self.name, error = %e, "ack failed");
+            }
+            outcomes.push(outcome);
+        }
+        self.export_lag().await;
+        Ok(outcomes)
+    }
+
+    async fn export_lag(&self) {
+        if let Ok(info) = self.consumer.clone().info().await {
+            metrics::gauge!("inbox_consumer_pending", "consumer" => self.name.clone())
+                .set(info.num_pending as f64);
+        }
+    }
+
+    /// Runs steps until `shutdown`, backing off after errors.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let step = self.step(256, Duration::from_secs(1));
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = step => r,
+            };
+            if let Err(e) = result {
+                tracing::warn!(consumer = %self.name, error = %e, "consumer step failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

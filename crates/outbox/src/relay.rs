@@ -1,0 +1,267 @@
+//! The relay: publishes outbox rows to JetStream and deletes them once acknowledged.
+//!
+//! Correctness rules (ARCHITECTURE.md §3):
+//! - Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas share the work.
+//! - Per-aggregate order: a claimed row is held back while an earlier row of the same aggregate
+//!   is still in the table but not in this batch (another relay owns it, or it failed). Rows of
+//!   one aggregate get increasing ids because writers lock the aggregate row first.
+//! - No row committed late is ever skipped: the relay never remembers a "last id seen"; it reads
+//!   whatever is still in the table, so a row whose id was assigned before a slower transaction
+//!   committed is simply picked up by the next step.
+//! - A row is deleted only after its publish ack; a crash in between republishes it and
+//!   JetStream's duplicate window (keyed by `Nats-Msg-Id`) drops the copy.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use bytes::Bytes;
+use orderflow_events::headers;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{Error, StreamSettings, ensure_streams};
+
+/// The channel the outbox trigger notifies on.
+const CHANNEL: &str = "orderflow_outbox";
+
+/// Tuning of a relay.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Most rows claimed per step.
+    pub batch_size: i64,
+    /// Safety-net poll interval when no notification arrives (lost connection, missed NOTIFY).
+    pub poll_interval: Duration,
+    /// Pause after a failed step (NATS down) before retrying.
+    pub retry_backoff: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            retry_backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Publishes outbox rows of one database to JetStream.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    settings: RelaySettings,
+}
+
+struct Row {
+    id: i64,
+    event_id: Uuid,
+    aggregate_id: String,
+    aggregate_version: i64,
+    subject: String,
+    schema_name: String,
+    payload: Vec<u8>,
+}
+
+impl Relay {
+    /// A relay over `pool`'s outbox publishing through `jetstream`.
+    pub fn new(pool: PgPool, jetstream: jetstream::Context, settings: RelaySettings) -> Self {
+        Self {
+            pool,
+            jetstream,
+            settings,
+        }
+    }
+
+    /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
+    /// were published. Errors leave unacknowledged rows in place for the next step.
+    pub async fn step(&self) -> Result<usize, Error> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Vec<Row> = sqlx::query_as::<_, (i64, Uuid, String, i64, String, String, Vec<u8>)>(
+            "SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload
+             FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.settings.batch_size)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload)| Row {
+            id,
+            event_id,
+            aggregate_id,
+            aggregate_version,
+            subject,
+            schema_name,
+            payload,
+        })
+        .collect();
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+
+        let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+        let aggregates: Vec<&str> = claimed.iter().map(|r| r.aggregate_id.as_str()).collect();
+        let blocked: HashSet<i64> = sqlx::query_scalar::<_, i64>(
+            "SELECT b.id FROM unnest($1::bigint[], $2::text[]) AS b(id, agg)
+             WHERE EXISTS (SELECT 1 FROM outbox o
+                           WHERE o.aggregate_id = b.agg AND o.id < b.id AND o.id <> ALL($1))",
+        )
+        .bind(&ids)
+        .bind(&aggregates)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+        let mut in_flight: Vec<(&Row, Result<PublishAckFuture, Error>)> = Vec::new();
+        let mut held_back: HashSet<&str> = HashSet::new();
+        for row in &claimed {
+            if blocked.contains(&row.id) || held_back.contains(row.aggregate_id.as_str()) {
+                // Keep the rest of this aggregate behind its blocked predecessor.
+                held_back.insert(&row.aggregate_id);
+                continue;
+            }
+            let sent = self.send(row).await;
+            if sent.is_err() {
+                held_back.insert(&row.aggregate_id);
+            }
+            in_flight.push((row, sent));
+        }
+
+        let mut published = Vec::with_capacity(in_flight.len());
+        let mut first_error = None;
+        for (row, sent) in in_flight {
+            let outcome = match sent {
+                Ok(ack) => ack.await.map(drop).map_err(|e| Error::Publish {
+                    event_id: row.event_id,
+                    subject: row.subject.clone(),
+                    reason: e.to_string(),
+                }),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => published.push(row.id),
+                Err(e) => {
+                    metrics::counter!("outbox_publish_failures_total").increment(1);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&published)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("outbox_published_total").increment(published.len() as u64);
+        match first_error {
+            Some(e) if published.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, "some outbox rows were not published; will retry");
+                Ok(published.len())
+            }
+            None => Ok(published.len()),
+        }
+    }
+
+    async fn send(&self, row: &Row) -> Result<PublishAckFuture, Error> {
+        let mut header_map = HeaderMap::new();
+        header_map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_PROTOBUF);
+        header_map.insert(headers::SCHEMA, row.schema_name.as_str());
+        header_map.insert(
+            headers::AGGREGATE_VERSION,
+            row.aggregate_version.to_string().as_str(),
+        );
+        let message = PublishMessage::build()
+            .payload(Bytes::copy_from_slice(&row.payload))
+            .headers(header_map)
+            .message_id(row.event_id.to_string());
+        self.jetstream
+            .send_publish(row.subject.clone(), message)
+            .await
+            .map_err(|e| Error::Publish {
+                event_id: row.event_id,
+                subject: row.subject.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Runs steps until the outbox is empty.
+    pub async fn drain(&self) -> Result<usize, Error> {
+        let mut total = 0;
+        loop {
+            let n = self.step().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Runs until `shutdown`: ensures the streams exist, then drains the outbox whenever a
+    /// notification arrives or the poll interval passes. Failures (NATS or PostgreSQL down)
+    /// are logged and retried; events simply wait in the outbox meanwhile.
+    pub async fn run(self, streams: StreamSettings, shutdown: CancellationToken) {
+        while let Err(e) = ensure_streams(&self.jetstream, &streams).await {
+            tracing::warn!(error = %e, "streams not ready; retrying");
+            if sleep_or_cancel(self.settings.retry_backoff * 4, &shutdown).await {
+                return;
+            }
+        }
+        let mut listener: Option<PgListener> = None;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            match self.drain().await {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay step failed; retrying");
+                    if sleep_or_cancel(self.settings.retry_backoff, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let wait = tokio::time::sleep(self.settings.poll_interval);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wait => {}
+                notified = recv(&mut listener) => {
+                    if !notified {
+                        listener = None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(CHANNEL).await.ok()?;
+        Some(listener)
+    }
+}
+
+/// Waits for one notification; false when the listener failed and must be rebuilt.
+async fn recv(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => l.recv().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps, returning true if `shutdown` fired first.
+async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(duration) => false,
+    }
+}

@@ -1,0 +1,202 @@
+//! HTTP handlers: parse, authorise, call the use case, shape the response.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderflow_auth::Principal;
+use orderflow_runtime::Problem;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::ApiState;
+use super::dto::{CancelRequest, CreateOrderRequest, OrderDto, OrderListDto};
+use super::extract::{
+    ApiJson, ApiQuery, decode_cursor, encode_cursor, etag, idempotency_key, if_match, order_id,
+};
+use crate::domain::{Command, CustomerId, OrderStatus, Quantity, Sku};
+use crate::service::{Actor, LineRequest};
+
+/// Most lines one order may have.
+const MAX_LINES: usize = 100;
+/// Default and largest page sizes.
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+fn actor(principal: &Principal) -> Actor {
+    Actor {
+        customer_id: CustomerId(principal.user_id),
+        name: principal.name.clone(),
+        is_admin: principal.is_admin(),
+    }
+}
+
+fn order_response(status: StatusCode, order: &crate::domain::Order) -> Response {
+    let mut response = (status, axum::Json(OrderDto::from(order))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(order.version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// `POST /api/orders`: the caller places a draft order.
+#[utoipa::path(post, path = "/api/orders", request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = OrderDto), (status = 200, description = "Retry of an earlier request", body = OrderDto),
+              (status = 400), (status = 401), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_order(
+    State(state): State<ApiState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateOrderRequest>,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(&headers)?;
+    let lines = validate_lines(&body)?;
+    let (order, created) =
+        state.orders.create(&actor(&principal), &lines, key.as_deref()).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut response = order_response(status, &order);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/orders/{}", order.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem> {
+    let invalid = |detail: String| {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
+    };
+    if body.lines.is_empty() || body.lines.len() > MAX_LINES {
+        return Err(invalid(format!("An order needs 1 to {MAX_LINES} lines.")));
+    }
+    let mut lines: Vec<LineRequest> = Vec::with_capacity(body.lines.len());
+    for (i, line) in body.lines.iter().enumerate() {
+        let sku = Sku::parse(&line.sku).map_err(|e| invalid(format!("lines[{i}].sku: {e}")))?;
+        let quantity = u32::try_from(line.quantity)
+            .ok()
+            .and_then(Quantity::new)
+            .ok_or_else(|| {
+                invalid(format!("lines[{i}].quantity must be 1 to {}.", Quantity::MAX))
+            })?;
+        if lines.iter().any(|l| l.sku == sku) {
+            return Err(invalid(format!("lines[{i}].sku {sku} appears twice; add up the quantities.")));
+        }
+        lines.push(LineRequest { sku, quantity });
+    }
+    Ok(lines)
+}
+
+/// `GET /api/orders/{id}`.
+#[utoipa::path(get, path = "/api/orders/{id}", params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_order(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let order = state.orders.get(&actor(&principal), order_id(&id)?).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+/// Query of `GET /api/orders`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListParams {
+    /// Only orders in this status.
+    status: Option<String>,
+    /// Admins only: only this customer's orders.
+    customer_id: Option<Uuid>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `GET /api/orders`: the caller's orders, or everyone's for admins; newest first.
+#[utoipa::path(get, path = "/api/orders", params(ListParams),
+    responses((status = 200, body = OrderListDto), (status = 400), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list_orders(
+    State(state): State<ApiState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Response, Problem> {
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::parse(s).ok_or_else(|| {
+                Problem::bad_request("invalid_status", format!("Unknown status {s:?}."))
+            })
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Problem::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}.")));
+    }
+    let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = state
+        .orders
+        .list(&actor(&principal), params.customer_id.map(CustomerId), status, cursor, limit)
+        .await?;
+    let body = OrderListDto {
+        items: page.orders.iter().map(OrderDto::from).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `POST /api/orders/{id}/{action}` with action confirm, cancel (owner or admin), process, ship
+/// or deliver (admin). `If-Match` makes the change conditional on the version read.
+#[utoipa::path(post, path = "/api/orders/{id}/{action}",
+    params(("id" = Uuid, Path), ("action" = String, Path, description = "confirm, cancel, process, ship or deliver"),
+           ("If-Match" = Option<String>, Header, description = "ETag of the version the change is based on")),
+    request_body(content = Option<CancelRequest>, description = "Only for cancel: the reason"),
+    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409), (status = 412)),
+    security(("bearer" = [])))]
+pub async fn transition(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let id = order_id(&id)?;
+    let command = match action.as_str() {
+        "confirm" => Command::Confirm,
+        "cancel" => Command::Cancel { reason: cancel_reason(&body, &principal)? },
+        "process" => Command::StartProcessing,
+        "ship" => Command::Ship,
+        "deliver" => Command::Deliver,
+        _ => return Err(Problem::not_found("route_not_found", "No such resource.")),
+    };
+    let admin_only = matches!(command, Command::StartProcessing | Command::Ship | Command::Deliver);
+    if admin_only {
+        orderflow_auth::require_admin(&principal)?;
+    }
+    let expected = if_match(&headers)?;
+    let order = state.orders.transition(&actor(&principal), id, &command, expected).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Problem> {
+    let request: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelRequest::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| Problem::bad_request("invalid_body", format!("Invalid cancel body: {e}")))?
+    };
+    let reason = request.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    match reason {
+        Some(r) if r.chars().count() > 500 => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .detail("reason must be at most 500 characters.")),
+        Some(r) => Ok(r),
+        None if principal.is_admin() => Ok("Cancelled by an administrator".to_owned()),
+        None => Ok("Cancelled by the customer".to_owned()),
+    }
+}

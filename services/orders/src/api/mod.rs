@@ -1,0 +1,42 @@
+//! The REST API: routes, JSON shapes, and the mapping of errors to RFC 9457 problems.
+
+mod dto;
+mod errors;
+mod extract;
+mod handlers;
+mod openapi;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use orderflow_auth::Authenticator;
+
+use crate::service::OrderService;
+
+pub use openapi::ApiDoc;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The use cases.
+    pub orders: OrderService,
+    /// Validates bearer tokens.
+    pub authenticator: Authenticator,
+}
+
+impl FromRef<ApiState> for Authenticator {
+    fn from_ref(state: &ApiState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+/// The `/api/...` routes and the OpenAPI document.
+pub fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/orders", post(handlers::create_order).get(handlers::list_orders))
+        .route("/api/orders/{id}", get(handlers::get_order))
+        .route("/api/orders/{id}/{action}", post(handlers::transition))
+        .route("/api/openapi.json", get(openapi::document))
+        .fallback(errors::not_found_route)
+        .with_state(state)
+}

@@ -1,0 +1,14 @@
+//! The orders service binary: read config, start telemetry, serve until SIGTERM.
+
+use clap::Parser;
+use orderflow_orders::{Config, OrdersApp};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    orderflow_runtime::telemetry::init("info,orders=info", config.log_format == "json");
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "orders service listening");
+    let shutdown = orderflow_runtime::shutdown::token_on_signal();
+    OrdersApp::connect(config).await?.serve(listener, shutdown).await
+}

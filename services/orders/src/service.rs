@@ -1,0 +1,233 @@
+//! Use cases of the orders service: each one is a single PostgreSQL transaction that loads the
+//! aggregate, applies a command, saves it and writes the resulting events to the outbox.
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{
+    Command, CustomerId, NewOrder, Order, OrderId, OrderLine, OrderStatus, Quantity, Sku,
+    TransitionError,
+};
+use crate::events::to_outbox;
+use crate::store::{self, OrderPage, PageCursor};
+
+/// Who is acting, as established by their token.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The caller's user id; for customers also their customer id.
+    pub customer_id: CustomerId,
+    /// Display name from the token.
+    pub name: String,
+    /// Holds the Admin role.
+    pub is_admin: bool,
+}
+
+/// Why a use case failed; the API maps each to a problem status.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No such order, or not one the caller may see.
+    #[error("order not found")]
+    NotFound,
+    /// The command does not apply in the current status.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// `If-Match` named another version.
+    #[error("the order is at version {current}, not {expected}")]
+    VersionMismatch {
+        /// The version the caller sent.
+        expected: u64,
+        /// The order's version now.
+        current: u64,
+    },
+    /// Lines named skus the catalog does not have.
+    #[error("unknown skus: {}", .0.join(", "))]
+    UnknownSkus(Vec<String>),
+    /// Products priced in different currencies cannot share an order.
+    #[error("products are priced in different currencies: {}", .0.join(", "))]
+    MixedCurrencies(Vec<String>),
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The outbox failed.
+    #[error("outbox error: {0}")]
+    Outbox(#[from] orderflow_outbox::Error),
+    /// An event could not be built (a bug).
+    #[error("event contract error: {0}")]
+    Contract(#[from] orderflow_events::Error),
+}
+
+/// A requested line before pricing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRequest {
+    /// Which product.
+    pub sku: Sku,
+    /// How many.
+    pub quantity: Quantity,
+}
+
+/// The orders use cases over one database.
+#[derive(Clone)]
+pub struct OrderService {
+    pool: PgPool,
+}
+
+impl OrderService {
+    /// Use cases over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Places a draft order priced from the local catalog. With an idempotency key, a retry of
+    /// the same request returns the first order (`false` = not newly created).
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        requested: &[LineRequest],
+        idempotency_key: Option<&str>,
+    ) -> Result<(Order, bool), OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let id = OrderId(Uuid::now_v7());
+        if let Some(key) = idempotency_key {
+            let fingerprint = fingerprint(requested);
+            let earlier =
+                store::record_idempotency_key(&mut tx, actor.customer_id, key, &fingerprint, id)
+                    .await?;
+            if let Some((earlier_fingerprint, earlier_id)) = earlier {
+                if earlier_fingerprint != fingerprint {
+                    return Err(OrderError::IdempotencyKeyReused);
+                }
+                let order = store::load_order(&mut tx, earlier_id).await?.ok_or(OrderError::NotFound)?;
+                return Ok((order, false));
+            }
+        }
+        let lines = price(&mut tx, requested).await?;
+        let currency = lines.first().map(|(_, c)| c.clone()).unwrap_or_else(|| "USD".to_owned());
+        let now = OffsetDateTime::now_utc();
+        let number = store::next_order_number(&mut tx, now.year()).await?;
+        let (order, events) = Order::create(
+            NewOrder {
+                id,
+                number,
+                customer_id: actor.customer_id,
+                customer_name: actor.name.clone(),
+                lines: lines.into_iter().map(|(l, _)| l).collect(),
+                currency,
+            },
+            now,
+        );
+        store::insert_order(&mut tx, &order).await?;
+        orderflow_outbox::enqueue(&mut tx, &to_outbox(&order, &events, now)?).await?;
+        tx.commit().await?;
+        metrics::counter!("orders_created_total").increment(1);
+        Ok((order, true))
+    }
+
+    /// Reads one order the actor may see.
+    pub async fn get(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderError> {
+        let mut conn = self.pool.acquire().await?;
+        let order = store::load_order(&mut conn, id).await?;
+        visible(actor, order)
+    }
+
+    /// Lists the actor's orders (all orders for admins, optionally one customer's).
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        customer: Option<CustomerId>,
+        status: Option<OrderStatus>,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<OrderPage, OrderError> {
+        let customer = if actor.is_admin { customer } else { Some(actor.customer_id) };
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::list_orders(&mut conn, customer, status, after, limit).await?)
+    }
+
+    /// Applies `command`. `if_match` (from `If-Match`) must equal the current version when
+    /// given. Whether the actor may issue the command at all is the caller's check; this only
+    /// hides other customers' orders.
+    pub async fn transition(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        command: &Command,
+        if_match: Option<u64>,
+    ) -> Result<Order, OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let mut order = visible(actor, store::load_order_for_update(&mut tx, id).await?)?;
+        if let Some(expected) = if_match
+            && expected != order.version
+        {
+            return Err(OrderError::VersionMismatch { expected, current: order.version });
+        }
+        let now = OffsetDateTime::now_utc();
+        let events = order.handle(command, now)?;
+        store::save_transition(&mut tx, &order).await?;
+        orderflow_outbox::enqueue(&mut tx, &to_outbox(&order, &events, now)?).await?;
+        tx.commit().await?;
+        metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
+        Ok(order)
+    }
+}
+
+fn visible(actor: &Actor, order: Option<Order>) -> Result<Order, OrderError> {
+    match order {
+        Some(o) if actor.is_admin || o.customer_id == actor.customer_id => Ok(o),
+        // Another customer's order looks exactly like a missing one, so ids cannot be probed.
+        _ => Err(OrderError::NotFound),
+    }
+}
+
+/// A canonical form of a create request, to tell a retry from a different request.
+fn fingerprint(requested: &[LineRequest]) -> String {
+    requested
+        .iter()
+        .map(|l| format!("{}x{}", l.sku, l.quantity.get()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Prices the requested lines from the local catalog.
+async fn price(
+    conn: &mut sqlx::PgConnection,
+    requested: &[LineRequest],
+) -> Result<Vec<(OrderLine, String)>, OrderError> {
+    let skus: Vec<Sku> = requested.iter().map(|l| l.sku.clone()).collect();
+    let catalog: HashMap<Sku, store::CatalogEntry> = store::find_by_skus(conn, &skus)
+        .await?
+        .into_iter()
+        .map(|e| (e.sku.clone(), e))
+        .collect();
+    let mut unknown: Vec<String> =
+        skus.iter().filter(|s| !catalog.contains_key(s)).map(Sku::to_string).collect();
+    if !unknown.is_empty() {
+        unknown.dedup();
+        return Err(OrderError::UnknownSkus(unknown));
+    }
+    let mut currencies: Vec<String> = catalog.values().map(|e| e.currency.clone()).collect();
+    currencies.sort();
+    currencies.dedup();
+    if currencies.len() > 1 {
+        return Err(OrderError::MixedCurrencies(currencies));
+    }
+    Ok(requested
+        .iter()
+        .map(|l| {
+            let entry = &catalog[&l.sku];
+            let line = OrderLine {
+                sku: l.sku.clone(),
+                product_id: entry.product_id,
+                product_name: entry.name.clone(),
+                quantity: l.quantity,
+                unit_price: entry.unit_price,
+            };
+            (line, entry.currency.clone())
+        })
+        .collect())
+}

@@ -1,0 +1,18 @@
+//! PostgreSQL persistence of orders and the local catalog. Each write that changes an order
+//! also writes its events to the outbox in the same transaction.
+
+mod catalog;
+mod orders;
+
+pub use catalog::{CatalogEntry, apply_product_upserted, find_by_skus};
+pub use orders::{
+    OrderPage, PageCursor, find_idempotent, insert_order, list_orders, load_order,
+    load_order_for_update, next_order_number, record_idempotency_key, save_transition,
+};
+
+/// Runs the orders service's migrations and the outbox's.
+pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await?;
+    orderflow_outbox::migrate(pool).await?;
+    Ok(())
+}

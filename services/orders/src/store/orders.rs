@@ -1,0 +1,255 @@
+//! Reading and writing the Order aggregate.
+
+use sqlx::{PgConnection, Row as _, postgres::PgRow};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{
+    CustomerId, Money, Order, OrderId, OrderLine, OrderStatus, ProductId, Quantity, Sku,
+};
+
+const ORDER_COLUMNS: &str = "id, order_number, customer_id, customer_name, status, currency, \
+     version, cancel_reason, created_at, updated_at";
+
+/// The next human order number for `year`, e.g. `ORD-2026-000123`. Sequence-backed, so unique
+/// and never reused even when the transaction that took it rolls back.
+pub async fn next_order_number(conn: &mut PgConnection, year: i32) -> Result<String, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT nextval('order_number_seq')")
+        .fetch_one(conn)
+        .await?;
+    Ok(format!("ORD-{year}-{n:06}"))
+}
+
+/// Inserts a new order and its lines.
+pub async fn insert_order(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO orders (id, order_number, customer_id, customer_name, status, currency,
+                             total_minor, version, cancel_reason, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(order.id.0)
+    .bind(&order.number)
+    .bind(order.customer_id.0)
+    .bind(&order.customer_name)
+    .bind(order.status.as_str())
+    .bind(&order.currency)
+    .bind(order.total().0)
+    .bind(order.version as i64)
+    .bind(&order.cancel_reason)
+    .bind(order.created_at)
+    .bind(order.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    let line_nos: Vec<i32> = (1..=order.lines.len() as i32).collect();
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id.0).collect();
+    let names: Vec<&str> = order.lines.iter().map(|l| l.product_name.as_str()).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.0).collect();
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, line_no, sku, product_id, product_name, quantity, unit_price_minor)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::uuid[], $5::text[], $6::int[], $7::bigint[])",
+    )
+    .bind(order.id.0)
+    .bind(&line_nos)
+    .bind(&skus)
+    .bind(&product_ids)
+    .bind(&names)
+    .bind(&quantities)
+    .bind(&prices)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Persists the status, version and cancel reason after a transition.
+pub async fn save_transition(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET status = $2, version = $3, cancel_reason = $4, updated_at = $5 WHERE id = $1",
+    )
+    .bind(order.id.0)
+    .bind(order.status.as_str())
+    .bind(order.version as i64)
+    .bind(&order.cancel_reason)
+    .bind(order.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Loads an order.
+pub async fn load_order(conn: &mut PgConnection, id: OrderId) -> Result<Option<Order>, sqlx::Error> {
+    load(conn, id, false).await
+}
+
+/// Loads an order and locks its row until the transaction ends, serialising writers of one
+/// order (which also keeps its outbox rows in version order).
+pub async fn load_order_for_update(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> Result<Option<Order>, sqlx::Error> {
+    load(conn, id, true).await
+}
+
+async fn load(conn: &mut PgConnection, id: OrderId, lock: bool) -> Result<Option<Order>, sqlx::Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{lock}");
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut order = order_from_row(&row)?;
+    order.lines = load_lines(conn, &[id.0]).await?.into_iter().map(|(_, l)| l).collect();
+    Ok(Some(order))
+}
+
+async fn load_lines(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<Vec<(Uuid, OrderLine)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT order_id, sku, product_id, product_name, quantity, unit_price_minor
+         FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_no",
+    )
+    .bind(order_ids)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let sku: String = r.try_get("sku")?;
+            let quantity: i32 = r.try_get("quantity")?;
+            Ok((
+                r.try_get("order_id")?,
+                OrderLine {
+                    sku: Sku::parse(&sku).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    product_id: ProductId(r.try_get("product_id")?),
+                    product_name: r.try_get("product_name")?,
+                    quantity: Quantity::new(quantity as u32)
+                        .ok_or_else(|| sqlx::Error::Decode("stored quantity out of range".into()))?,
+                    unit_price: Money(r.try_get("unit_price_minor")?),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn order_from_row(row: &PgRow) -> Result<Order, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let version: i64 = row.try_get("version")?;
+    Ok(Order {
+        id: OrderId(row.try_get("id")?),
+        number: row.try_get("order_number")?,
+        customer_id: CustomerId(row.try_get("customer_id")?),
+        customer_name: row.try_get("customer_name")?,
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
+        lines: Vec::new(),
+        currency: row.try_get("currency")?,
+        version: version as u64,
+        cancel_reason: row.try_get("cancel_reason")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Claims `key` for this customer's create request. Returns `None` when the key is new (the
+/// caller goes on creating `order_id`), or the earlier request's hash and order when it was used
+/// before. A concurrent request with the same key waits here until the first one commits.
+pub async fn record_idempotency_key(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    key: &str,
+    request_hash: &str,
+    order_id: OrderId,
+) -> Result<Option<(String, OrderId)>, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(customer.0)
+    .bind(key)
+    .bind(request_hash)
+    .bind(order_id.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(None);
+    }
+    find_idempotent(conn, customer, key).await
+}
+
+/// The request hash and order recorded for an idempotency key, if any.
+pub async fn find_idempotent(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    key: &str,
+) -> Result<Option<(String, OrderId)>, sqlx::Error> {
+    let row: Option<(String, Uuid)> = sqlx::query_as(
+        "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
+    )
+    .bind(customer.0)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(h, id)| (h, OrderId(id))))
+}
+
+/// Keyset position in a listing: the last order's creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    /// `created_at` of the last order returned.
+    pub created_at: OffsetDateTime,
+    /// `id` of the last order returned.
+    pub id: Uuid,
+}
+
+/// One page of orders, newest first.
+#[derive(Debug, Clone)]
+pub struct OrderPage {
+    /// The orders.
+    pub orders: Vec<Order>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PageCursor>,
+}
+
+/// Lists orders newest first; `customer` restricts to one customer (non-admins always pass it).
+pub async fn list_orders(
+    conn: &mut PgConnection,
+    customer: Option<CustomerId>,
+    status: Option<OrderStatus>,
+    after: Option<PageCursor>,
+    limit: u32,
+) -> Result<OrderPage, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders
+         WHERE ($1::uuid IS NULL OR customer_id = $1)
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(customer.map(|c| c.0))
+        .bind(status.map(OrderStatus::as_str))
+        .bind(after.map(|c| c.created_at))
+        .bind(after.map(|c| c.id))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut orders = rows.iter().map(order_from_row).collect::<Result<Vec<_>, _>>()?;
+    let has_more = orders.len() > limit as usize;
+    orders.truncate(limit as usize);
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id.0).collect();
+    let mut lines = load_lines(conn, &ids).await?;
+    for order in &mut orders {
+        let mine = lines.iter().filter(|(id, _)| *id == order.id.0).map(|(_, l)| l.clone());
+        order.lines = mine.collect();
+    }
+    lines.clear();
+    let next = has_more.then(|| orders.last().map(|o| PageCursor { created_at: o.created_at, id: o.id.0 })).flatten();
+    Ok(OrderPage { orders, next })
+}
