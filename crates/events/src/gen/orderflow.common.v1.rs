@@ -17,10 +17,12 @@ pub struct EventMetadata {
     /// and the order id for reservation rejections.
     #[prost(string, tag = "2")]
     pub aggregate_id: ::prost::alloc::string::String,
-    /// Version of the aggregate after the change, starting at 1 and increasing by one
-    /// with every committed change. Events of one aggregate are ordered by this number.
-    /// Events produced by the same change (for example OrderConfirmed and its
-    /// OrderStatusChanged) share it, so deduplicate by event_id, not by version.
+    /// Version of the aggregate after this event: 1 for the aggregate's first event and
+    /// one more for each following event of the same aggregate, so the versions of one
+    /// aggregate's events are strictly increasing and gapless. A change that raises
+    /// several events (for example OrderConfirmed and its OrderStatusChanged) gives them
+    /// consecutive versions. A consumer that has applied version N can skip versions
+    /// <= N. ReservationRejected is the exception: see its `metadata` field.
     #[prost(uint64, tag = "3")]
     pub aggregate_version: u64,
     /// When the transaction that made the change committed (UTC).

@@ -91,8 +91,9 @@ impl ::prost::Name for StockLevelChanged {
 /// Subject: `inventory.v1.reservations.<customer_id>.<order_id>.rejected`
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ReservationRejected {
-    /// Event identity; aggregate_id is the order id and aggregate_version the order
-    /// version carried by the OrderConfirmed event that was rejected.
+    /// Event identity; aggregate_id is the order id and aggregate_version the version
+    /// of the OrderConfirmed event that was rejected. The rejection answers that order
+    /// version; it is not a new version of the order, which only the orders service writes.
     #[prost(message, optional, tag = "1")]
     pub metadata: ::core::option::Option<super::super::common::v1::EventMetadata>,
     /// Id of the order whose reservation failed (UUID, canonical form).
