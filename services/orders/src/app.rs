@@ -45,7 +45,9 @@ impl OrdersApp {
             .connect(config.database_url.expose_secret())
             .await
             .context("connecting to the orders database")?;
-        store::migrate(&pool).await.context("migrating the orders database")?;
+        store::migrate(&pool)
+            .await
+            .context("migrating the orders database")?;
         let nats = async_nats::ConnectOptions::new()
             .name("orders")
             .retry_on_initial_connect()
@@ -54,7 +56,12 @@ impl OrdersApp {
             .context("configuring the NATS client")?;
         let authenticator =
             Authenticator::new(config.auth.clone()).context("configuring token validation")?;
-        Ok(Self { config, pool, nats, authenticator })
+        Ok(Self {
+            config,
+            pool,
+            nats,
+            authenticator,
+        })
     }
 
     /// The JetStream context used for publishing and consuming.
@@ -76,7 +83,11 @@ impl OrdersApp {
                 Arc::new(move || {
                     let pool = pool.clone();
                     Box::pin(async move {
-                        sqlx::query("SELECT 1").execute(&pool).await.map(drop).map_err(|_| "unreachable".to_owned())
+                        sqlx::query("SELECT 1")
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                            .map_err(|_| "unreachable".to_owned())
                     })
                 }),
             ),
@@ -94,19 +105,33 @@ impl OrdersApp {
             ),
         ];
         api::routes(state)
-            .merge(health::routes(checks, orderflow_runtime::metrics::install()))
-            .layer(TraceLayer::new_for_http().make_span_with(orderflow_runtime::telemetry::span_without_query))
+            .merge(health::routes(
+                checks,
+                orderflow_runtime::metrics::install(),
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(orderflow_runtime::telemetry::span_without_query),
+            )
     }
 
     /// Starts the outbox relay and the inventory-event consumer.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
-        let relay = Relay::new(self.pool.clone(), self.jetstream(), RelaySettings::default());
+        let relay = Relay::new(
+            self.pool.clone(),
+            self.jetstream(),
+            RelaySettings::default(),
+        );
         tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
         tokio::spawn(run_reactions(self.clone(), shutdown.clone()));
     }
 
     /// Serves on `listener` until `shutdown`, with the background tasks.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         self.spawn_background(&shutdown);
         let router = self.router();
         axum::serve(listener, router)
@@ -120,11 +145,19 @@ async fn run_reactions(app: OrdersApp, shutdown: CancellationToken) {
     let js = app.jetstream();
     let consumer = loop {
         let bound = async {
-            ensure_streams(&js, &app.config.streams).await.map_err(|e| e.to_string())?;
-            Consumer::bind(&js, orderflow_events::streams::INVENTORY, reactions::CONSUMER,
-                reactions::subjects(), app.pool.clone(), Reactions)
+            ensure_streams(&js, &app.config.streams)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Consumer::bind(
+                &js,
+                orderflow_events::streams::INVENTORY,
+                reactions::CONSUMER,
+                reactions::subjects(),
+                app.pool.clone(),
+                Reactions,
+            )
+            .await
+            .map_err(|e| e.to_string())
         };
         match bound.await {
             Ok(c) => break c,

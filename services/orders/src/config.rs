@@ -21,7 +21,11 @@ pub struct Config {
     #[arg(long, env = "ORDERS_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
     /// NATS server URL(s), comma separated.
-    #[arg(long, env = "ORDERFLOW_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "ORDERFLOW_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub nats_url: String,
     /// `json` for one JSON object per log line, `text` for humans.
     #[arg(long, env = "ORDERFLOW_LOG_FORMAT", default_value = "text")]

@@ -67,7 +67,11 @@ fn encode(
                 old_status: status(*old) as i32,
                 new_status: status(*new) as i32,
                 updated_at: Some(to_timestamp(at)),
-                reason: order.cancel_reason.clone().filter(|_| *new == OrderStatus::Cancelled).unwrap_or_default(),
+                reason: order
+                    .cancel_reason
+                    .clone()
+                    .filter(|_| *new == OrderStatus::Cancelled)
+                    .unwrap_or_default(),
             })
         }
         DomainEvent::Cancelled { reason } => OutboxMessage::from_event(&contract::OrderCancelled {

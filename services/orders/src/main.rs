@@ -10,5 +10,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "orders service listening");
     let shutdown = orderflow_runtime::shutdown::token_on_signal();
-    OrdersApp::connect(config).await?.serve(listener, shutdown).await
+    OrdersApp::connect(config)
+        .await?
+        .serve(listener, shutdown)
+        .await
 }

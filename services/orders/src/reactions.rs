@@ -42,23 +42,36 @@ fn permanent(what: &str) -> HandlerError {
 }
 
 async fn upsert_product(tx: &mut PgConnection, p: &ProductUpserted) -> Result<(), HandlerError> {
-    let metadata = p.metadata.as_ref().ok_or_else(|| permanent("no metadata"))?;
+    let metadata = p
+        .metadata
+        .as_ref()
+        .ok_or_else(|| permanent("no metadata"))?;
     let entry = CatalogEntry {
-        product_id: ProductId(Uuid::parse_str(&p.product_id).map_err(|_| permanent("bad product id"))?),
+        product_id: ProductId(
+            Uuid::parse_str(&p.product_id).map_err(|_| permanent("bad product id"))?,
+        ),
         sku: Sku::parse(&p.sku).map_err(|e| permanent(&e.to_string()))?,
         name: p.name.clone(),
         unit_price: Money(p.unit_price_minor),
         currency: p.currency.clone(),
     };
-    let at = metadata.committed_at_utc().ok().flatten().unwrap_or_else(OffsetDateTime::now_utc);
-    let version = i64::try_from(metadata.aggregate_version).map_err(|_| permanent("bad version"))?;
+    let at = metadata
+        .committed_at_utc()
+        .ok()
+        .flatten()
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    let version =
+        i64::try_from(metadata.aggregate_version).map_err(|_| permanent("bad version"))?;
     store::apply_product_upserted(tx, &entry, version, at).await?;
     Ok(())
 }
 
 /// Stock could not be reserved: a confirmed order becomes Cancelled with the reason, which the
 /// customer sees. An order that moved on meanwhile (an admin cancelled it) is left alone.
-async fn cancel_rejected(tx: &mut PgConnection, r: &ReservationRejected) -> Result<(), HandlerError> {
+async fn cancel_rejected(
+    tx: &mut PgConnection,
+    r: &ReservationRejected,
+) -> Result<(), HandlerError> {
     let id = OrderId(Uuid::parse_str(&r.order_id).map_err(|_| permanent("bad order id"))?);
     let Some(mut order) = store::load_order_for_update(tx, id).await? else {
         return Err(permanent("reservation rejected for an unknown order"));
@@ -66,16 +79,22 @@ async fn cancel_rejected(tx: &mut PgConnection, r: &ReservationRejected) -> Resu
     if order.status != OrderStatus::Confirmed {
         return Ok(());
     }
-    let reason = if r.reason.is_empty() { "Out of stock".to_owned() } else { r.reason.clone() };
+    let reason = if r.reason.is_empty() {
+        "Out of stock".to_owned()
+    } else {
+        r.reason.clone()
+    };
     let now = OffsetDateTime::now_utc();
     let events = order
         .handle(&Command::Cancel { reason }, now)
         .map_err(|e| permanent(&e.to_string()))?;
     store::save_transition(tx, &order).await?;
     let messages = to_outbox(&order, &events, now).map_err(|e| permanent(&e.to_string()))?;
-    orderflow_outbox::enqueue(tx, &messages).await.map_err(|e| match e {
-        orderflow_outbox::Error::Database(e) => HandlerError::Transient(e),
-        other => permanent(&other.to_string()),
-    })?;
+    orderflow_outbox::enqueue(tx, &messages)
+        .await
+        .map_err(|e| match e {
+            orderflow_outbox::Error::Database(e) => HandlerError::Transient(e),
+            other => permanent(&other.to_string()),
+        })?;
     Ok(())
 }

@@ -102,12 +102,17 @@ impl OrderService {
                 if earlier_fingerprint != fingerprint {
                     return Err(OrderError::IdempotencyKeyReused);
                 }
-                let order = store::load_order(&mut tx, earlier_id).await?.ok_or(OrderError::NotFound)?;
+                let order = store::load_order(&mut tx, earlier_id)
+                    .await?
+                    .ok_or(OrderError::NotFound)?;
                 return Ok((order, false));
             }
         }
         let lines = price(&mut tx, requested).await?;
-        let currency = lines.first().map(|(_, c)| c.clone()).unwrap_or_else(|| "USD".to_owned());
+        let currency = lines
+            .first()
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| "USD".to_owned());
         let now = OffsetDateTime::now_utc();
         let number = store::next_order_number(&mut tx, now.year()).await?;
         let (order, events) = Order::create(
@@ -144,7 +149,11 @@ impl OrderService {
         after: Option<PageCursor>,
         limit: u32,
     ) -> Result<OrderPage, OrderError> {
-        let customer = if actor.is_admin { customer } else { Some(actor.customer_id) };
+        let customer = if actor.is_admin {
+            customer
+        } else {
+            Some(actor.customer_id)
+        };
         let mut conn = self.pool.acquire().await?;
         Ok(store::list_orders(&mut conn, customer, status, after, limit).await?)
     }
@@ -164,7 +173,10 @@ impl OrderService {
         if let Some(expected) = if_match
             && expected != order.version
         {
-            return Err(OrderError::VersionMismatch { expected, current: order.version });
+            return Err(OrderError::VersionMismatch {
+                expected,
+                current: order.version,
+            });
         }
         let now = OffsetDateTime::now_utc();
         let events = order.handle(command, now)?;
@@ -204,8 +216,11 @@ async fn price(
         .into_iter()
         .map(|e| (e.sku.clone(), e))
         .collect();
-    let mut unknown: Vec<String> =
-        skus.iter().filter(|s| !catalog.contains_key(s)).map(Sku::to_string).collect();
+    let mut unknown: Vec<String> = skus
+        .iter()
+        .filter(|s| !catalog.contains_key(s))
+        .map(Sku::to_string)
+        .collect();
     if !unknown.is_empty() {
         unknown.dedup();
         return Err(OrderError::UnknownSkus(unknown));

@@ -13,7 +13,10 @@ impl From<OrderError> for Problem {
             OrderError::NotFound => Problem::not_found("order_not_found", "No such order."),
             OrderError::Transition(TransitionError::InvalidTransition { current, command }) => {
                 Problem::new(StatusCode::CONFLICT, "invalid_transition")
-                    .detail(format!("Cannot {command} an order that is {}.", current.as_str()))
+                    .detail(format!(
+                        "Cannot {command} an order that is {}.",
+                        current.as_str()
+                    ))
                     .with("currentStatus", current.as_str())
                     .with("command", command)
             }
@@ -34,16 +37,14 @@ impl From<OrderError> for Problem {
                     .with("skus", skus)
             }
             OrderError::MixedCurrencies(currencies) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_currencies")
-                    .detail(format!(
-                        "Products are priced in different currencies: {}.",
-                        currencies.join(", ")
-                    ))
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_currencies").detail(format!(
+                    "Products are priced in different currencies: {}.",
+                    currencies.join(", ")
+                ))
             }
             OrderError::IdempotencyKeyReused => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").detail(
-                    "This Idempotency-Key was already used with a different request body.",
-                )
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+                    .detail("This Idempotency-Key was already used with a different request body.")
             }
             OrderError::Database(e) => internal("database", &e),
             OrderError::Outbox(e) => internal("outbox", &e),

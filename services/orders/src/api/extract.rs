@@ -30,9 +30,10 @@ where
                 "unsupported_media_type",
             )
             .detail("Send the body as application/json.")),
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(Problem::bad_request("malformed_json", format!("The body is not valid JSON: {}", e.body_text())))
-            }
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(Problem::bad_request(
+                "malformed_json",
+                format!("The body is not valid JSON: {}", e.body_text()),
+            )),
             Err(e) => Err(Problem::bad_request("invalid_body", e.body_text())),
         }
     }
@@ -77,7 +78,9 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         return Ok(None);
     };
     match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) => {
+        Ok(key)
+            if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             Ok(Some(key.to_owned()))
         }
         _ => Err(Problem::bad_request(
@@ -89,12 +92,17 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 
 /// Encodes a page cursor as an opaque string: `<unix nanos>_<uuid>`.
 pub fn encode_cursor(cursor: PageCursor) -> String {
-    format!("{}_{}", cursor.created_at.unix_timestamp_nanos(), cursor.id.simple())
+    format!(
+        "{}_{}",
+        cursor.created_at.unix_timestamp_nanos(),
+        cursor.id.simple()
+    )
 }
 
 /// Decodes a cursor produced by [`encode_cursor`].
 pub fn decode_cursor(raw: &str) -> Result<PageCursor, Problem> {
-    let invalid = || Problem::bad_request("invalid_cursor", "The cursor is not one this API issued.");
+    let invalid =
+        || Problem::bad_request("invalid_cursor", "The cursor is not one this API issued.");
     let (nanos, id) = raw.split_once('_').ok_or_else(invalid)?;
     let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
     Ok(PageCursor {

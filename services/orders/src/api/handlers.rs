@@ -52,9 +52,15 @@ pub async fn create_order(
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
     let lines = validate_lines(&body)?;
-    let (order, created) =
-        state.orders.create(&actor(&principal), &lines, key.as_deref()).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (order, created) = state
+        .orders
+        .create(&actor(&principal), &lines, key.as_deref())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut response = order_response(status, &order);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/orders/{}", order.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -76,10 +82,15 @@ fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem
             .ok()
             .and_then(Quantity::new)
             .ok_or_else(|| {
-                invalid(format!("lines[{i}].quantity must be 1 to {}.", Quantity::MAX))
+                invalid(format!(
+                    "lines[{i}].quantity must be 1 to {}.",
+                    Quantity::MAX
+                ))
             })?;
         if lines.iter().any(|l| l.sku == sku) {
-            return Err(invalid(format!("lines[{i}].sku {sku} appears twice; add up the quantities.")));
+            return Err(invalid(format!(
+                "lines[{i}].sku {sku} appears twice; add up the quantities."
+            )));
         }
         lines.push(LineRequest { sku, quantity });
     }
@@ -133,12 +144,21 @@ pub async fn list_orders(
         .transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}.")));
+        return Err(Problem::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_PAGE}."),
+        ));
     }
     let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = state
         .orders
-        .list(&actor(&principal), params.customer_id.map(CustomerId), status, cursor, limit)
+        .list(
+            &actor(&principal),
+            params.customer_id.map(CustomerId),
+            status,
+            cursor,
+            limit,
+        )
         .await?;
     let body = OrderListDto {
         items: page.orders.iter().map(OrderDto::from).collect(),
@@ -166,18 +186,26 @@ pub async fn transition(
     let id = order_id(&id)?;
     let command = match action.as_str() {
         "confirm" => Command::Confirm,
-        "cancel" => Command::Cancel { reason: cancel_reason(&body, &principal)? },
+        "cancel" => Command::Cancel {
+            reason: cancel_reason(&body, &principal)?,
+        },
         "process" => Command::StartProcessing,
         "ship" => Command::Ship,
         "deliver" => Command::Deliver,
         _ => return Err(Problem::not_found("route_not_found", "No such resource.")),
     };
-    let admin_only = matches!(command, Command::StartProcessing | Command::Ship | Command::Deliver);
+    let admin_only = matches!(
+        command,
+        Command::StartProcessing | Command::Ship | Command::Deliver
+    );
     if admin_only {
         orderflow_auth::require_admin(&principal)?;
     }
     let expected = if_match(&headers)?;
-    let order = state.orders.transition(&actor(&principal), id, &command, expected).await?;
+    let order = state
+        .orders
+        .transition(&actor(&principal), id, &command, expected)
+        .await?;
     Ok(order_response(StatusCode::OK, &order))
 }
 
@@ -185,10 +213,14 @@ fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Problem> 
     let request: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CancelRequest::default()
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| Problem::bad_request("invalid_body", format!("Invalid cancel body: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            Problem::bad_request("invalid_body", format!("Invalid cancel body: {e}"))
+        })?
     };
-    let reason = request.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let reason = request
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     match reason {
         Some(r) if r.chars().count() > 500 => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

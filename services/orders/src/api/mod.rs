@@ -33,7 +33,10 @@ impl FromRef<ApiState> for Authenticator {
 /// The `/api/...` routes and the OpenAPI document.
 pub fn routes(state: ApiState) -> Router {
     Router::new()
-        .route("/api/orders", post(handlers::create_order).get(handlers::list_orders))
+        .route(
+            "/api/orders",
+            post(handlers::create_order).get(handlers::list_orders),
+        )
         .route("/api/orders/{id}", get(handlers::get_order))
         .route("/api/orders/{id}/{action}", post(handlers::transition))
         .route("/api/openapi.json", get(openapi::document))

@@ -57,7 +57,9 @@ impl OrderStatus {
 
     /// Parses a status name, ignoring ASCII case.
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(raw))
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(raw))
     }
 }
 
@@ -240,7 +242,12 @@ impl Order {
             (Command::Deliver, Shipped) => (Delivered, None),
             (Command::Cancel { reason }, Draft | Confirmed | Processing) => {
                 self.cancel_reason = Some(reason.clone());
-                (Cancelled, Some(DomainEvent::Cancelled { reason: reason.clone() }))
+                (
+                    Cancelled,
+                    Some(DomainEvent::Cancelled {
+                        reason: reason.clone(),
+                    }),
+                )
             }
             _ => return Err(invalid()),
         };
@@ -248,7 +255,10 @@ impl Order {
         self.status = new_status;
         self.updated_at = now;
         let mut events: Vec<DomainEvent> = first.into_iter().collect();
-        events.push(DomainEvent::StatusChanged { old, new: new_status });
+        events.push(DomainEvent::StatusChanged {
+            old,
+            new: new_status,
+        });
         self.version += events.len() as u64;
         Ok(events)
     }

@@ -50,8 +50,14 @@ impl Sku {
         let upper = raw.trim().to_ascii_uppercase();
         let valid = !upper.is_empty()
             && upper.len() <= 64
-            && upper.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
-        if valid { Ok(Self(upper)) } else { Err(SkuError(raw.to_owned())) }
+            && upper
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if valid {
+            Ok(Self(upper))
+        } else {
+            Err(SkuError(raw.to_owned()))
+        }
     }
 
     /// The sku as a string slice.

@@ -43,8 +43,16 @@ pub async fn insert_order(conn: &mut PgConnection, order: &Order) -> Result<(), 
     let line_nos: Vec<i32> = (1..=order.lines.len() as i32).collect();
     let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
     let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id.0).collect();
-    let names: Vec<&str> = order.lines.iter().map(|l| l.product_name.as_str()).collect();
-    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
+    let names: Vec<&str> = order
+        .lines
+        .iter()
+        .map(|l| l.product_name.as_str())
+        .collect();
+    let quantities: Vec<i32> = order
+        .lines
+        .iter()
+        .map(|l| l.quantity.get() as i32)
+        .collect();
     let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.0).collect();
     sqlx::query(
         "INSERT INTO order_lines (order_id, line_no, sku, product_id, product_name, quantity, unit_price_minor)
@@ -78,7 +86,10 @@ pub async fn save_transition(conn: &mut PgConnection, order: &Order) -> Result<(
 }
 
 /// Loads an order.
-pub async fn load_order(conn: &mut PgConnection, id: OrderId) -> Result<Option<Order>, sqlx::Error> {
+pub async fn load_order(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> Result<Option<Order>, sqlx::Error> {
     load(conn, id, false).await
 }
 
@@ -91,7 +102,11 @@ pub async fn load_order_for_update(
     load(conn, id, true).await
 }
 
-async fn load(conn: &mut PgConnection, id: OrderId, lock: bool) -> Result<Option<Order>, sqlx::Error> {
+async fn load(
+    conn: &mut PgConnection,
+    id: OrderId,
+    lock: bool,
+) -> Result<Option<Order>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{lock}");
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -102,7 +117,11 @@ async fn load(conn: &mut PgConnection, id: OrderId, lock: bool) -> Result<Option
         return Ok(None);
     };
     let mut order = order_from_row(&row)?;
-    order.lines = load_lines(conn, &[id.0]).await?.into_iter().map(|(_, l)| l).collect();
+    order.lines = load_lines(conn, &[id.0])
+        .await?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
     Ok(Some(order))
 }
 
@@ -127,8 +146,9 @@ async fn load_lines(
                     sku: Sku::parse(&sku).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                     product_id: ProductId(r.try_get("product_id")?),
                     product_name: r.try_get("product_name")?,
-                    quantity: Quantity::new(quantity as u32)
-                        .ok_or_else(|| sqlx::Error::Decode("stored quantity out of range".into()))?,
+                    quantity: Quantity::new(quantity as u32).ok_or_else(|| {
+                        sqlx::Error::Decode("stored quantity out of range".into())
+                    })?,
                     unit_price: Money(r.try_get("unit_price_minor")?),
                 },
             ))
@@ -240,16 +260,29 @@ pub async fn list_orders(
         .bind(i64::from(limit) + 1)
         .fetch_all(&mut *conn)
         .await?;
-    let mut orders = rows.iter().map(order_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut orders = rows
+        .iter()
+        .map(order_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     let has_more = orders.len() > limit as usize;
     orders.truncate(limit as usize);
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id.0).collect();
     let mut lines = load_lines(conn, &ids).await?;
     for order in &mut orders {
-        let mine = lines.iter().filter(|(id, _)| *id == order.id.0).map(|(_, l)| l.clone());
+        let mine = lines
+            .iter()
+            .filter(|(id, _)| *id == order.id.0)
+            .map(|(_, l)| l.clone());
         order.lines = mine.collect();
     }
     lines.clear();
-    let next = has_more.then(|| orders.last().map(|o| PageCursor { created_at: o.created_at, id: o.id.0 })).flatten();
+    let next = has_more
+        .then(|| {
+            orders.last().map(|o| PageCursor {
+                created_at: o.created_at,
+                id: o.id.0,
+            })
+        })
+        .flatten();
     Ok(OrderPage { orders, next })
 }
