@@ -99,7 +99,12 @@ impl<H: Handler> Consumer<H> {
             )
             .await
             .map_err(|e| err(&e))?;
-        Ok(Self { name: name.to_owned(), pool, consumer, handler })
+        Ok(Self {
+            name: name.to_owned(),
+            pool,
+            consumer,
+            handler,
+        })
     }
 
     /// Decodes and applies one message without acking it (tests use this to inject a crash
@@ -182,7 +187,8 @@ impl<H: Handler> Consumer<H> {
                 Outcome::Retry => AckKind::Nak(Some(Duration::from_secs(1))),
             };
             metrics::counter!("inbox_messages_total", "consumer" => self.name.clone(),
-                "outcome" => format!("{outcome:?}")).increment(1);
+                "outcome" => format!("{outcome:?}"))
+            .increment(1);
             if let Err(e) = message.ack_with(ack).await {
                 // Not acked means redelivered, and the inbox makes that harmless.
                 tracing::warn!(consumer = %self.name, error = %e, "ack failed");

@@ -81,7 +81,10 @@ impl Relay {
     /// were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Vec<Row> = sqlx::query_as::<_, (i64, Uuid, String, i64, String, String, Vec<u8>)>(
+        let claimed: Vec<Row> = sqlx::query_as::<
+            _,
+            (i64, Uuid, String, i64, String, String, Vec<u8>),
+        >(
             "SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload
              FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
@@ -89,15 +92,17 @@ impl Relay {
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|(id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload)| Row {
-            id,
-            event_id,
-            aggregate_id,
-            aggregate_version,
-            subject,
-            schema_name,
-            payload,
-        })
+        .map(
+            |(id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload)| Row {
+                id,
+                event_id,
+                aggregate_id,
+                aggregate_version,
+                subject,
+                schema_name,
+                payload,
+            },
+        )
         .collect();
         if claimed.is_empty() {
             return Ok(0);

@@ -15,7 +15,11 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct StreamSettings {
     /// Replicas per stream: 1 on a single server, 3 on a cluster.
-    #[arg(long = "stream-replicas", env = "ORDERFLOW_STREAM_REPLICAS", default_value_t = 1)]
+    #[arg(
+        long = "stream-replicas",
+        env = "ORDERFLOW_STREAM_REPLICAS",
+        default_value_t = 1
+    )]
     pub replicas: usize,
     /// Events older than this are dropped; a client resuming from before it must reload.
     #[arg(long = "stream-max-age-secs", env = "ORDERFLOW_STREAM_MAX_AGE_SECS",
@@ -32,7 +36,9 @@ pub struct StreamSettings {
 }
 
 fn parse_secs(raw: &str) -> Result<Duration, String> {
-    raw.parse::<u64>().map(Duration::from_secs).map_err(|e| format!("{raw:?}: {e}"))
+    raw.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|e| format!("{raw:?}: {e}"))
 }
 
 impl Default for StreamSettings {
@@ -51,25 +57,25 @@ pub fn stream_configs(settings: &StreamSettings) -> Vec<stream::Config> {
     streams::ALL
         .into_iter()
         .map(|spec| stream::Config {
-        name: spec.name.to_owned(),
-        subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::Old,
-        num_replicas: settings.replicas,
-        max_age: settings.max_age,
-        max_bytes: settings.max_bytes,
-        duplicate_window: settings.duplicate_window,
-        // Direct gets let gateways read history from any replica for resume.
-        allow_direct: true,
-        republish: Some(stream::Republish {
-            source: spec.republish.source.to_owned(),
-            destination: spec.republish.destination.to_owned(),
-            headers_only: false,
-        }),
-        ..Default::default()
-    })
-    .collect()
+            name: spec.name.to_owned(),
+            subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::Old,
+            num_replicas: settings.replicas,
+            max_age: settings.max_age,
+            max_bytes: settings.max_bytes,
+            duplicate_window: settings.duplicate_window,
+            // Direct gets let gateways read history from any replica for resume.
+            allow_direct: true,
+            republish: Some(stream::Republish {
+                source: spec.republish.source.to_owned(),
+                destination: spec.republish.destination.to_owned(),
+                headers_only: false,
+            }),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// Creates the streams, or updates them to `settings` when they already exist.

@@ -18,7 +18,10 @@ pub type ReadinessCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Builds the operational routes. `checks` are run concurrently on every `/readyz` call.
-pub fn routes<S>(checks: Vec<(&'static str, ReadinessCheck)>, metrics: PrometheusHandle) -> Router<S>
+pub fn routes<S>(
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    metrics: PrometheusHandle,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -37,7 +40,9 @@ where
 
 async fn readiness(checks: &[(&'static str, ReadinessCheck)]) -> axum::response::Response {
     let results = futures::future::join_all(
-        checks.iter().map(|(name, check)| async move { (*name, check().await) }),
+        checks
+            .iter()
+            .map(|(name, check)| async move { (*name, check().await) }),
     )
     .await;
     let ready = results.iter().all(|(_, r)| r.is_ok());
@@ -51,6 +56,14 @@ async fn readiness(checks: &[(&'static str, ReadinessCheck)]) -> axum::response:
             (name.to_owned(), v)
         })
         .collect();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({ "ready": ready, "checks": body }))).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({ "ready": ready, "checks": body })),
+    )
+        .into_response()
 }

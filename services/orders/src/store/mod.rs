@@ -10,9 +10,10 @@ pub use orders::{
     load_order_for_update, next_order_number, record_idempotency_key, save_transition,
 };
 
-/// Runs the orders service's migrations and the outbox's.
+/// Runs the orders service's migrations and those of the outbox and inbox it uses.
 pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     sqlx::migrate!("./migrations").run(pool).await?;
     orderflow_outbox::migrate(pool).await?;
+    orderflow_inbox::migrate(pool).await?;
     Ok(())
 }

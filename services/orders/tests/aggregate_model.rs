@@ -1,0 +1,121 @@
+//! Property test: random command sequences against a reference model of the order life cycle.
+//! Illegal transitions are rejected and change nothing; each accepted command writes exactly the
+//! model's events to the real outbox, one status-changed row per transition, with the next
+//! versions.
+
+mod support;
+
+use orderflow_orders::domain::{Command, CustomerId, OrderStatus, Quantity, Sku};
+use orderflow_orders::service::{Actor, LineRequest, OrderError, OrderService};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use support::Stack;
+use uuid::Uuid;
+
+/// The reference model: which status a command leads to, and which event schemas it raises.
+fn model(status: OrderStatus, command: &Command) -> Option<(OrderStatus, Vec<&'static str>)> {
+    use OrderStatus::*;
+    const CHANGED: &str = "orderflow.orders.v1.OrderStatusChanged";
+    match (command, status) {
+        (Command::Confirm, Draft) => Some((
+            Confirmed,
+            vec!["orderflow.orders.v1.OrderConfirmed", CHANGED],
+        )),
+        (Command::StartProcessing, Confirmed) => Some((Processing, vec![CHANGED])),
+        (Command::Ship, Processing) => Some((Shipped, vec![CHANGED])),
+        (Command::Deliver, Shipped) => Some((Delivered, vec![CHANGED])),
+        (Command::Cancel { .. }, Draft | Confirmed | Processing) => Some((
+            Cancelled,
+            vec!["orderflow.orders.v1.OrderCancelled", CHANGED],
+        )),
+        _ => None,
+    }
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        Just(Command::Confirm),
+        Just(Command::StartProcessing),
+        Just(Command::Ship),
+        Just(Command::Deliver),
+        "[a-z ]{1,20}".prop_map(|reason| Command::Cancel { reason }),
+    ]
+}
+
+async fn outbox_rows(pool: &sqlx::PgPool, order: Uuid) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT schema_name, aggregate_version FROM outbox WHERE aggregate_id = $1 ORDER BY id",
+    )
+    .bind(order.to_string())
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_command_sequences_follow_the_model() {
+    let stack = Stack::start_with(false).await;
+    stack.seed_product("KB-001", 100).await;
+    let service = OrderService::new(stack.app.pool.clone());
+    let pool = stack.app.pool.clone();
+    let actor = Actor {
+        customer_id: CustomerId(Uuid::new_v4()),
+        name: "Model".into(),
+        is_admin: true,
+    };
+    let handle = tokio::runtime::Handle::current();
+
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        ..Config::default()
+    });
+    let result = runner.run(&prop::collection::vec(command(), 1..12), |commands| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let line = [LineRequest {
+                    sku: Sku::parse("KB-001").unwrap(),
+                    quantity: Quantity::new(2).unwrap(),
+                }];
+                let (order, _) = service.create(&actor, &line, None).await.unwrap();
+                let mut status = OrderStatus::Draft;
+                let mut expected = vec![("orderflow.orders.v1.OrderCreated".to_owned(), 1_i64)];
+                for command in &commands {
+                    let before = outbox_rows(&pool, order.id.0).await.len();
+                    let outcome = service.transition(&actor, order.id, command, None).await;
+                    match (model(status, command), outcome) {
+                        (Some((next, schemas)), Ok(updated)) => {
+                            status = next;
+                            prop_assert_eq!(updated.status, next);
+                            for schema in schemas {
+                                let version = expected.len() as i64 + 1;
+                                expected.push((schema.to_owned(), version));
+                            }
+                            prop_assert_eq!(updated.version as usize, expected.len());
+                        }
+                        (None, Err(OrderError::Transition(_))) => {
+                            let after = outbox_rows(&pool, order.id.0).await.len();
+                            prop_assert_eq!(before, after, "a rejected command writes nothing");
+                        }
+                        (model_says, got) => {
+                            prop_assert!(
+                                false,
+                                "model {:?} but service {:?} for {:?} in {:?}",
+                                model_says,
+                                got.map(|o| o.status),
+                                command,
+                                status
+                            );
+                        }
+                    }
+                }
+                prop_assert_eq!(outbox_rows(&pool, order.id.0).await, expected);
+                let stored = service.get(&actor, order.id).await.unwrap();
+                prop_assert_eq!(stored.status, status);
+                Ok(())
+            })
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

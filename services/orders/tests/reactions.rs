@@ -1,0 +1,121 @@
+//! The orders service reacting to inventory events through its durable consumer: the local
+//! catalog follows `ProductUpserted`, and a `ReservationRejected` cancels a confirmed order with
+//! a reason the customer sees.
+
+mod support;
+
+use std::time::Duration;
+
+use orderflow_events::common::v1::EventMetadata;
+use orderflow_events::inventory::v1::{ProductUpserted, ReservationRejected};
+use orderflow_events::{Event, headers};
+use serde_json::{Value, json};
+use support::{Stack, customer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+async fn publish<E: Event>(stack: &Stack, event: &E) {
+    let meta = event.metadata().unwrap();
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(headers::SCHEMA, E::SCHEMA_NAME);
+    h.insert(headers::MSG_ID, meta.event_id.as_str());
+    stack
+        .app
+        .jetstream()
+        .publish_with_headers(event.subject().unwrap(), h, event.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn product(id: Uuid, version: u64, price: i64) -> ProductUpserted {
+    ProductUpserted {
+        metadata: Some(EventMetadata::new(id, version, OffsetDateTime::now_utc())),
+        product_id: id.to_string(),
+        sku: "LAMP-7".into(),
+        name: "Desk lamp".into(),
+        unit_price_minor: price,
+        currency: "USD".into(),
+        low_stock_threshold: 5,
+    }
+}
+
+async fn until<F: AsyncFn() -> bool>(what: &str, check: F) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn catalog_follows_product_events_newest_version_wins() {
+    let stack = Stack::start().await;
+    let alice = customer("Alice");
+    let id = Uuid::now_v7();
+    publish(&stack, &product(id, 1, 1_000)).await;
+    publish(&stack, &product(id, 3, 3_000)).await;
+    // An older version arriving late (a redelivery) does not roll the price back.
+    publish(&stack, &product(id, 2, 2_000)).await;
+    let body = json!({ "lines": [{ "sku": "LAMP-7", "quantity": 1 }] });
+    until("the product to reach the catalog", async || {
+        stack
+            .post(&alice.token, "/api/orders", Some(body.clone()))
+            .await
+            .status()
+            == 201
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let order: Value = stack
+        .post(&alice.token, "/api/orders", Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["total"], "30.00");
+}
+
+#[tokio::test]
+async fn a_rejected_reservation_cancels_the_order_with_a_reason() {
+    let stack = Stack::start().await;
+    stack.seed_product("KB-001", 100).await;
+    let alice = customer("Alice");
+    let order = stack.create_order(&alice.token, "KB-001", 3).await;
+    let id = order["id"].as_str().unwrap();
+    let path = format!("/api/orders/{id}");
+    stack
+        .post(&alice.token, &format!("{path}/confirm"), None)
+        .await;
+
+    let rejected = ReservationRejected {
+        metadata: Some(EventMetadata::new(
+            Uuid::parse_str(id).unwrap(),
+            3,
+            OffsetDateTime::now_utc(),
+        )),
+        order_id: id.to_owned(),
+        customer_id: alice.id.to_string(),
+        reason: "Out of stock: KB-001 (requested 3, available 1)".into(),
+        shortages: vec![],
+    };
+    publish(&stack, &rejected).await;
+    publish(&stack, &rejected).await; // a duplicate changes nothing
+    until("the order to be cancelled", async || {
+        let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+        o["status"] == "Cancelled"
+    })
+    .await;
+    let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+    assert_eq!(
+        o["cancelReason"],
+        "Out of stock: KB-001 (requested 3, available 1)"
+    );
+    assert_eq!(
+        o["version"], 5,
+        "cancelled once: created, confirmed, changed, cancelled, changed"
+    );
+}
