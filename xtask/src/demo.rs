@@ -1,0 +1,74 @@
+//! Demo users and demo data for `cargo xtask up`.
+//!
+//! The users have fixed ids so that bookmarks, the web app's demo sign-in and the printed tokens
+//! agree across restarts. The catalog is `services/inventory/demo/catalog.json`, loaded through
+//! the inventory API as an admin would, so demo data takes the same path as real data.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use orderflow_auth::dev::{self, DevClaims};
+use uuid::Uuid;
+
+use crate::process::repo_root;
+
+/// A demo user.
+pub struct DemoUser {
+    /// Token `sub`.
+    pub id: Uuid,
+    /// Display name.
+    pub name: &'static str,
+    /// Roles.
+    pub roles: &'static [&'static str],
+}
+
+/// The demo users: two customers and an admin.
+pub const USERS: &[(&str, DemoUser)] = &[
+    ("Alice (customer)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_a11c), name: "Alice Martin", roles: &[] }),
+    ("Bob (customer)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0b0b), name: "Bob Chen", roles: &[] }),
+    ("Ada (admin)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0ada), name: "Ada Admin", roles: &["Admin"] }),
+];
+
+/// A dev token for `user`, valid for 12 hours.
+pub fn token(user: &DemoUser) -> String {
+    let mut claims = DevClaims::new(user.id).name(user.name).ttl(Duration::from_secs(12 * 3600));
+    for role in user.roles {
+        claims = claims.role(*role);
+    }
+    dev::issue_hs256(dev::SECRET, claims)
+}
+
+fn admin_token() -> String {
+    let (_, admin) = USERS.iter().find(|(_, u)| !u.roles.is_empty()).expect("an admin demo user");
+    token(admin)
+}
+
+/// Loads the demo catalog into the running inventory service (idempotent: existing products are
+/// left as they are).
+pub fn load(running: &[&str]) -> anyhow::Result<()> {
+    if !running.contains(&"inventory") {
+        println!("inventory service not present; no demo catalog loaded");
+        return Ok(());
+    }
+    let path = repo_root().join("services/inventory/demo/catalog.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let products: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+    let client = reqwest::blocking::Client::new();
+    let token = admin_token();
+    let mut created = 0;
+    for product in &products {
+        let response = client
+            .post("http://127.0.0.1:8082/api/products")
+            .bearer_auth(&token)
+            .json(product)
+            .send()
+            .context("calling the inventory API")?;
+        match response.status().as_u16() {
+            201 => created += 1,
+            409 => {}
+            status => bail!("loading demo product {product}: HTTP {status}: {}", response.text().unwrap_or_default()),
+        }
+    }
+    println!("demo catalog: {created} products created, {} already present", products.len() - created);
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `cargo xtask test`: provisions the tools, starts one shared PostgreSQL server for the run,
+//! and runs every test suite: the schema checks, all Rust tests, and the Node and browser suites
+//! when their folders exist. Exits non-zero if any suite failed.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::bail;
+use orderflow_test_support::PgCluster;
+use orderflow_test_support::discover::{CHROMIUM_BIN_ENV, TEST_PG_URL_ENV};
+
+use crate::process::{repo_root, run_checked, step};
+use crate::tools;
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Extra arguments passed to `cargo test` (e.g. `-p orderflow-orders`).
+    #[arg(trailing_var_arg = true)]
+    cargo_args: Vec<String>,
+}
+
+/// Runs every suite and reports which failed.
+pub fn run(args: TestArgs) -> anyhow::Result<()> {
+    let root = repo_root();
+    step("Provisioning tools");
+    let tools = tools::ensure()?;
+    let mut env = tools::env_vars(&tools);
+    if root.join("web/package.json").exists() {
+        let chromium = tools::ensure_chromium()?;
+        env.push((CHROMIUM_BIN_ENV.to_owned(), chromium.display().to_string()));
+    }
+
+    step("Starting a shared PostgreSQL server for the run");
+    let pg = PgCluster::start_temporary()?;
+    env.push((TEST_PG_URL_ENV.to_owned(), pg.url()));
+
+    let mut failed = Vec::new();
+    let mut suite = |name: &str, command: &mut Command| {
+        step(name);
+        command.current_dir(&root).envs(env.iter().map(|(k, v)| (k, v)));
+        if let Err(e) = run_checked(command) {
+            eprintln!("{name}: {e}");
+            failed.push(name.to_owned());
+        }
+    };
+
+    suite("Event bindings are fresh", Command::new("cargo").args(["xtask", "codegen", "--check"]));
+    suite("Event schemas stay backward compatible", &mut Command::new("bash").arg("scripts/check-schemas.sh"));
+    suite(
+        "Rust tests",
+        Command::new("cargo").args(["test", "--workspace", "--all-targets"]).args(&args.cargo_args),
+    );
+    for (name, dir) in [
+        ("SignalR client suite (official @microsoft/signalr)", "services/gateway/signalr-tests"),
+        ("Web client tests", "web"),
+    ] {
+        if Path::new(&root).join(dir).join("package.json").exists() {
+            suite(name, Command::new("bash").arg("-c").arg(format!("cd {dir} && npm ci --no-audit --no-fund && npm test")));
+        }
+    }
+    drop(pg);
+
+    if failed.is_empty() {
+        println!("\nAll test suites passed.");
+        Ok(())
+    } else {
+        bail!("failed suites: {}", failed.join(", "))
+    }
+}
