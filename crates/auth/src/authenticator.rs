@@ -39,7 +39,8 @@ struct Inner {
 
 enum KeySource {
     Hs256(DecodingKey),
-    Jwks(JwksCache),
+    // Boxed so the enum stays small; there is one per process either way.
+    Jwks(Box<JwksCache>),
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -75,7 +76,9 @@ impl Authenticator {
                 }
                 KeySource::Hs256(DecodingKey::from_secret(secret))
             }
-            (None, Some(url)) => KeySource::Jwks(JwksCache::new(url, settings.jwks_cooldown)?),
+            (None, Some(url)) => {
+                KeySource::Jwks(Box::new(JwksCache::new(url, settings.jwks_cooldown)?))
+            }
             _ => {
                 return Err(AuthError::Config(
                     "configure exactly one of an HS256 secret or a JWKS URL".to_owned(),

@@ -72,7 +72,9 @@ pub fn require_admin(principal: &Principal) -> Result<(), Problem> {
     if principal.is_admin() {
         Ok(())
     } else {
-        Err(Problem::forbidden("This operation requires the Admin role."))
+        Err(Problem::forbidden(
+            "This operation requires the Admin role.",
+        ))
     }
 }
 
@@ -186,19 +188,28 @@ mod tests {
     fn bearer_scheme_is_case_insensitive() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer_token(&headers), Ok(None));
-        for value in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi "] {
+        for value in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER  abc.def.ghi ",
+        ] {
             headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
             assert_eq!(bearer_token(&headers), Ok(Some("abc.def.ghi")));
         }
         for value in ["Basic dXNlcjpwdw==", "Bearer", "Bearer   ", "abc.def.ghi"] {
             headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
-            assert_eq!(bearer_token(&headers), Err(AuthError::InvalidAuthorizationHeader));
+            assert_eq!(
+                bearer_token(&headers),
+                Err(AuthError::InvalidAuthorizationHeader)
+            );
         }
     }
 
     #[test]
     fn query_token_is_found_and_decoded() {
-        let uri: Uri = "/hubs/orders?id=1&access_token=a%2Eb.c%zz+d&x=2".parse().unwrap();
+        let uri: Uri = "/hubs/orders?id=1&access_token=a%2Eb.c%zz+d&x=2"
+            .parse()
+            .unwrap();
         assert_eq!(query_token(&uri).as_deref(), Some("a.b.c%zz d"));
         let uri: Uri = "/hubs/orders?id=1&access_token=".parse().unwrap();
         assert_eq!(query_token(&uri), None);
@@ -209,11 +220,20 @@ mod tests {
     #[test]
     fn query_wins_over_header_and_header_is_the_fallback() {
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer from.the.header"));
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer from.the.header"),
+        );
         let with_query: Uri = "/hub?access_token=from.the.query".parse().unwrap();
         let without: Uri = "/hub".parse().unwrap();
-        assert_eq!(token_from_query_or_header(&with_query, &headers).unwrap(), "from.the.query");
-        assert_eq!(token_from_query_or_header(&without, &headers).unwrap(), "from.the.header");
+        assert_eq!(
+            token_from_query_or_header(&with_query, &headers).unwrap(),
+            "from.the.query"
+        );
+        assert_eq!(
+            token_from_query_or_header(&without, &headers).unwrap(),
+            "from.the.header"
+        );
         assert_eq!(
             token_from_query_or_header(&without, &HeaderMap::new()),
             Err(AuthError::MissingToken)

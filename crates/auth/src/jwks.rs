@@ -96,7 +96,11 @@ impl JwksCache {
         }
         self.fetch_and_store().await;
         let state = self.read();
-        state.keys.get(kid).cloned().ok_or_else(|| miss(kid, &state))
+        state
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| miss(kid, &state))
     }
 
     /// Fetches now regardless of the cool-down (startup warm-up); returns the usable key count.
@@ -133,7 +137,10 @@ impl JwksCache {
         let response = self
             .client
             .get(self.url.clone())
-            .header(http::header::ACCEPT, "application/jwk-set+json, application/json")
+            .header(
+                http::header::ACCEPT,
+                "application/jwk-set+json, application/json",
+            )
             .send()
             .await
             .map_err(|e| format!("request failed: {e}"))?;

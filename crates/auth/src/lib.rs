@@ -11,7 +11,8 @@
 //! - [`dev`]: the public development issuer/audience/secret and an HS256 token issuer.
 //!
 //! ```
-//! # async fn demo() -> Result<(), orderflow_auth::AuthError> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), orderflow_auth::AuthError> {
 //! use orderflow_auth::{dev, AuthSettings, Authenticator};
 //!
 //! let auth = Authenticator::new(AuthSettings::dev())?;

@@ -42,7 +42,9 @@ impl Principal {
     pub(crate) fn from_claims(claims: &Map<String, Value>) -> Result<Self, AuthError> {
         let user_id = match claims.get("sub") {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim("sub".to_owned())),
-            Some(Value::String(sub)) => Uuid::parse_str(sub).map_err(|_| invalid("sub", "must be a UUID"))?,
+            Some(Value::String(sub)) => {
+                Uuid::parse_str(sub).map_err(|_| invalid("sub", "must be a UUID"))?
+            }
             Some(_) => return Err(invalid("sub", "must be a string holding a UUID")),
         };
         let name = match claims.get("name") {
@@ -62,11 +64,20 @@ impl Principal {
                 .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs.floor() as i64).ok())
                 .ok_or_else(|| invalid("exp", "must be a number of seconds since the epoch"))?,
         };
-        Ok(Self { user_id, name, roles, expires_at })
+        Ok(Self {
+            user_id,
+            name,
+            roles,
+            expires_at,
+        })
     }
 }
 
-fn collect_roles(claim: &str, value: Option<&Value>, roles: &mut Vec<String>) -> Result<(), AuthError> {
+fn collect_roles(
+    claim: &str,
+    value: Option<&Value>,
+    roles: &mut Vec<String>,
+) -> Result<(), AuthError> {
     let mut push = |role: &str| {
         if !roles.iter().any(|r| r == role) {
             roles.push(role.to_owned());
@@ -89,7 +100,10 @@ fn collect_roles(claim: &str, value: Option<&Value>, roles: &mut Vec<String>) ->
 }
 
 fn invalid(claim: &str, reason: &str) -> AuthError {
-    AuthError::InvalidClaim { claim: claim.to_owned(), reason: reason.to_owned() }
+    AuthError::InvalidClaim {
+        claim: claim.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 #[cfg(test)]

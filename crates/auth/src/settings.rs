@@ -128,7 +128,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
-        other => return Err(format!("unknown duration unit {other:?}; use ms, s, m, h or d")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?}; use ms, s, m, h or d"
+            ));
+        }
     };
     value
         .checked_mul(seconds_per_unit)
@@ -182,7 +186,12 @@ mod tests {
         assert!(!format!("{:?}", cli.auth).contains("top-secret-value"));
 
         let mut jwks = base.to_vec();
-        jwks.extend(["--jwt-jwks-url", "http://idp/jwks", "--jwt-jwks-cooldown", "5s"]);
+        jwks.extend([
+            "--jwt-jwks-url",
+            "http://idp/jwks",
+            "--jwt-jwks-cooldown",
+            "5s",
+        ]);
         let cli = Cli::try_parse_from(jwks).unwrap();
         assert_eq!(cli.auth.jwks_url.unwrap().as_str(), "http://idp/jwks");
         assert_eq!(cli.auth.jwks_cooldown, Duration::from_secs(5));

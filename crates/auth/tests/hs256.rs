@@ -22,22 +22,34 @@ async fn check(claims: Value) -> Result<orderflow_auth::Principal, AuthError> {
 
 #[tokio::test]
 async fn valid_token_yields_principal() {
-    let principal = check(claims_with(json!({"roles": ["Admin"]}))).await.unwrap();
+    let principal = check(claims_with(json!({"roles": ["Admin"]})))
+        .await
+        .unwrap();
     assert_eq!(principal.user_id, Uuid::parse_str(SUB).unwrap());
     assert_eq!(principal.name, "Ada Lovelace");
     assert_eq!(principal.roles, ["Admin"]);
     assert!(principal.is_admin());
-    assert_eq!(principal.expires_at.unix_timestamp(), claims()["exp"].as_i64().unwrap());
+    assert_eq!(
+        principal.expires_at.unix_timestamp(),
+        claims()["exp"].as_i64().unwrap()
+    );
 }
 
 #[tokio::test]
 async fn expiry_and_not_before_honour_the_leeway() {
     // Default leeway is 30 s: 10 s past exp still passes, 120 s past does not.
     assert!(check(claims_with(json!({"exp": now() - 10}))).await.is_ok());
-    assert_eq!(check(claims_with(json!({"exp": now() - 120}))).await.unwrap_err(), AuthError::Expired);
+    assert_eq!(
+        check(claims_with(json!({"exp": now() - 120})))
+            .await
+            .unwrap_err(),
+        AuthError::Expired
+    );
     assert!(check(claims_with(json!({"nbf": now() + 10}))).await.is_ok());
     assert_eq!(
-        check(claims_with(json!({"nbf": now() + 120}))).await.unwrap_err(),
+        check(claims_with(json!({"nbf": now() + 120})))
+            .await
+            .unwrap_err(),
         AuthError::NotYetValid
     );
 
@@ -46,14 +58,23 @@ async fn expiry_and_not_before_honour_the_leeway() {
     )
     .unwrap();
     let token = sign_hs256(SECRET.as_bytes(), &claims_with(json!({"exp": now() - 10})));
-    assert_eq!(strict.authenticate(&token).await.unwrap_err(), AuthError::Expired);
+    assert_eq!(
+        strict.authenticate(&token).await.unwrap_err(),
+        AuthError::Expired
+    );
 }
 
 #[tokio::test]
 async fn exp_iss_and_aud_are_required() {
     for claim in ["exp", "iss", "aud"] {
-        let err = check(claims_with(json!({ claim: null }))).await.unwrap_err();
-        assert_eq!(err, AuthError::MissingClaim(claim.to_owned()), "without {claim}");
+        let err = check(claims_with(json!({ claim: null })))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AuthError::MissingClaim(claim.to_owned()),
+            "without {claim}"
+        );
     }
     let err = check(claims_with(json!({"sub": null}))).await.unwrap_err();
     assert_eq!(err, AuthError::MissingClaim("sub".to_owned()));
@@ -61,12 +82,20 @@ async fn exp_iss_and_aud_are_required() {
 
 #[tokio::test]
 async fn wrong_issuer_or_audience_is_rejected() {
-    let err = check(claims_with(json!({"iss": "https://evil.test"}))).await.unwrap_err();
+    let err = check(claims_with(json!({"iss": "https://evil.test"})))
+        .await
+        .unwrap_err();
     assert_eq!(err, AuthError::InvalidIssuer);
-    let err = check(claims_with(json!({"aud": "someone-else"}))).await.unwrap_err();
+    let err = check(claims_with(json!({"aud": "someone-else"})))
+        .await
+        .unwrap_err();
     assert_eq!(err, AuthError::InvalidAudience);
     // An audience array is fine as long as it contains ours.
-    assert!(check(claims_with(json!({"aud": ["other", AUDIENCE]}))).await.is_ok());
+    assert!(
+        check(claims_with(json!({"aud": ["other", AUDIENCE]})))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -87,7 +116,12 @@ async fn alg_none_is_rejected() {
 
 #[tokio::test]
 async fn asymmetric_tokens_are_rejected_in_secret_mode() {
-    let token = sign(Algorithm::RS256, &rsa_key(RSA1_PEM), Some("rsa-1"), &claims());
+    let token = sign(
+        Algorithm::RS256,
+        &rsa_key(RSA1_PEM),
+        Some("rsa-1"),
+        &claims(),
+    );
     let err = authenticator().authenticate(&token).await.unwrap_err();
     assert_eq!(err, AuthError::AlgorithmNotAllowed("RS256".to_owned()));
     // HS512 with the right secret is still not HS256.
@@ -103,27 +137,50 @@ async fn asymmetric_tokens_are_rejected_in_secret_mode() {
 
 #[tokio::test]
 async fn sub_must_be_a_uuid() {
-    let err = check(claims_with(json!({"sub": "alice"}))).await.unwrap_err();
-    assert!(matches!(err, AuthError::InvalidClaim { ref claim, .. } if claim == "sub"), "{err:?}");
-    assert!(!err.to_string().contains("alice"), "the error must not echo claim values");
+    let err = check(claims_with(json!({"sub": "alice"})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::InvalidClaim { ref claim, .. } if claim == "sub"),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("alice"),
+        "the error must not echo claim values"
+    );
 }
 
 #[tokio::test]
 async fn roles_accept_strings_and_arrays_under_role_and_roles() {
     let cases = [
         (json!({"role": "Admin"}), vec!["Admin"]),
-        (json!({"role": ["Admin", "Support"]}), vec!["Admin", "Support"]),
+        (
+            json!({"role": ["Admin", "Support"]}),
+            vec!["Admin", "Support"],
+        ),
         (json!({"roles": "Support"}), vec!["Support"]),
-        (json!({"roles": ["Support", "Admin"]}), vec!["Support", "Admin"]),
-        (json!({"role": "Admin", "roles": ["Admin", "Auditor"]}), vec!["Admin", "Auditor"]),
+        (
+            json!({"roles": ["Support", "Admin"]}),
+            vec!["Support", "Admin"],
+        ),
+        (
+            json!({"role": "Admin", "roles": ["Admin", "Auditor"]}),
+            vec!["Admin", "Auditor"],
+        ),
         (json!({}), vec![]),
     ];
     for (extra, expected) in cases {
         let principal = check(claims_with(extra.clone())).await.unwrap();
         assert_eq!(principal.roles, expected, "for {extra}");
-        assert_eq!(principal.is_admin(), expected.contains(&"Admin"), "for {extra}");
+        assert_eq!(
+            principal.is_admin(),
+            expected.contains(&"Admin"),
+            "for {extra}"
+        );
     }
-    let err = check(claims_with(json!({"roles": {"admin": true}}))).await.unwrap_err();
+    let err = check(claims_with(json!({"roles": {"admin": true}})))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::InvalidClaim { ref claim, .. } if claim == "roles"));
 }
 
@@ -135,7 +192,10 @@ async fn malformed_tokens_are_rejected_without_echoing_them() {
         assert_eq!(err, AuthError::Malformed, "for {token:?}");
     }
     let long = format!("{}.e30.x", "a".repeat(20_000));
-    assert_eq!(auth.authenticate(&long).await.unwrap_err(), AuthError::Malformed);
+    assert_eq!(
+        auth.authenticate(&long).await.unwrap_err(),
+        AuthError::Malformed
+    );
 }
 
 #[tokio::test]
@@ -144,7 +204,10 @@ async fn dev_issuer_round_trips_with_dev_settings() {
     let sub = Uuid::new_v4();
     let token = dev::issue_hs256(
         dev::SECRET,
-        dev::DevClaims::new(sub).name("Dev Admin").role("Admin").role("Support"),
+        dev::DevClaims::new(sub)
+            .name("Dev Admin")
+            .role("Admin")
+            .role("Support"),
     );
     let principal = auth.authenticate(&token).await.unwrap();
     assert_eq!(principal.user_id, sub);
@@ -154,7 +217,10 @@ async fn dev_issuer_round_trips_with_dev_settings() {
     assert!((3590..=3600).contains(&lifetime), "lifetime {lifetime}");
 
     // A dev token is worthless to a service configured with another secret.
-    assert_eq!(authenticator().authenticate(&token).await.unwrap_err(), AuthError::InvalidSignature);
+    assert_eq!(
+        authenticator().authenticate(&token).await.unwrap_err(),
+        AuthError::InvalidSignature
+    );
 }
 
 #[test]
@@ -165,13 +231,22 @@ fn configuration_is_checked() {
     assert!(matches!(empty_issuer, Err(AuthError::Config(_))));
     let mut both = AuthSettings::hs256(ISSUER, AUDIENCE, SECRET);
     both.jwks_url = Some("http://127.0.0.1:1/jwks".parse().unwrap());
-    assert!(matches!(Authenticator::new(both), Err(AuthError::Config(_))));
+    assert!(matches!(
+        Authenticator::new(both),
+        Err(AuthError::Config(_))
+    ));
     let mut neither = AuthSettings::hs256(ISSUER, AUDIENCE, SECRET);
     neither.hs256_secret = None;
-    assert!(matches!(Authenticator::new(neither), Err(AuthError::Config(_))));
+    assert!(matches!(
+        Authenticator::new(neither),
+        Err(AuthError::Config(_))
+    ));
     let ftp = AuthSettings::jwks(ISSUER, AUDIENCE, "ftp://idp/jwks".parse().unwrap());
     assert!(matches!(Authenticator::new(ftp), Err(AuthError::Config(_))));
 
     let debug = format!("{:?}", AuthSettings::hs256(ISSUER, AUDIENCE, SECRET));
-    assert!(!debug.contains(SECRET), "Debug must not print the secret: {debug}");
+    assert!(
+        !debug.contains(SECRET),
+        "Debug must not print the secret: {debug}"
+    );
 }
