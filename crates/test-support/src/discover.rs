@@ -54,13 +54,8 @@ pub fn local_nats_server() -> PathBuf {
     local_nats_dir().join("bin").join("nats-server")
 }
 
-/// Finds a usable nats-server, or `None`. The result is computed once per process.
+/// Finds a usable nats-server, or `None` (looks afresh on every call).
 pub fn find_nats_server() -> Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(search_nats_server).clone()
-}
-
-fn search_nats_server() -> Option<PathBuf> {
     if let Some(path) = env_file(NATS_SERVER_BIN_ENV) {
         return Some(path);
     }
@@ -91,13 +86,8 @@ fn parse_nats_version(text: &str) -> Option<(u32, u32, u32)> {
     ))
 }
 
-/// Finds a directory holding `initdb`, `pg_ctl` and `postgres`, or `None`. Computed once.
+/// Finds a directory holding `initdb`, `pg_ctl` and `postgres`, or `None` (looks afresh).
 pub fn find_pg_bin_dir() -> Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(search_pg_bin_dir).clone()
-}
-
-fn search_pg_bin_dir() -> Option<PathBuf> {
     if let Some(dir) = env::var_os(PG_BIN_DIR_ENV).map(PathBuf::from)
         && is_pg_bin_dir(&dir)
     {
@@ -139,18 +129,31 @@ pub fn find_chromium() -> Option<PathBuf> {
         .or_else(|| which("chromium-browser"))
 }
 
-/// The nats-server binary; panics with installation advice when there is none.
+/// The nats-server binary; panics with installation advice when there is none. Looked up
+/// once per process, since every server start needs it.
 pub fn nats_server_bin() -> PathBuf {
-    find_nats_server().unwrap_or_else(|| {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let found = FOUND.get_or_init(find_nats_server).clone();
+    found.unwrap_or_else(|| {
         panic!("no nats-server >= 2.10 found (set {NATS_SERVER_BIN_ENV} or {INSTALL_HINT})")
     })
 }
 
 /// The PostgreSQL binary directory; panics with installation advice when there is none.
+/// Looked up once per process.
 pub fn pg_bin_dir() -> PathBuf {
-    find_pg_bin_dir().unwrap_or_else(|| {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let found = FOUND.get_or_init(find_pg_bin_dir).clone();
+    found.unwrap_or_else(|| {
         panic!("no PostgreSQL server binaries found (set {PG_BIN_DIR_ENV} or {INSTALL_HINT})")
     })
+}
+
+/// Whether this process runs as root (the owner of `/proc/self` is the effective user; this
+/// avoids `unsafe` libc calls).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn env_file(var: &str) -> Option<PathBuf> {

@@ -214,7 +214,7 @@ impl Drop for PgCluster {
 
 /// The (uid, gid) to run PostgreSQL as: `postgres` when we are root, ourselves otherwise.
 fn run_as() -> Result<Option<(u32, u32)>> {
-    if process::effective_uid() != Some(0) {
+    if !crate::discover::is_root() {
         return Ok(None);
     }
     process::lookup_user(UNPRIVILEGED_USER)
