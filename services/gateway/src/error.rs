@@ -26,4 +26,13 @@ pub enum GatewayError {
     /// A Sequence from the client claims messages the server never received.
     #[error("Sequence ID greater than amount of messages we've received.")]
     SequenceAhead,
+    /// NATS is unreachable at start-up.
+    #[error("cannot connect to NATS: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    /// The listener could not be bound.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    /// The authentication settings are unusable.
+    #[error("invalid authentication settings: {0}")]
+    Auth(#[from] orderflow_auth::AuthError),
 }

@@ -1,0 +1,97 @@
+//! Gateway settings, read once from the environment (`GATEWAY_*`, shared ones `ORDERFLOW_*`).
+//! Tests build the struct with [`GatewaySettings::for_tests`] and never touch the environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use orderflow_auth::{AuthSettings, parse_duration};
+
+/// Everything the gateway needs to run.
+#[derive(clap::Parser, Clone, Debug)]
+#[command(name = "gateway", about = "OrderFlow SignalR gateway")]
+pub struct GatewaySettings {
+    /// Address to listen on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// NATS server URL (the JetStream streams ORDERS and INVENTORY must exist or be created by
+    /// the services that own them).
+    #[arg(
+        long,
+        env = "ORDERFLOW_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// Browser origins allowed to negotiate (CORS) and to open the WebSocket, comma separated,
+    /// exact match (e.g. `https://app.example.com,http://localhost:5173`).
+    #[arg(
+        long,
+        env = "GATEWAY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:5173"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// JWT validation.
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    /// A ping is sent when nothing else was sent for this long (the client times out at 30 s).
+    #[arg(long, env = "GATEWAY_KEEP_ALIVE", default_value = "15s", value_parser = parse_duration)]
+    pub keep_alive: Duration,
+    /// Inbound silence after which a connection is considered dead (once the client pinged).
+    #[arg(long, env = "GATEWAY_CLIENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub client_timeout: Duration,
+    /// Time a negotiated connection has to open its socket and complete the handshake.
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// How long a stateful connection whose socket dropped is kept for a re-attach.
+    #[arg(long, env = "GATEWAY_RECONNECT_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub reconnect_grace: Duration,
+    /// Outbound messages queued per connection before it counts as a slow consumer.
+    #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 512)]
+    pub outbound_queue: usize,
+    /// A socket write that takes longer than this marks the client as not reading.
+    #[arg(long, env = "GATEWAY_SEND_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
+    /// Largest inbound WebSocket message in bytes.
+    #[arg(long, env = "GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024)]
+    pub max_message_bytes: usize,
+    /// Bytes of unacknowledged messages kept for stateful reconnect before the connection is
+    /// closed with a reconnect hint (the client then resumes by position).
+    #[arg(long, env = "GATEWAY_STATEFUL_BUFFER_BYTES", default_value_t = 100_000)]
+    pub stateful_buffer_bytes: usize,
+    /// Hub invocations allowed per connection per second (burst of the same size).
+    #[arg(long, env = "GATEWAY_INVOCATIONS_PER_SECOND", default_value_t = 20)]
+    pub invocations_per_second: u32,
+    /// Simultaneous connections per user.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS_PER_USER", default_value_t = 16)]
+    pub max_connections_per_user: usize,
+    /// On SIGTERM, time given to connections to receive their Close and flush.
+    #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub drain_grace: Duration,
+    /// Events replayed at most by one `Resume` call per stream; beyond it the client reloads.
+    #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 10_000)]
+    pub max_replay: u64,
+}
+
+impl GatewaySettings {
+    /// Defaults for tests: port 0, the given NATS URL, auth and origins, production timings.
+    pub fn for_tests(nats_url: String, auth: AuthSettings, allowed_origins: Vec<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nats_url,
+            allowed_origins,
+            auth,
+            keep_alive: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(15),
+            reconnect_grace: Duration::from_secs(20),
+            outbound_queue: 512,
+            send_timeout: Duration::from_secs(5),
+            max_message_bytes: 32 * 1024,
+            stateful_buffer_bytes: 100_000,
+            invocations_per_second: 20,
+            max_connections_per_user: 16,
+            drain_grace: Duration::from_secs(10),
+            max_replay: 10_000,
+        }
+    }
+}

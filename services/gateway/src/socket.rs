@@ -1,0 +1,276 @@
+//! Driving one attached socket: a single task multiplexes inbound frames, the outbound queue,
+//! keep-alive pings, stateful acks, the client timeout, token expiry, slow-consumer kicks and
+//! drain. One task per connection and no timers when idle beyond one sleep keep idle
+//! connections cheap.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+use crate::error::GatewayError;
+use crate::metrics as m;
+use crate::protocol::messages::{self, HubMessage};
+use crate::protocol::{parse_message, split_records};
+use crate::registry::Attach;
+use crate::session::{Outcome, SendFailure, Session};
+
+/// How often a stateful connection acknowledges what it received (the .NET server: 1 s).
+const ACK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What handling inbound data asks the loop to do.
+pub(crate) enum Flow {
+    Continue,
+    Stop(Outcome),
+}
+
+impl Session {
+    fn next_deadline(&self) -> Instant {
+        let s = &self.app.settings;
+        let mut deadline = self.last_sent + s.keep_alive;
+        if self.client_pinged {
+            deadline = deadline.min(self.last_received + s.client_timeout);
+        }
+        if self.buffer.as_ref().is_some_and(|b| b.ack_pending()) {
+            deadline = deadline.min(Instant::now() + ACK_INTERVAL);
+        }
+        let expiry: std::time::SystemTime = self.principal.expires_at.into();
+        if let Ok(left) = expiry.duration_since(std::time::SystemTime::now()) {
+            deadline = deadline.min(Instant::now() + left);
+        } else {
+            deadline = Instant::now();
+        }
+        deadline
+    }
+
+    /// Runs the socket until it is lost, the connection ends, or another socket replaces it.
+    pub(crate) async fn drive(
+        &mut self,
+        socket: &mut WebSocket,
+        attach_rx: &mut mpsc::Receiver<Attach>,
+    ) -> Outcome {
+        let shutdown = self.app.shutdown.clone();
+        let slow = self.member.slow.clone();
+        loop {
+            let deadline = TokioInstant::from_std(self.next_deadline());
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    return self.close(socket, Some("Server shutting down"), true).await;
+                }
+                () = slow.cancelled() => {
+                    tracing::info!(connection = %self.connection_id, "slow consumer closed");
+                    return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
+                }
+                attach = attach_rx.recv() => {
+                    if let Some(attach) = attach {
+                        return Outcome::Reattach(attach);
+                    }
+                }
+                frame = socket.next() => {
+                    if let Flow::Stop(outcome) = self.on_frame(socket, frame).await {
+                        return outcome;
+                    }
+                }
+                Some(delivery) = self.rx.recv() => {
+                    if !self.admit(&delivery) {
+                        continue;
+                    }
+                    match self.send_sequenced(socket, delivery.frame.clone()).await {
+                        Ok(()) => {
+                            metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
+                            metrics::histogram!(m::DELIVERY_LATENCY).record(delivery.received_at.elapsed().as_secs_f64());
+                        }
+                        Err(failure) => return self.on_send_failure(socket, failure).await,
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    if let Flow::Stop(outcome) = self.on_timer(socket).await {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn on_send_failure(
+        &mut self,
+        socket: &mut WebSocket,
+        failure: SendFailure,
+    ) -> Outcome {
+        match failure {
+            SendFailure::Socket => Outcome::Lost,
+            SendFailure::BufferFull => {
+                metrics::counter!(m::SLOW_CONSUMER_CLOSES).increment(1);
+                self.close(
+                    socket,
+                    Some("Too many unacknowledged messages: reconnect and resume"),
+                    true,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn on_timer(&mut self, socket: &mut WebSocket) -> Flow {
+        let now = Instant::now();
+        let s = &self.app.settings;
+        if self.principal.expires_at <= time::OffsetDateTime::now_utc() {
+            return Flow::Stop(self.close(socket, Some("Token expired"), true).await);
+        }
+        if self.client_pinged && now.duration_since(self.last_received) >= s.client_timeout {
+            tracing::debug!(connection = %self.connection_id, "client timeout");
+            return Flow::Stop(Outcome::Lost);
+        }
+        if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack()) {
+            if self
+                .send_raw(socket, messages::ack(sequence_id).into())
+                .await
+                .is_err()
+            {
+                return Flow::Stop(Outcome::Lost);
+            }
+        }
+        if now.duration_since(self.last_sent) >= self.app.settings.keep_alive
+            && self.send_raw(socket, messages::PING.into()).await.is_err()
+        {
+            return Flow::Stop(Outcome::Lost);
+        }
+        Flow::Continue
+    }
+
+    async fn protocol_error(&mut self, socket: &mut WebSocket, error: &GatewayError) -> Flow {
+        metrics::counter!(m::PROTOCOL_ERRORS).increment(1);
+        tracing::info!(connection = %self.connection_id, %error, "protocol error: closing connection");
+        Flow::Stop(self.close(socket, Some(&error.to_string()), false).await)
+    }
+
+    async fn on_frame(
+        &mut self,
+        socket: &mut WebSocket,
+        frame: Option<Result<Message, axum::Error>>,
+    ) -> Flow {
+        let text = match frame {
+            None => return Flow::Stop(Outcome::Lost),
+            Some(Err(error)) => {
+                // tungstenite reports an oversize message as a capacity error; anything else is
+                // a broken socket.
+                let message = error.to_string();
+                if message.contains("Space limit exceeded")
+                    || message.contains("too long")
+                    || message.contains("Capacity")
+                {
+                    let e = GatewayError::Malformed(format!(
+                        "message larger than {} bytes",
+                        self.app.settings.max_message_bytes
+                    ));
+                    return self.protocol_error(socket, &e).await;
+                }
+                return Flow::Stop(Outcome::Lost);
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                return self
+                    .protocol_error(socket, &GatewayError::BinaryFrame)
+                    .await;
+            }
+            Some(Ok(Message::Close(_))) => return Flow::Stop(Outcome::Lost),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                self.last_received = Instant::now();
+                return Flow::Continue;
+            }
+        };
+        self.last_received = Instant::now();
+        let records = match split_records(text.as_str()) {
+            Ok(records) => records,
+            Err(error) => return self.protocol_error(socket, &error).await,
+        };
+        for record in records {
+            let message = match parse_message(record) {
+                Ok(message) => message,
+                Err(error) => return self.protocol_error(socket, &error).await,
+            };
+            if let Flow::Stop(outcome) = self.on_message(socket, message).await {
+                return Flow::Stop(outcome);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_message(&mut self, socket: &mut WebSocket, message: HubMessage) -> Flow {
+        if self.awaiting_sequence {
+            // After a re-attach everything before the client's Sequence is stale (spec §6.5).
+            if let HubMessage::Sequence { sequence_id } = message {
+                self.awaiting_sequence = false;
+                if let Some(buffer) = &mut self.buffer {
+                    if let Err(error) = buffer.client_sequence(sequence_id) {
+                        return self.protocol_error(socket, &error).await;
+                    }
+                }
+            }
+            return Flow::Continue;
+        }
+        if message.is_sequenced() {
+            if let Some(buffer) = &mut self.buffer {
+                if !buffer.accept_inbound() {
+                    return Flow::Continue;
+                }
+            }
+        }
+        match message {
+            HubMessage::Ping => {
+                self.client_pinged = true;
+                Flow::Continue
+            }
+            HubMessage::Close { .. } => {
+                // The client leaves on purpose: no grace period.
+                self.app.registry.invalidate(&self.token);
+                let _ = socket.send(Message::Close(None)).await;
+                Flow::Stop(Outcome::Ended)
+            }
+            HubMessage::Ack { sequence_id } => {
+                if let Some(buffer) = &mut self.buffer {
+                    buffer.ack(sequence_id);
+                }
+                Flow::Continue
+            }
+            HubMessage::Sequence { .. } => Flow::Continue,
+            HubMessage::Invocation {
+                invocation_id,
+                target,
+                arguments,
+                stream_ids,
+            } => {
+                self.on_invocation(
+                    socket,
+                    invocation_id,
+                    &target,
+                    arguments,
+                    !stream_ids.is_empty(),
+                )
+                .await
+            }
+            HubMessage::StreamInvocation { invocation_id, .. } => {
+                let frame = messages::completion_error(
+                    &invocation_id,
+                    "Streaming methods are not supported.",
+                );
+                self.reply(socket, frame).await
+            }
+            HubMessage::StreamItem { .. }
+            | HubMessage::Completion { .. }
+            | HubMessage::CancelInvocation { .. }
+            | HubMessage::Unknown { .. } => Flow::Continue,
+        }
+    }
+
+    /// Sends a Completion (sequenced) and maps failures to the loop's outcome.
+    pub(crate) async fn reply(&mut self, socket: &mut WebSocket, frame: String) -> Flow {
+        match self.send_sequenced(socket, frame.into()).await {
+            Ok(()) => Flow::Continue,
+            Err(failure) => Flow::Stop(self.on_send_failure(socket, failure).await),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Shared set-up for the gateway's integration tests: a real nats-server with the real streams,
+//! a gateway on a free port, tokens from the development issuer, real protobuf events published
+//! to JetStream, and a small raw SignalR client over tokio-tungstenite for wire-level checks.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::{SinkExt, StreamExt};
+use orderflow_auth::AuthSettings;
+use orderflow_auth::dev::{self, DevClaims};
+use orderflow_events::inventory::v1::StockLevelChanged;
+use orderflow_events::orders::v1::{OrderCreated, OrderStatus, OrderStatusChanged};
+use orderflow_events::{Event, common::v1::EventMetadata, headers, timestamp};
+use orderflow_gateway::app::AppState;
+use orderflow_gateway::{Gateway, GatewaySettings};
+use orderflow_test_support::NatsServer;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+pub const ORIGIN: &str = "http://app.test";
+
+/// NATS with streams plus one running gateway.
+pub struct Env {
+    pub nats: NatsServer,
+    pub js: jetstream::Context,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn settings(nats_url: String) -> GatewaySettings {
+    GatewaySettings::for_tests(nats_url, AuthSettings::dev(), vec![ORIGIN.to_owned()])
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut GatewaySettings)) -> Env {
+        let nats = NatsServer::start().await;
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = jetstream::new(client);
+        orderflow_outbox::ensure_streams(&js, &orderflow_outbox::StreamSettings::default())
+            .await
+            .unwrap();
+        let mut s = settings(nats.url());
+        tweak(&mut s);
+        let (addr, state, stop, done) = start_gateway(s).await;
+        Env {
+            nats,
+            js,
+            addr,
+            state,
+            stop: Some(stop),
+            done: Some(done),
+        }
+    }
+
+    /// Triggers the drain, as SIGTERM does.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start_gateway(
+    s: GatewaySettings,
+) -> (
+    SocketAddr,
+    AppState,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let gateway = Gateway::build(s).await.unwrap();
+    let addr = gateway.local_addr();
+    let state = gateway.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        gateway
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (addr, state, stop, done)
+}
+
+pub fn token(user: Uuid, admin: bool) -> String {
+    let mut claims = DevClaims::new(user).name("Test User");
+    if admin {
+        claims = claims.role("Admin");
+    }
+    dev::issue_hs256(dev::SECRET, claims)
+}
+
+fn meta(aggregate: Uuid) -> Option<EventMetadata> {
+    Some(EventMetadata::new(aggregate, 1, OffsetDateTime::now_utc()))
+}
+
+/// Publishes an event the way the outbox relay does; returns its stream sequence.
+pub async fn publish<E: Event>(js: &jetstream::Context, event: &E) -> u64 {
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers::for_event(event).unwrap() {
+        map.insert(name, value.as_str());
+    }
+    let payload = prost::Message::encode_to_vec(event);
+    let ack = js
+        .publish_with_headers(event.subject().unwrap(), map, payload.into())
+        .await
+        .unwrap();
+    ack.await.unwrap().sequence
+}
+
+pub fn status_changed(
+    customer: Uuid,
+    order: Uuid,
+    number: &str,
+    old: OrderStatus,
+    new: OrderStatus,
+) -> OrderStatusChanged {
+    OrderStatusChanged {
+        metadata: meta(order),
+        order_id: order.to_string(),
+        order_number: number.to_owned(),
+        customer_id: customer.to_string(),
+        old_status: old as i32,
+        new_status: new as i32,
+        updated_at: Some(timestamp::to_timestamp(OffsetDateTime::now_utc())),
+        reason: String::new(),
+    }
+}
+
+pub fn created(customer: Uuid, order: Uuid, number: &str, total_minor: i64) -> OrderCreated {
+    OrderCreated {
+        metadata: meta(order),
+        order_id: order.to_string(),
+        order_number: number.to_owned(),
+        customer_id: customer.to_string(),
+        customer_name: "Ada Lovelace".into(),
+        total_minor,
+        currency: "EUR".into(),
+        created_at: Some(timestamp::to_timestamp(OffsetDateTime::now_utc())),
+        ..Default::default()
+    }
+}
+
+pub fn stock(sku: &str, old: i64, new: i64, threshold: i64) -> StockLevelChanged {
+    let product = Uuid::now_v7();
+    StockLevelChanged {
+        metadata: meta(product),
+        product_id: product.to_string(),
+        sku: sku.to_owned(),
+        old_level: old,
+        new_level: new,
+        threshold,
+        reason: "test".into(),
+        order_id: String::new(),
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw SignalR client speaking the JSON protocol, for wire-level assertions.
+pub struct RawClient {
+    pub ws: Ws,
+    pub token: String,
+    pub connection_token: String,
+    next_id: u64,
+}
+
+pub async fn negotiate(addr: SocketAddr, jwt: &str, stateful: bool) -> reqwest::Response {
+    let mut url = format!("http://{addr}/hubs/orders/negotiate?negotiateVersion=1");
+    if stateful {
+        url.push_str("&useStatefulReconnect=true");
+    }
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Opens the WebSocket; `Err` carries the HTTP status when the upgrade was refused.
+pub async fn open_socket(
+    addr: SocketAddr,
+    query: &str,
+    jwt: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Ws, u16> {
+    let mut request = format!("ws://{addr}/hubs/orders?{query}")
+        .into_client_request()
+        .unwrap();
+    if let Some(jwt) = jwt {
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {jwt}").parse().unwrap());
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("unexpected upgrade error: {other}"),
+    }
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr, jwt: &str) -> RawClient {
+        Self::connect_with(addr, jwt, false).await
+    }
+
+    pub async fn connect_with(addr: SocketAddr, jwt: &str, stateful: bool) -> RawClient {
+        let body: Value = negotiate(addr, jwt, stateful).await.json().await.unwrap();
+        let connection_token = body["connectionToken"].as_str().unwrap().to_owned();
+        let mut ws = open_socket(addr, &format!("id={connection_token}"), Some(jwt), None)
+            .await
+            .unwrap();
+        let version = if stateful { 2 } else { 1 };
+        ws.send(Message::text(format!(
+            "{{\"protocol\":\"json\",\"version\":{version}}}\u{1e}"
+        )))
+        .await
+        .unwrap();
+        let answer = next_text(&mut ws).await.expect("handshake answer");
+        assert_eq!(answer, "{}\u{1e}", "handshake response alone in its frame");
+        ws.send(Message::text("{\"type\":6}\u{1e}")).await.unwrap();
+        RawClient {
+            ws,
+            token: jwt.to_owned(),
+            connection_token,
+            next_id: 0,
+        }
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    /// Invokes a hub method and returns its Completion, collecting other messages meanwhile.
+    pub async fn invoke(&mut self, target: &str, args: Value) -> (Value, Vec<Value>) {
+        let id = self.next_id.to_string();
+        self.next_id += 1;
+        let record =
+            serde_json::json!({"type":1,"invocationId":id,"target":target,"arguments":args});
+        self.send_raw(&format!("{record}\u{1e}")).await;
+        let mut others = Vec::new();
+        loop {
+            let m = self
+                .next_message(Duration::from_secs(10))
+                .await
+                .expect("completion");
+            if m["type"] == 3 && m["invocationId"] == id.as_str() {
+                return (m, others);
+            }
+            others.push(m);
+        }
+    }
+
+    /// The next non-ping hub message, or `None` on timeout or close.
+    pub async fn next_message(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let text = tokio::time::timeout(wait, next_text(&mut self.ws))
+                .await
+                .ok()??;
+            let records: Vec<Value> = text
+                .strip_suffix('\u{1e}')
+                .expect("frames end on a record separator")
+                .split('\u{1e}')
+                .map(|r| serde_json::from_str(r).unwrap())
+                .collect();
+            let mut it = records.into_iter().filter(|m| m["type"] != 6);
+            if let Some(m) = it.next() {
+                assert!(it.next().is_none(), "one hub message per frame");
+                return Some(m);
+            }
+        }
+    }
+
+    /// Invocations (type 1) received within `wait`, as `(target, argument)`.
+    pub async fn collect(&mut self, wait: Duration) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(m) = self
+            .next_message(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if m["type"] == 1 {
+                out.push((
+                    m["target"].as_str().unwrap().to_owned(),
+                    m["arguments"][0].clone(),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The next text frame, `None` when the socket closes.
+pub async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Waits until `check` holds, polling (for state that settles asynchronously).
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 5 s");
+}
