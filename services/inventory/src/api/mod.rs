@@ -1,0 +1,55 @@
+//! The REST API: routes, JSON shapes, and the mapping of errors to RFC 9457 problems.
+
+mod dto;
+mod errors;
+mod extract;
+mod handlers;
+mod openapi;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use orderflow_auth::Authenticator;
+
+use crate::service::CatalogService;
+
+pub use dto::{
+    CreateProductRequest, ProductDto, ProductListDto, StockAdjustmentDto, StockAdjustmentRequest,
+    UpdateProductRequest,
+};
+pub use openapi::ApiDoc;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The use cases.
+    pub catalog: CatalogService,
+    /// Validates bearer tokens.
+    pub authenticator: Authenticator,
+}
+
+impl FromRef<ApiState> for Authenticator {
+    fn from_ref(state: &ApiState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+/// The `/api/...` routes and the OpenAPI document.
+pub fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/api/products",
+            post(handlers::create_product).get(handlers::list_products),
+        )
+        .route(
+            "/api/products/{sku}",
+            get(handlers::get_product).patch(handlers::update_product),
+        )
+        .route(
+            "/api/products/{sku}/stock-adjustments",
+            post(handlers::adjust_stock),
+        )
+        .route("/api/openapi.json", get(openapi::document))
+        .fallback(errors::not_found_route)
+        .with_state(state)
+}

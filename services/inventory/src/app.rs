@@ -1,0 +1,180 @@
+//! Wiring: connects PostgreSQL and NATS, builds the router, and runs the outbox relay and the
+//! order-event consumer next to the HTTP server until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use axum::Router;
+use orderflow_auth::Authenticator;
+use orderflow_inbox::Consumer;
+use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
+use orderflow_runtime::health::{self, ReadinessCheck};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::reservations::{self, StockReservations};
+use crate::service::CatalogService;
+use crate::store;
+
+/// A connected inventory service, ready to serve.
+#[derive(Clone)]
+pub struct InventoryApp {
+    config: Config,
+    /// The database pool.
+    pub pool: PgPool,
+    /// The NATS client.
+    pub nats: async_nats::Client,
+    authenticator: Authenticator,
+}
+
+impl InventoryApp {
+    /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail
+    /// start-up: the client keeps reconnecting and events wait in the outbox.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(config.database_url.expose_secret())
+            .await
+            .context("connecting to the inventory database")?;
+        store::migrate(&pool)
+            .await
+            .context("migrating the inventory database")?;
+        let nats = async_nats::ConnectOptions::new()
+            .name("inventory")
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await
+            .context("configuring the NATS client")?;
+        let authenticator =
+            Authenticator::new(config.auth.clone()).context("configuring token validation")?;
+        Ok(Self {
+            config,
+            pool,
+            nats,
+            authenticator,
+        })
+    }
+
+    /// The JetStream context used for publishing and consuming.
+    pub fn jetstream(&self) -> jetstream::Context {
+        jetstream::new(self.nats.clone())
+    }
+
+    /// The catalog and stock use cases.
+    pub fn catalog(&self) -> CatalogService {
+        CatalogService::new(self.pool.clone())
+    }
+
+    /// Creates the streams if needed and binds the durable order-event consumer. Tests call
+    /// this to drive the consumer step by step.
+    pub async fn bind_consumer(&self) -> anyhow::Result<Consumer<StockReservations>> {
+        let js = self.jetstream();
+        ensure_streams(&js, &self.config.streams).await?;
+        Ok(Consumer::bind(
+            &js,
+            orderflow_events::streams::ORDERS,
+            reservations::CONSUMER,
+            reservations::subjects(),
+            self.pool.clone(),
+            StockReservations,
+        )
+        .await?)
+    }
+
+    /// All HTTP routes: the API, health and metrics.
+    pub fn router(&self) -> Router {
+        let state = ApiState {
+            catalog: self.catalog(),
+            authenticator: self.authenticator.clone(),
+        };
+        let pool = self.pool.clone();
+        let nats = self.nats.clone();
+        let checks: Vec<(&'static str, ReadinessCheck)> = vec![
+            (
+                "postgres",
+                Arc::new(move || {
+                    let pool = pool.clone();
+                    Box::pin(async move {
+                        sqlx::query("SELECT 1")
+                            .execute(&pool)
+                            .await
+                            .map(drop)
+                            .map_err(|_| "unreachable".to_owned())
+                    })
+                }),
+            ),
+            (
+                "nats",
+                Arc::new(move || {
+                    let state = nats.connection_state();
+                    Box::pin(async move {
+                        match state {
+                            async_nats::connection::State::Connected => Ok(()),
+                            other => Err(format!("{other}")),
+                        }
+                    })
+                }),
+            ),
+        ];
+        api::routes(state)
+            .merge(health::routes(
+                checks,
+                orderflow_runtime::metrics::install(),
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(orderflow_runtime::telemetry::span_without_query),
+            )
+    }
+
+    /// Starts the outbox relay and the order-event consumer.
+    pub fn spawn_background(&self, shutdown: &CancellationToken) {
+        let relay = Relay::new(
+            self.pool.clone(),
+            self.jetstream(),
+            RelaySettings::default(),
+        );
+        tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
+        tokio::spawn(run_consumer(self.clone(), shutdown.clone()));
+    }
+
+    /// Serves on `listener` until `shutdown`, with the background tasks.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.spawn_background(&shutdown);
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("serving HTTP")
+    }
+}
+
+/// Binds the consumer (retrying while NATS or the stream is not there yet) and runs it.
+async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
+    let consumer = loop {
+        match app.bind_consumer().await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "order-event consumer not ready; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    consumer.run(shutdown).await;
+}

@@ -1,0 +1,39 @@
+//! The inventory service's settings, read once from the command line or environment variables
+//! (`INVENTORY_*` for this service, `ORDERFLOW_*` for settings every service shares). Tests
+//! build this struct directly and never touch the process environment.
+
+use std::net::SocketAddr;
+
+use orderflow_auth::AuthSettings;
+use orderflow_outbox::StreamSettings;
+use secrecy::SecretString;
+
+/// Settings of the inventory service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "INVENTORY_LISTEN", default_value = "127.0.0.1:8082")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL of the inventory database.
+    #[arg(long, env = "INVENTORY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: SecretString,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "INVENTORY_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// NATS server URL(s), comma separated.
+    #[arg(
+        long,
+        env = "ORDERFLOW_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// `json` for one JSON object per log line, `text` for humans.
+    #[arg(long, env = "ORDERFLOW_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Token validation.
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    /// Event stream retention and replicas.
+    #[command(flatten)]
+    pub streams: StreamSettings,
+}

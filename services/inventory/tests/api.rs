@@ -1,0 +1,456 @@
+//! Every endpoint of the inventory API and each error status, against the real service on real
+//! PostgreSQL and NATS; the events they produce are read back from JetStream.
+
+mod support;
+
+use orderflow_events::AnyEvent;
+use orderflow_events::streams::INVENTORY;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{Stack, admin, customer, eventually, read_stream};
+
+async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+#[tokio::test]
+async fn create_read_update_adjust_and_their_events() {
+    let stack = Stack::start().await;
+    let ops = admin();
+    let alice = customer("Alice");
+
+    let response = stack
+        .post(
+            &ops.token,
+            "/api/products",
+            json!({ "sku": "kb-001", "name": " Keyboard ", "unitPrice": "49.9", "initialStock": 5 }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["location"], "/api/products/KB-001");
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["sku"], "KB-001");
+    assert_eq!(created["name"], "Keyboard");
+    assert_eq!(created["unitPrice"], "49.90");
+    assert_eq!(created["currency"], "USD");
+    assert_eq!(created["stockLevel"], 5);
+    assert_eq!(created["reserved"], 0);
+    assert_eq!(created["lowStockThreshold"], 10, "default threshold");
+    assert_eq!(created["lowStock"], true);
+    assert_eq!(created["version"], 2, "upserted + initial stock");
+
+    let fetched: Value = stack
+        .get(&alice.token, "/api/products/kb-001")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["id"], created["id"]);
+
+    let patched = stack
+        .patch(
+            &ops.token,
+            "/api/products/KB-001",
+            json!({ "unitPrice": "59.00", "lowStockThreshold": 3 }),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["unitPrice"], "59.00");
+    assert_eq!(patched["lowStock"], false);
+    assert_eq!(patched["version"], 3);
+    let same = stack
+        .patch(
+            &ops.token,
+            "/api/products/KB-001",
+            json!({ "unitPrice": "59" }),
+        )
+        .await;
+    assert_eq!(
+        same.json::<Value>().await.unwrap()["version"],
+        3,
+        "no change, no event"
+    );
+
+    let adjusted = stack
+        .post(
+            &ops.token,
+            "/api/products/KB-001/stock-adjustments",
+            json!({ "delta": -4, "reason": "cycle count" }),
+        )
+        .await;
+    assert_eq!(adjusted.status(), StatusCode::OK);
+    let adjusted: Value = adjusted.json().await.unwrap();
+    assert_eq!(adjusted["oldLevel"], 5);
+    assert_eq!(adjusted["newLevel"], 1);
+    assert_eq!(adjusted["reason"], "cycle count");
+    assert_eq!(stack.level("KB-001").await, 1);
+
+    let js = stack.app.jetstream();
+    let events = eventually("four product events", || async {
+        let events = read_stream(&js, INVENTORY).await;
+        (events.len() == 4).then_some(events)
+    })
+    .await;
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|s| s.event.metadata().unwrap().aggregate_version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4], "one gapless version per product");
+    match (&events[0].event, &events[2].event, &events[3].event) {
+        (
+            AnyEvent::ProductUpserted(a),
+            AnyEvent::ProductUpserted(b),
+            AnyEvent::StockLevelChanged(c),
+        ) => {
+            assert_eq!(a.unit_price_minor, 4_990);
+            assert_eq!(a.currency, "USD");
+            assert_eq!(b.unit_price_minor, 5_900);
+            assert_eq!(b.low_stock_threshold, 3);
+            assert_eq!((c.old_level, c.new_level, c.threshold), (5, 1, 3));
+            assert_eq!(c.reason, "cycle count");
+            assert_eq!(c.order_id, "");
+            assert_eq!(
+                events[3].subject,
+                "inventory.v1.products.KB-001.stock_level_changed"
+            );
+        }
+        other => panic!("unexpected events {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn listing_pages_in_sku_order() {
+    let stack = Stack::start_with(false).await;
+    for sku in ["C-3", "A-1", "E-5", "B-2", "D-4"] {
+        stack.create_product(sku, "1.00", 1).await;
+    }
+    let user = customer("Bob");
+    let mut seen = Vec::new();
+    let mut path = "/api/products?limit=2".to_owned();
+    loop {
+        let page: Value = stack.get(&user.token, &path).await.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["sku"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/products?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["A-1", "B-2", "C-3", "D-4", "E-5"]);
+    for bad in ["limit=0", "limit=101", "limit=x", "cursor=a.b", "color=red"] {
+        let r = stack
+            .get(&user.token, &format!("/api/products?{bad}"))
+            .await;
+        let code = if bad.starts_with("cursor") {
+            "invalid_cursor"
+        } else {
+            "invalid_query"
+        };
+        problem(r, StatusCode::BAD_REQUEST, code).await;
+    }
+}
+
+#[tokio::test]
+async fn authentication_and_roles_are_enforced() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "1.00", 5).await;
+    let anonymous = stack
+        .http
+        .get(stack.url("/api/products"))
+        .send()
+        .await
+        .unwrap();
+    problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let forged = format!("{}x", admin().token);
+    problem(
+        stack.get(&forged, "/api/products/KB-001").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+
+    let alice = customer("Alice");
+    let create = json!({ "sku": "X-1", "name": "X", "unitPrice": "1.00" });
+    problem(
+        stack.post(&alice.token, "/api/products", create).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        stack
+            .patch(
+                &alice.token,
+                "/api/products/KB-001",
+                json!({ "name": "Mine" }),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let adjust = json!({ "delta": -5, "reason": "theft" });
+    problem(
+        stack
+            .post(
+                &alice.token,
+                "/api/products/KB-001/stock-adjustments",
+                adjust,
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(stack.level("KB-001").await, 5, "nothing changed");
+    let product: Value = stack
+        .get(&alice.token, "/api/products/KB-001")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(product["name"], "Product KB-001");
+}
+
+#[tokio::test]
+async fn invalid_input_gets_precise_problems() {
+    let stack = Stack::start_with(false).await;
+    let ops = admin();
+    stack.create_product("KB-001", "1.00", 2).await;
+
+    let dup = json!({ "sku": "kb-001", "name": "Again", "unitPrice": "2.00" });
+    let body = problem(
+        stack.post(&ops.token, "/api/products", dup).await,
+        StatusCode::CONFLICT,
+        "sku_taken",
+    )
+    .await;
+    assert_eq!(body["sku"], "KB-001");
+
+    for bad in [
+        json!({ "sku": "A B", "name": "X", "unitPrice": "1.00" }),
+        json!({ "sku": "AB", "name": "  ", "unitPrice": "1.00" }),
+        json!({ "sku": "AB", "name": "X", "unitPrice": "1.001" }),
+        json!({ "sku": "AB", "name": "X", "unitPrice": "-1" }),
+        json!({ "sku": "AB", "name": "X", "unitPrice": "1.00", "initialStock": -1 }),
+        json!({ "sku": "AB", "name": "X", "unitPrice": "1.00", "lowStockThreshold": -1 }),
+    ] {
+        problem(
+            stack.post(&ops.token, "/api/products", bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+    let floats = json!({ "sku": "AB", "name": "X", "unitPrice": 1.5 });
+    problem(
+        stack.post(&ops.token, "/api/products", floats).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    let unknown = json!({ "sku": "AB", "name": "X", "unitPrice": "1", "stock": 1 });
+    problem(
+        stack.post(&ops.token, "/api/products", unknown).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    let malformed = stack
+        .http
+        .post(stack.url("/api/products"))
+        .bearer_auth(&ops.token)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    problem(malformed, StatusCode::BAD_REQUEST, "malformed_json").await;
+
+    problem(
+        stack.get(&ops.token, "/api/products/NOPE-1").await,
+        StatusCode::NOT_FOUND,
+        "product_not_found",
+    )
+    .await;
+    problem(
+        stack.get(&ops.token, "/api/products/a.b").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_sku",
+    )
+    .await;
+    problem(
+        stack
+            .patch(&ops.token, "/api/products/NOPE-1", json!({ "name": "N" }))
+            .await,
+        StatusCode::NOT_FOUND,
+        "product_not_found",
+    )
+    .await;
+    problem(
+        stack
+            .patch(&ops.token, "/api/products/KB-001", json!({}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    problem(
+        stack
+            .patch(
+                &ops.token,
+                "/api/products/KB-001",
+                json!({ "stockLevel": 9 }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+
+    let adjust = "/api/products/KB-001/stock-adjustments";
+    let body = problem(
+        stack
+            .post(
+                &ops.token,
+                adjust,
+                json!({ "delta": -3, "reason": "broken" }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "insufficient_stock",
+    )
+    .await;
+    assert_eq!(body["available"], 2);
+    problem(
+        stack
+            .post(&ops.token, adjust, json!({ "delta": 0, "reason": "noop" }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    problem(
+        stack
+            .post(&ops.token, adjust, json!({ "delta": 1, "reason": "" }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    problem(
+        stack
+            .post(
+                &ops.token,
+                "/api/products/NOPE-1/stock-adjustments",
+                json!({ "delta": 1, "reason": "r" }),
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "product_not_found",
+    )
+    .await;
+    assert_eq!(stack.level("KB-001").await, 2);
+    problem(
+        stack.get(&ops.token, "/api/nothing").await,
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_adjustments_never_overdraw() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "1.00", 10).await;
+    let ops = admin();
+    let path = "/api/products/KB-001/stock-adjustments";
+    let body = json!({ "delta": -3, "reason": "picked" });
+    let results =
+        futures::future::join_all((0..8).map(|_| stack.post(&ops.token, path, body.clone()))).await;
+    let ok = results
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    let conflict = results
+        .iter()
+        .filter(|r| r.status() == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, conflict), (3, 5));
+    assert_eq!(stack.level("KB-001").await, 1);
+}
+
+#[tokio::test]
+async fn operational_endpoints_openapi_and_demo_catalog() {
+    let stack = Stack::start_with(false).await;
+    let health = stack.http.get(stack.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: Value = stack
+        .http
+        .get(stack.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["postgres"], "ok");
+    assert_eq!(ready["checks"]["nats"], "ok");
+    let metrics = stack.http.get(stack.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let doc: Value = stack
+        .http
+        .get(stack.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/products",
+        "/api/products/{sku}",
+        "/api/products/{sku}/stock-adjustments",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+
+    let catalog = stack.app.catalog();
+    let first = orderflow_inventory::demo::seed(&catalog).await.unwrap();
+    assert_eq!((first.created, first.existing), (12, 0));
+    let again = orderflow_inventory::demo::seed(&catalog).await.unwrap();
+    assert_eq!(
+        (again.created, again.existing),
+        (0, 12),
+        "seeding is idempotent"
+    );
+    let page: Value = stack
+        .get(&admin().token, "/api/products?limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 12);
+    let near = items
+        .iter()
+        .filter(|p| {
+            let (level, threshold) = (
+                p["stockLevel"].as_i64().unwrap(),
+                p["lowStockThreshold"].as_i64().unwrap(),
+            );
+            level >= threshold && level - threshold <= 2
+        })
+        .count();
+    assert!(near >= 3, "a few products sit just above their threshold");
+}

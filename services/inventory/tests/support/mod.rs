@@ -1,0 +1,235 @@
+//! Starts the real inventory service (and, for end-to-end tests, the real orders service)
+//! against a real nats-server and fresh PostgreSQL databases, plus the helpers the integration
+//! tests share.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use orderflow_auth::{AuthSettings, dev};
+use orderflow_events::{AnyEvent, decode_by_schema, headers};
+use orderflow_inventory::{Config, InventoryApp};
+use orderflow_outbox::{StreamSettings, ensure_streams};
+use orderflow_test_support::{NatsServer, TestDatabase, fresh_database};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Stream settings for tests: a short duplicate window keeps nats-server light.
+pub fn streams() -> StreamSettings {
+    StreamSettings {
+        duplicate_window: Duration::from_secs(120),
+        ..StreamSettings::default()
+    }
+}
+
+/// Inventory config for a test: dev HS256 settings, the given database and NATS.
+pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: db.url.clone().into(),
+        db_max_connections: 10,
+        nats_url: nats_url.to_owned(),
+        log_format: "text".to_owned(),
+        auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
+        streams: streams(),
+    }
+}
+
+/// Serves `router` on a free port until `shutdown`; returns the base URL.
+pub async fn serve(router: axum::Router, shutdown: &CancellationToken) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    base
+}
+
+/// A running inventory service and its infrastructure.
+pub struct Stack {
+    pub nats: NatsServer,
+    pub db: TestDatabase,
+    pub app: InventoryApp,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Stack {
+    /// Everything running: HTTP server, relay and consumer.
+    pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// With `background = false` no relay or consumer runs; tests drive them by hand.
+    pub async fn start_with(background: bool) -> Self {
+        let nats = NatsServer::start().await;
+        let db = fresh_database().await;
+        let app = InventoryApp::connect(config(&db, &nats.url()))
+            .await
+            .unwrap();
+        ensure_streams(&app.jetstream(), &streams()).await.unwrap();
+        let shutdown = CancellationToken::new();
+        if background {
+            app.spawn_background(&shutdown);
+        }
+        let base = serve(app.router(), &shutdown).await;
+        Self {
+            nats,
+            db,
+            app,
+            base,
+            http: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, token, path, None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, token, path, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, token, path, Some(body))
+            .await
+    }
+
+    /// Creates a product as an admin and returns its JSON.
+    pub async fn create_product(&self, sku: &str, price: &str, stock: i64) -> Value {
+        let response = self
+            .post(
+                &admin().token,
+                "/api/products",
+                json!({ "sku": sku, "name": format!("Product {sku}"), "unitPrice": price,
+                        "initialStock": stock, "lowStockThreshold": 2 }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// The stock level of `sku` as the API reports it.
+    pub async fn level(&self, sku: &str) -> i64 {
+        let product: Value = self
+            .get(&admin().token, &format!("/api/products/{sku}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        product["stockLevel"].as_i64().unwrap()
+    }
+}
+
+/// A user with a token for the dev settings.
+pub struct User {
+    pub id: Uuid,
+    pub token: String,
+}
+
+pub fn customer(name: &str) -> User {
+    user(name, None)
+}
+
+pub fn admin() -> User {
+    user("Ada Admin", Some("Admin"))
+}
+
+fn user(name: &str, role: Option<&str>) -> User {
+    let id = Uuid::new_v4();
+    let mut claims = dev::DevClaims::new(id).name(name);
+    if let Some(role) = role {
+        claims = claims.role(role);
+    }
+    User {
+        id,
+        token: dev::issue_hs256(dev::SECRET, claims),
+    }
+}
+
+/// A message stored in a stream, decoded.
+#[derive(Debug)]
+pub struct Stored {
+    pub sequence: u64,
+    pub subject: String,
+    pub event: AnyEvent,
+}
+
+/// Every decodable message currently in `stream`, in stream order.
+pub async fn read_stream(js: &jetstream::Context, stream: &str) -> Vec<Stored> {
+    let mut stream = js.get_stream(stream).await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for sequence in 1..=last {
+        let Ok(raw) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        let schema = raw
+            .headers
+            .get(headers::SCHEMA)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        if let Ok(event) = decode_by_schema(&schema, &raw.payload) {
+            out.push(Stored {
+                sequence,
+                subject: raw.subject.to_string(),
+                event,
+            });
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, or panics after 20 s naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
