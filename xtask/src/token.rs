@@ -135,6 +135,13 @@ mod tests {
             "Support",
             "--ttl",
             "15m",
+            // Explicit, so a shell exporting ORDERFLOW_JWT_* cannot change what is minted.
+            "--issuer",
+            dev::ISSUER,
+            "--audience",
+            dev::AUDIENCE,
+            "--secret",
+            dev::SECRET,
         ]))
         .unwrap();
         let principal = authenticate(AuthSettings::dev(), &token).unwrap();
@@ -152,10 +159,14 @@ mod tests {
     #[test]
     fn defaults_are_a_random_subject_and_the_dev_identity() {
         let a = args(&[]);
-        assert_eq!(
-            (a.issuer.as_str(), a.audience.as_str()),
-            (dev::ISSUER, dev::AUDIENCE)
-        );
+        // The defaults yield to ORDERFLOW_JWT_* from the shell; only check them without one.
+        let env_overrides = ["ISSUER", "AUDIENCE"]
+            .iter()
+            .any(|name| std::env::var_os(format!("ORDERFLOW_JWT_{name}")).is_some());
+        if !env_overrides {
+            assert_eq!(a.issuer, dev::ISSUER);
+            assert_eq!(a.audience, dev::AUDIENCE);
+        }
         assert_eq!(a.ttl, Duration::from_secs(3600));
         let (_, first) = mint(a.clone()).unwrap();
         let (_, second) = mint(a).unwrap();
@@ -165,8 +176,15 @@ mod tests {
     #[test]
     fn overrides_change_what_services_accept() {
         let other_secret = "a-different-secret-of-at-least-32-bytes";
-        let (token, _) =
-            mint(args(&["--secret", other_secret, "--audience", "elsewhere"])).unwrap();
+        let (token, _) = mint(args(&[
+            "--secret",
+            other_secret,
+            "--audience",
+            "elsewhere",
+            "--issuer",
+            dev::ISSUER,
+        ]))
+        .unwrap();
         let err = authenticate(AuthSettings::dev(), &token).unwrap_err();
         assert_eq!(err, AuthError::InvalidSignature);
         let settings = AuthSettings::hs256(dev::ISSUER, "elsewhere", other_secret);

@@ -125,7 +125,7 @@ impl AuthError {
                 reason: "must be a number of seconds since the epoch".to_owned(),
             },
             K::InvalidAlgorithm | K::InvalidAlgorithmName | K::UnsupportedAlgorithm => {
-                Self::AlgorithmNotAllowed("mismatch".to_owned())
+                Self::AlgorithmNotAllowed("(does not match the key)".to_owned())
             }
             _ => Self::Malformed,
         }

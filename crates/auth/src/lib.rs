@@ -10,6 +10,19 @@
 //!   rejections are RFC 9457 problem+json with an RFC 6750 `WWW-Authenticate` challenge.
 //! - [`dev`]: the public development issuer/audience/secret and an HS256 token issuer.
 //!
+//! # Settings
+//!
+//! | Flag | Environment variable | Default | Meaning |
+//! |---|---|---|---|
+//! | `--jwt-issuer` | `ORDERFLOW_JWT_ISSUER` | required | `iss` every token must carry |
+//! | `--jwt-audience` | `ORDERFLOW_JWT_AUDIENCE` | required | value the token's `aud` must contain |
+//! | `--jwt-hs256-secret` | `ORDERFLOW_JWT_HS256_SECRET` | one of these two | shared HS256 secret, ≥ 32 bytes (dev/tests) |
+//! | `--jwt-jwks-url` | `ORDERFLOW_JWT_JWKS_URL` | one of these two | JWKS document with RS256/ES256 keys (production) |
+//! | `--jwt-jwks-cooldown` | `ORDERFLOW_JWT_JWKS_COOLDOWN` | `60s` | minimum time between JWKS fetches caused by unknown `kid`s |
+//! | `--jwt-leeway` | `ORDERFLOW_JWT_LEEWAY` | `30s` | clock-skew allowance for `exp` and `nbf` |
+//!
+//! # Example
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), orderflow_auth::AuthError> {
