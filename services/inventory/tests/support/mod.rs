@@ -233,3 +233,123 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// An `OrderConfirmed` as the orders service would write it (version 3: created, confirmed,
+/// status changed).
+pub fn confirmed(
+    customer_id: Uuid,
+    order_id: Uuid,
+    lines: &[(&str, u32)],
+) -> orderflow_events::orders::v1::OrderConfirmed {
+    use orderflow_events::orders::v1::{OrderConfirmed, OrderLine};
+    OrderConfirmed {
+        metadata: Some(orderflow_events::common::v1::EventMetadata::new(
+            order_id,
+            3,
+            time::OffsetDateTime::now_utc(),
+        )),
+        order_id: order_id.to_string(),
+        order_number: "ORD-2026-000001".to_owned(),
+        customer_id: customer_id.to_string(),
+        customer_name: "Test Customer".to_owned(),
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| OrderLine {
+                sku: (*sku).to_owned(),
+                product_name: format!("Product {sku}"),
+                quantity: *quantity,
+                unit_price_minor: 100,
+                line_total_minor: 100 * i64::from(*quantity),
+            })
+            .collect(),
+        currency: "USD".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// An `OrderCancelled` for an order with these lines.
+pub fn cancelled(
+    customer_id: Uuid,
+    order_id: Uuid,
+    lines: &[(&str, u32)],
+) -> orderflow_events::orders::v1::OrderCancelled {
+    let c = confirmed(customer_id, order_id, lines);
+    orderflow_events::orders::v1::OrderCancelled {
+        metadata: Some(orderflow_events::common::v1::EventMetadata::new(
+            order_id,
+            4,
+            time::OffsetDateTime::now_utc(),
+        )),
+        order_id: c.order_id,
+        order_number: c.order_number,
+        customer_id: c.customer_id,
+        lines: c.lines,
+        reason: "Cancelled by the customer".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Publishes raw bytes as an event of `schema` on `subject`, stored once per `msg_id`.
+pub async fn publish_raw(
+    js: &jetstream::Context,
+    subject: String,
+    schema: &str,
+    payload: Vec<u8>,
+    msg_id: &str,
+) {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(headers::MSG_ID, msg_id);
+    h.insert(headers::SCHEMA, schema);
+    js.publish_with_headers(subject, h, payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// Publishes a contract event; `msg_id` is normally the event id (a different one makes
+/// JetStream store a duplicate delivery of the same event).
+pub async fn publish<E: orderflow_events::Event>(js: &jetstream::Context, event: &E, msg_id: &str) {
+    publish_raw(
+        js,
+        event.subject().unwrap(),
+        E::SCHEMA_NAME,
+        event.encode_to_vec(),
+        msg_id,
+    )
+    .await;
+}
+
+/// The event id of a contract event.
+pub fn event_id<E: orderflow_events::Event>(event: &E) -> String {
+    event.metadata().unwrap().event_id.clone()
+}
+
+/// A second handle on the inventory's durable consumer, to fetch messages without acking
+/// them (the way a crash between commit and ack leaves them).
+pub async fn raw_consumer(
+    js: &jetstream::Context,
+) -> jetstream::consumer::Consumer<jetstream::consumer::pull::Config> {
+    js.get_stream(orderflow_events::streams::ORDERS)
+        .await
+        .unwrap()
+        .get_consumer(orderflow_inventory::reservations::CONSUMER)
+        .await
+        .unwrap()
+}
+
+/// Fetches one message from `consumer`, waiting at most `wait`.
+pub async fn fetch_one(
+    consumer: &jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    wait: Duration,
+) -> Option<jetstream::Message> {
+    use futures::StreamExt as _;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(wait)
+        .messages()
+        .await
+        .unwrap();
+    batch.next().await.map(Result::unwrap)
+}

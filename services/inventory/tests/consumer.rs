@@ -1,0 +1,227 @@
+//! The order-event consumer against real JetStream and PostgreSQL, driven step by step:
+//! reservation and release, rejection, a crash between commit and ack, and malformed messages.
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use orderflow_events::AnyEvent;
+use orderflow_events::orders::v1::OrderConfirmed;
+use orderflow_events::streams::INVENTORY;
+use orderflow_inbox::Outcome;
+use orderflow_outbox::{Relay, RelaySettings};
+use support::{
+    Stack, cancelled, confirmed, event_id, fetch_one, publish, publish_raw, raw_consumer,
+    read_stream,
+};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(2);
+
+async fn reservation_status(stack: &Stack, order: Uuid) -> Option<String> {
+    sqlx::query_scalar("SELECT status FROM order_reservations WHERE order_id = $1")
+        .bind(order)
+        .fetch_optional(&stack.app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "10.00", 5).await;
+    let consumer = stack.app.bind_consumer().await.unwrap();
+    let js = stack.app.jetstream();
+    let raw = raw_consumer(&js).await;
+    let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
+
+    let confirm = confirmed(customer, order, &[("KB-001", 2)]);
+    publish(&js, &confirm, &event_id(&confirm)).await;
+    let message = fetch_one(&raw, WAIT).await.expect("the confirmation");
+    assert_eq!(consumer.apply(&message).await, Outcome::Applied);
+    assert_eq!(stack.level("KB-001").await, 3);
+    // The crash: the transaction committed, the ack never happened. A restarted consumer gets
+    // the message again once ack_wait passes; the nak makes that happen now.
+    message.ack_with(AckKind::Nak(None)).await.unwrap();
+    drop(message);
+    assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Duplicate]);
+    assert_eq!(
+        stack.level("KB-001").await,
+        3,
+        "the redelivery reserved nothing more"
+    );
+
+    let cancel = cancelled(customer, order, &[("KB-001", 2)]);
+    publish(&js, &cancel, &event_id(&cancel)).await;
+    let message = fetch_one(&raw, WAIT).await.expect("the cancellation");
+    assert_eq!(consumer.apply(&message).await, Outcome::Applied);
+    message.ack_with(AckKind::Nak(None)).await.unwrap();
+    assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Duplicate]);
+    assert_eq!(stack.level("KB-001").await, 5, "released exactly once");
+
+    // A second cancel event for the order (a new event id) and a cancel of an order never
+    // reserved release nothing.
+    let again = cancelled(customer, order, &[("KB-001", 2)]);
+    publish(&js, &again, &event_id(&again)).await;
+    let stranger = cancelled(customer, Uuid::now_v7(), &[("KB-001", 4)]);
+    publish(&js, &stranger, &event_id(&stranger)).await;
+    let outcomes = consumer.step(10, WAIT).await.unwrap();
+    assert_eq!(outcomes, [Outcome::Applied, Outcome::Applied]);
+    assert_eq!(stack.level("KB-001").await, 5);
+    assert_eq!(
+        reservation_status(&stack, order).await.as_deref(),
+        Some("released")
+    );
+
+    // Events: created with 5, reserved 5 -> 3, released 3 -> 5; versions gapless.
+    Relay::new(stack.app.pool.clone(), js.clone(), RelaySettings::default())
+        .drain()
+        .await
+        .unwrap();
+    let levels: Vec<(i64, i64, String, String, u64)> = read_stream(&js, INVENTORY)
+        .await
+        .into_iter()
+        .filter_map(|s| match s.event {
+            AnyEvent::StockLevelChanged(e) => Some((
+                e.old_level,
+                e.new_level,
+                e.reason,
+                e.order_id,
+                e.metadata.unwrap().aggregate_version,
+            )),
+            _ => None,
+        })
+        .collect();
+    let o = order.to_string();
+    assert_eq!(
+        levels,
+        [
+            (0, 5, "initial stock".to_owned(), String::new(), 2),
+            (5, 3, "reserved".to_owned(), o.clone(), 3),
+            (3, 5, "released".to_owned(), o, 4),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn short_stock_reserves_nothing_and_emits_a_rejection() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "10.00", 1).await;
+    stack.create_product("MS-002", "5.00", 9).await;
+    let consumer = stack.app.bind_consumer().await.unwrap();
+    let js = stack.app.jetstream();
+    let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
+    let confirm = confirmed(
+        customer,
+        order,
+        &[("MS-002", 2), ("KB-001", 3), ("NO-SUCH", 1)],
+    );
+    publish(&js, &confirm, &event_id(&confirm)).await;
+    assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Applied]);
+    assert_eq!(stack.level("KB-001").await, 1);
+    assert_eq!(stack.level("MS-002").await, 9, "all or nothing");
+    assert_eq!(
+        reservation_status(&stack, order).await.as_deref(),
+        Some("rejected")
+    );
+
+    // The orders service answers the rejection with a cancel; it must release nothing.
+    let cancel = cancelled(customer, order, &[("MS-002", 2), ("KB-001", 3)]);
+    publish(&js, &cancel, &event_id(&cancel)).await;
+    assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Applied]);
+    assert_eq!(stack.level("MS-002").await, 9);
+
+    Relay::new(stack.app.pool.clone(), js.clone(), RelaySettings::default())
+        .drain()
+        .await
+        .unwrap();
+    let stored = read_stream(&js, INVENTORY).await;
+    let rejection = stored
+        .iter()
+        .find_map(|s| match &s.event {
+            AnyEvent::ReservationRejected(r) => Some((s.subject.clone(), r.clone())),
+            _ => None,
+        })
+        .expect("a rejection");
+    assert_eq!(
+        rejection.0,
+        format!("inventory.v1.reservations.{customer}.{order}.rejected")
+    );
+    let r = rejection.1;
+    assert_eq!(
+        r.reason,
+        "Out of stock: KB-001 (requested 3, available 1); Unknown product: NO-SUCH"
+    );
+    assert_eq!(r.shortages.len(), 2);
+    assert_eq!((r.shortages[0].requested, r.shortages[0].available), (3, 1));
+    assert_eq!(r.metadata.unwrap().aggregate_id, order.to_string());
+}
+
+#[tokio::test]
+async fn malformed_messages_are_terminated_and_the_next_valid_one_applies() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "10.00", 5).await;
+    let consumer = stack.app.bind_consumer().await.unwrap();
+    let js = stack.app.jetstream();
+    let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
+    let subject = orderflow_events::subjects::order_event(
+        customer,
+        order,
+        orderflow_events::subjects::OrderEventKind::Confirmed,
+    );
+    let schema = "orderflow.orders.v1.OrderConfirmed";
+    publish_raw(
+        &js,
+        subject.clone(),
+        schema,
+        vec![0xff, 0xff, 0xff],
+        "garbage-1",
+    )
+    .await;
+    // Decodes, but names no valid order: the handler refuses it permanently.
+    let mut bad = confirmed(customer, order, &[("KB-001", 1)]);
+    bad.order_id = "not-a-uuid".to_owned();
+    publish_raw(
+        &js,
+        subject,
+        schema,
+        prost::Message::encode_to_vec(&bad),
+        "bad-1",
+    )
+    .await;
+    let good: OrderConfirmed = confirmed(customer, order, &[("KB-001", 2)]);
+    publish(&js, &good, &event_id(&good)).await;
+
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 3 {
+        outcomes.extend(consumer.step(10, WAIT).await.unwrap());
+    }
+    assert_eq!(
+        outcomes,
+        [Outcome::Rejected, Outcome::Rejected, Outcome::Applied]
+    );
+    assert_eq!(stack.level("KB-001").await, 3);
+    assert!(
+        consumer
+            .step(10, Duration::from_millis(1500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "terminated messages are not redelivered"
+    );
+    let metrics = stack
+        .http
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"inbox_messages_total{consumer="inventory-orders",outcome="Rejected"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"inbox_consumer_pending{consumer="inventory-orders"} 0"#));
+}
