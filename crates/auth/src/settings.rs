@@ -19,33 +19,45 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// How tokens are validated. Flatten it into a service config with `#[command(flatten)]`.
 ///
+/// Argument ids are prefixed `jwt_` so they cannot collide with the flattening config's own.
+///
 /// `Debug` never shows the secret (it is a [`SecretString`]).
 #[derive(clap::Args, Clone, Debug)]
 pub struct AuthSettings {
     /// Required `iss` claim.
-    #[arg(long = "jwt-issuer", env = "ORDERFLOW_JWT_ISSUER")]
+    #[arg(id = "jwt_issuer", long = "jwt-issuer", env = "ORDERFLOW_JWT_ISSUER")]
     pub issuer: String,
 
     /// Required `aud` claim (the token's `aud` must contain it).
-    #[arg(long = "jwt-audience", env = "ORDERFLOW_JWT_AUDIENCE")]
+    #[arg(
+        id = "jwt_audience",
+        long = "jwt-audience",
+        env = "ORDERFLOW_JWT_AUDIENCE"
+    )]
     pub audience: String,
 
     /// Shared HS256 secret (development/tests only; at least 32 bytes).
     #[arg(
+        id = "jwt_hs256_secret",
         long = "jwt-hs256-secret",
         env = "ORDERFLOW_JWT_HS256_SECRET",
         hide_env_values = true,
-        required_unless_present = "jwks_url",
-        conflicts_with = "jwks_url"
+        required_unless_present = "jwt_jwks_url",
+        conflicts_with = "jwt_jwks_url"
     )]
     pub hs256_secret: Option<SecretString>,
 
     /// URL of the identity provider's JWKS document (RS256/ES256 keys).
-    #[arg(long = "jwt-jwks-url", env = "ORDERFLOW_JWT_JWKS_URL")]
+    #[arg(
+        id = "jwt_jwks_url",
+        long = "jwt-jwks-url",
+        env = "ORDERFLOW_JWT_JWKS_URL"
+    )]
     pub jwks_url: Option<Url>,
 
     /// Minimum time between two JWKS fetches triggered by unknown key ids (e.g. `60s`, `5m`).
     #[arg(
+        id = "jwt_jwks_cooldown",
         long = "jwt-jwks-cooldown",
         env = "ORDERFLOW_JWT_JWKS_COOLDOWN",
         default_value = "60s",
@@ -55,6 +67,7 @@ pub struct AuthSettings {
 
     /// Clock-skew leeway applied to `exp` and `nbf` (whole seconds, e.g. `30s`).
     #[arg(
+        id = "jwt_leeway",
         long = "jwt-leeway",
         env = "ORDERFLOW_JWT_LEEWAY",
         default_value = "30s",
