@@ -72,8 +72,10 @@ fn model(case: &Case) -> (Vec<i64>, Vec<i64>) {
         match (orders.get(&o).cloned(), confirm) {
             (None, true) => {
                 if (0..SKUS).all(|s| level[s] >= wanted[s]) {
-                    let held: Vec<(usize, i64)> =
-                        (0..SKUS).filter(|&s| wanted[s] > 0).map(|s| (s, wanted[s])).collect();
+                    let held: Vec<(usize, i64)> = (0..SKUS)
+                        .filter(|&s| wanted[s] > 0)
+                        .map(|s| (s, wanted[s]))
+                        .collect();
                     for &(s, q) in &held {
                         level[s] -= q;
                         reserved[s] += q;
@@ -135,8 +137,10 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
             let ids: Vec<Uuid> = case.orders.iter().map(|_| Uuid::now_v7()).collect();
             let mut published = 0;
             for &(o, confirm, duplicate) in &case.ops {
-                let lines: Vec<(&str, u32)> =
-                    case.orders[o].iter().map(|&(s, q)| (skus[s].as_str(), q)).collect();
+                let lines: Vec<(&str, u32)> = case.orders[o]
+                    .iter()
+                    .map(|&(s, q)| (skus[s].as_str(), q))
+                    .collect();
                 let id = if confirm {
                     let e = confirmed(customer, ids[o], &lines);
                     publish(&js, &e, &event_id(&e)).await;
@@ -163,7 +167,10 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
                     .await
                     .expect("every published message is delivered");
                 let outcome = consumer.apply(&message).await;
-                assert!(matches!(outcome, Outcome::Applied | Outcome::Duplicate), "{outcome:?}");
+                assert!(
+                    matches!(outcome, Outcome::Applied | Outcome::Duplicate),
+                    "{outcome:?}"
+                );
                 let crash = case.crashes[delivery % case.crashes.len()];
                 delivery += 1;
                 let redelivered = message.info().unwrap().delivered > 1;
@@ -177,7 +184,12 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
             let mut levels = Vec::new();
             let mut reserved = Vec::new();
             for sku in &skus {
-                let p = stack.app.catalog().get(&Sku::parse(sku).unwrap()).await.unwrap();
+                let p = stack
+                    .app
+                    .catalog()
+                    .get(&Sku::parse(sku).unwrap())
+                    .await
+                    .unwrap();
                 levels.push(p.stock_level);
                 reserved.push(p.reserved);
             }
