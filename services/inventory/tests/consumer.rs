@@ -225,3 +225,44 @@ async fn malformed_messages_are_terminated_and_the_next_valid_one_applies() {
     );
     assert!(metrics.contains(r#"inbox_consumer_pending{consumer="inventory-orders"} 0"#));
 }
+
+#[tokio::test]
+async fn concurrent_reservations_of_the_last_units_never_overdraw() {
+    // Two replicas' consumers applying different orders at the same moment: the row locks and
+    // the conditional UPDATE let exactly one of each pair through.
+    use orderflow_inbox::Handler as _;
+    use orderflow_inventory::reservations::StockReservations;
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "10.00", 3).await;
+    stack.create_product("MS-002", "10.00", 3).await;
+    let customer = Uuid::new_v4();
+    let attempts = (0..6).map(|i| {
+        let pool = stack.app.pool.clone();
+        // Lines in both sku orders, so a lock-order bug would deadlock here.
+        let lines: &[(&str, u32)] = if i % 2 == 0 {
+            &[("KB-001", 1), ("MS-002", 1)]
+        } else {
+            &[("MS-002", 1), ("KB-001", 1)]
+        };
+        let event = AnyEvent::OrderConfirmed(confirmed(customer, Uuid::now_v7(), lines));
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            StockReservations.handle(&mut tx, &event).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    futures::future::join_all(attempts).await;
+    assert_eq!(stack.level("KB-001").await, 0);
+    assert_eq!(stack.level("MS-002").await, 0);
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM order_reservations ORDER BY status")
+            .fetch_all(&stack.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            "rejected", "rejected", "rejected", "reserved", "reserved", "reserved"
+        ]
+    );
+}
