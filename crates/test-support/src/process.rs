@@ -265,6 +265,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let scratch = scratch(dir.path());
         let mut p = sleeper(dir.path(), Some(&scratch));
+        // Real callers kill only servers that are up, i.e. after the wrapper has forked its
+        // watcher and exec'd the server; wait for that point too.
+        let comm = format!("/proc/{}/comm", p.pid());
+        assert!(wait_until(
+            || std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep")
+        ));
         p.kill();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(p.exit_status().unwrap().signal(), Some(9));
