@@ -77,7 +77,7 @@ pub async fn server_url() -> String {
             .map_err(Clone::clone)
     })
     .await
-    .expect("PostgreSQL start-up task panicked");
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     cluster.unwrap_or_else(|e| panic!("could not start a test PostgreSQL cluster: {e}"))
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::discover::pg_bin_dir;
+use crate::discover::{INSTALL_HINT, PG_BIN_DIR_ENV, find_pg_bin_dir};
 use crate::error::{Error, Result};
 use crate::process::{self, Spec, Supervised};
 
@@ -126,7 +126,7 @@ impl PgCluster {
             args.push(s);
         }
         self.process = Some(process::spawn(Spec {
-            program: &pg_bin_dir().join("postgres"),
+            program: &pg_bin("postgres")?,
             args,
             log: &self.log_path(),
             stop_signal: "INT", // fast shutdown: roll back sessions, checkpoint, exit
@@ -212,6 +212,15 @@ impl Drop for PgCluster {
     }
 }
 
+/// A PostgreSQL server program; an error (not a panic) when missing, since xtask calls this.
+fn pg_bin(name: &str) -> Result<PathBuf> {
+    let dir = find_pg_bin_dir().ok_or_else(|| Error::ToolMissing {
+        what: "PostgreSQL server binaries",
+        hint: format!("set {PG_BIN_DIR_ENV} or {INSTALL_HINT}"),
+    })?;
+    Ok(dir.join(name))
+}
+
 /// The (uid, gid) to run PostgreSQL as: `postgres` when we are root, ourselves otherwise.
 fn run_as() -> Result<Option<(u32, u32)>> {
     if !crate::discover::is_root() {
@@ -223,7 +232,7 @@ fn run_as() -> Result<Option<(u32, u32)>> {
 }
 
 fn initdb(base: &Path, data: &Path, run_as: Option<(u32, u32)>, durable: bool) -> Result<()> {
-    let bin = pg_bin_dir().join("initdb");
+    let bin = pg_bin("initdb")?;
     let mut cmd = Command::new(&bin);
     cmd.arg("-D")
         .arg(data)
