@@ -24,14 +24,37 @@ pub struct DemoUser {
 
 /// The demo users: two customers and an admin.
 pub const USERS: &[(&str, DemoUser)] = &[
-    ("Alice (customer)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_a11c), name: "Alice Martin", roles: &[] }),
-    ("Bob (customer)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0b0b), name: "Bob Chen", roles: &[] }),
-    ("Ada (admin)", DemoUser { id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0ada), name: "Ada Admin", roles: &["Admin"] }),
+    (
+        "Alice (customer)",
+        DemoUser {
+            id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_a11c),
+            name: "Alice Martin",
+            roles: &[],
+        },
+    ),
+    (
+        "Bob (customer)",
+        DemoUser {
+            id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0b0b),
+            name: "Bob Chen",
+            roles: &[],
+        },
+    ),
+    (
+        "Ada (admin)",
+        DemoUser {
+            id: Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0ada),
+            name: "Ada Admin",
+            roles: &["Admin"],
+        },
+    ),
 ];
 
 /// A dev token for `user`, valid for 12 hours.
 pub fn token(user: &DemoUser) -> String {
-    let mut claims = DevClaims::new(user.id).name(user.name).ttl(Duration::from_secs(12 * 3600));
+    let mut claims = DevClaims::new(user.id)
+        .name(user.name)
+        .ttl(Duration::from_secs(12 * 3600));
     for role in user.roles {
         claims = claims.role(*role);
     }
@@ -39,7 +62,10 @@ pub fn token(user: &DemoUser) -> String {
 }
 
 fn admin_token() -> String {
-    let (_, admin) = USERS.iter().find(|(_, u)| !u.roles.is_empty()).expect("an admin demo user");
+    let (_, admin) = USERS
+        .iter()
+        .find(|(_, u)| !u.roles.is_empty())
+        .expect("an admin demo user");
     token(admin)
 }
 
@@ -51,7 +77,8 @@ pub fn load(running: &[&str]) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = repo_root().join("services/inventory/demo/catalog.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let products: Vec<serde_json::Value> = serde_json::from_str(&text)?;
     let client = reqwest::blocking::Client::new();
     let token = admin_token();
@@ -66,9 +93,15 @@ pub fn load(running: &[&str]) -> anyhow::Result<()> {
         match response.status().as_u16() {
             201 => created += 1,
             409 => {}
-            status => bail!("loading demo product {product}: HTTP {status}: {}", response.text().unwrap_or_default()),
+            status => bail!(
+                "loading demo product {product}: HTTP {status}: {}",
+                response.text().unwrap_or_default()
+            ),
         }
     }
-    println!("demo catalog: {created} products created, {} already present", products.len() - created);
+    println!(
+        "demo catalog: {created} products created, {} already present",
+        products.len() - created
+    );
     Ok(())
 }

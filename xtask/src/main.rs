@@ -7,6 +7,7 @@
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
 
+mod bench_orders;
 mod codegen;
 mod demo;
 mod process;
@@ -32,6 +33,12 @@ enum Command {
     Test(test::TestArgs),
     /// Install nats-server, PostgreSQL and Chromium when missing.
     Tools,
+    /// Run a benchmark and print its figures (build with --release for real numbers).
+    Bench {
+        /// What to measure.
+        #[arg(value_enum)]
+        target: BenchTarget,
+    },
     /// Print a development token signed with the dev HS256 secret.
     Token(token::TokenArgs),
     /// Regenerate the Rust event bindings; with --check fail if the committed ones are stale.
@@ -42,11 +49,21 @@ enum Command {
     },
 }
 
+/// The benchmarks.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchTarget {
+    /// Order transitions over HTTP and commit-to-JetStream latency, against pgbench.
+    Orders,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
         Command::Tools => tools::ensure().map(drop),
+        Command::Bench {
+            target: BenchTarget::Orders,
+        } => bench_orders::run(),
         Command::Token(args) => token::run(args),
         Command::Codegen { check } => codegen::run(check),
     }

@@ -38,25 +38,43 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     let mut suite = |name: &str, command: &mut Command| {
         step(name);
-        command.current_dir(&root).envs(env.iter().map(|(k, v)| (k, v)));
+        command
+            .current_dir(&root)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         if let Err(e) = run_checked(command) {
             eprintln!("{name}: {e}");
             failed.push(name.to_owned());
         }
     };
 
-    suite("Event bindings are fresh", Command::new("cargo").args(["xtask", "codegen", "--check"]));
-    suite("Event schemas stay backward compatible", &mut Command::new("bash").arg("scripts/check-schemas.sh"));
+    suite(
+        "Event bindings are fresh",
+        Command::new("cargo").args(["xtask", "codegen", "--check"]),
+    );
+    suite(
+        "Event schemas stay backward compatible",
+        Command::new("bash").arg("scripts/check-schemas.sh"),
+    );
     suite(
         "Rust tests",
-        Command::new("cargo").args(["test", "--workspace", "--all-targets"]).args(&args.cargo_args),
+        Command::new("cargo")
+            .args(["test", "--workspace", "--all-targets"])
+            .args(&args.cargo_args),
     );
     for (name, dir) in [
-        ("SignalR client suite (official @microsoft/signalr)", "services/gateway/signalr-tests"),
+        (
+            "SignalR client suite (official @microsoft/signalr)",
+            "services/gateway/signalr-tests",
+        ),
         ("Web client tests", "web"),
     ] {
         if Path::new(&root).join(dir).join("package.json").exists() {
-            suite(name, Command::new("bash").arg("-c").arg(format!("cd {dir} && npm ci --no-audit --no-fund && npm test")));
+            suite(
+                name,
+                Command::new("bash").arg("-c").arg(format!(
+                    "cd {dir} && npm ci --no-audit --no-fund && npm test"
+                )),
+            );
         }
     }
     drop(pg);

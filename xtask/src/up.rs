@@ -41,9 +41,27 @@ struct Service {
 }
 
 const SERVICES: &[Service] = &[
-    Service { name: "orders", binary: "orders", port: 8081, env_prefix: "ORDERS", database: Some("orders") },
-    Service { name: "inventory", binary: "inventory", port: 8082, env_prefix: "INVENTORY", database: Some("inventory") },
-    Service { name: "gateway", binary: "gateway", port: 8080, env_prefix: "GATEWAY", database: None },
+    Service {
+        name: "orders",
+        binary: "orders",
+        port: 8081,
+        env_prefix: "ORDERS",
+        database: Some("orders"),
+    },
+    Service {
+        name: "inventory",
+        binary: "inventory",
+        port: 8082,
+        env_prefix: "INVENTORY",
+        database: Some("inventory"),
+    },
+    Service {
+        name: "gateway",
+        binary: "gateway",
+        port: 8080,
+        env_prefix: "GATEWAY",
+        database: None,
+    },
 ];
 
 /// Runs until Ctrl-C.
@@ -51,17 +69,32 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let root = repo_root();
     let run_dir = root.join(".run");
     let tools = tools::ensure()?;
-    for port in [NATS_PORT, PG_PORT].into_iter().chain(SERVICES.iter().map(|s| s.port)) {
+    for port in [NATS_PORT, PG_PORT]
+        .into_iter()
+        .chain(SERVICES.iter().map(|s| s.port))
+    {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            bail!("port {port} is already in use; stop whatever listens there (an earlier `cargo xtask up`?)");
+            bail!(
+                "port {port} is already in use; stop whatever listens there (an earlier `cargo xtask up`?)"
+            );
         }
     }
 
-    let services: Vec<&Service> =
-        SERVICES.iter().filter(|s| root.join("services").join(s.name).join("Cargo.toml").exists()).collect();
+    let services: Vec<&Service> = SERVICES
+        .iter()
+        .filter(|s| {
+            root.join("services")
+                .join(s.name)
+                .join("Cargo.toml")
+                .exists()
+        })
+        .collect();
     step("Building the services");
     let mut build = Command::new("cargo");
-    build.current_dir(&root).arg("build").args(services.iter().flat_map(|s| ["--bin", s.binary]));
+    build
+        .current_dir(&root)
+        .arg("build")
+        .args(services.iter().flat_map(|s| ["--bin", s.binary]));
     if args.release {
         build.arg("--release");
     }
@@ -72,7 +105,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     fs::create_dir_all(run_dir.join("nats"))?;
     let mut children: Vec<(String, Child)> = Vec::new();
     let nats = Command::new(&tools.nats_server)
-        .args(["-js", "-a", "127.0.0.1", "-p", &NATS_PORT.to_string(), "-sd"])
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &NATS_PORT.to_string(),
+            "-sd",
+        ])
         .arg(run_dir.join("nats"))
         .stdout(log_file(&run_dir, "nats")?)
         .stderr(log_file(&run_dir, "nats.err")?)
@@ -81,11 +121,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     children.push(("nats-server".into(), nats));
     let pg = PgCluster::start_in(&run_dir.join("pg"), Some(PG_PORT))?;
     let pg_url = pg.url();
-    let base = pg_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(pg_url.clone());
+    let base = pg_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(pg_url.clone());
     for db in services.iter().filter_map(|s| s.database) {
-        run_checked(Command::new(tools.pg_bin_dir.join("psql"))
-            .args([&pg_url, "-q", "-c", &format!("CREATE DATABASE {db}")])
-            .stdout(Stdio::null()))?;
+        run_checked(
+            Command::new(tools.pg_bin_dir.join("psql"))
+                .args([&pg_url, "-q", "-c", &format!("CREATE DATABASE {db}")])
+                .stdout(Stdio::null()),
+        )?;
     }
 
     step("Starting the services");
@@ -93,18 +138,35 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     for service in &services {
         let mut command = Command::new(root.join("target").join(profile).join(service.binary));
         command
-            .env(format!("{}_LISTEN", service.env_prefix), format!("127.0.0.1:{}", service.port))
-            .env("ORDERFLOW_NATS_URL", format!("nats://127.0.0.1:{NATS_PORT}"))
+            .env(
+                format!("{}_LISTEN", service.env_prefix),
+                format!("127.0.0.1:{}", service.port),
+            )
+            .env(
+                "ORDERFLOW_NATS_URL",
+                format!("nats://127.0.0.1:{NATS_PORT}"),
+            )
             .env("ORDERFLOW_JWT_ISSUER", dev::ISSUER)
             .env("ORDERFLOW_JWT_AUDIENCE", dev::AUDIENCE)
             .env("ORDERFLOW_JWT_HS256_SECRET", dev::SECRET)
-            .env("GATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:5173,http://localhost:5173")
+            .env(
+                "GATEWAY_ALLOWED_ORIGINS",
+                "http://127.0.0.1:5173,http://localhost:5173",
+            )
             .stdout(log_file(&run_dir, service.name)?)
             .stderr(log_file(&run_dir, &format!("{}.err", service.name))?);
         if let Some(db) = service.database {
-            command.env(format!("{}_DATABASE_URL", service.env_prefix), format!("{base}/{db}"));
+            command.env(
+                format!("{}_DATABASE_URL", service.env_prefix),
+                format!("{base}/{db}"),
+            );
         }
-        children.push((service.name.to_owned(), command.spawn().with_context(|| format!("starting {}", service.name))?));
+        children.push((
+            service.name.to_owned(),
+            command
+                .spawn()
+                .with_context(|| format!("starting {}", service.name))?,
+        ));
     }
     for service in &services {
         wait_ready(service.name, service.port)?;
@@ -156,7 +218,9 @@ fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
 
 /// Sends SIGTERM so the child drains, then waits up to 10 s before killing it.
 fn terminate(child: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -169,7 +233,8 @@ fn terminate(child: &mut Child) {
 }
 
 fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")
 }
 
 fn print_banner(services: &[&Service]) {

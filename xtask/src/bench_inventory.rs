@@ -1,0 +1,227 @@
+//! `cargo xtask bench inventory`: how fast inventory reserves stock for a burst of confirmed
+//! orders, end to end through the real orders service, JetStream and the inbox consumer.
+//!
+//! Runs orders and inventory in-process (build with `--release`) on a durable PostgreSQL
+//! (fsync on) and a real nats-server. Creates the draft orders first (not measured), then
+//! confirms them all over HTTP as fast as 32 clients can and waits until every reservation has
+//! committed. Prints the confirm rate the orders service sustained, reservations/s (first
+//! confirm commit to last reservation commit), the consumer's lag per event (orders' commit
+//! to inventory's commit: p50, p99, max), and the consumer's pending count sampled during the
+//! burst (p99, max). Self-contained on purpose (only library crates), so it can be driven
+//! from anywhere.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use orderflow_auth::{AuthSettings, dev};
+use orderflow_inventory::domain::{Money, NewProduct, Sku as InventorySku};
+use orderflow_inventory::{Config as InventoryConfig, InventoryApp};
+use orderflow_orders::domain::{CustomerId, Quantity, Sku};
+use orderflow_orders::service::{Actor, LineRequest, OrderService};
+use orderflow_orders::{Config as OrdersConfig, OrdersApp};
+use orderflow_outbox::StreamSettings;
+use orderflow_test_support::{NatsServer, PgCluster};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Orders confirmed in the burst.
+const ORDERS: usize = 5_000;
+/// Concurrent HTTP clients confirming.
+const CLIENTS: usize = 32;
+/// Units each order reserves.
+const UNITS: u32 = 2;
+const SKU: &str = "BENCH-INV-1";
+
+/// Runs the benchmark and prints its figures.
+pub fn run() -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let pg = PgCluster::start_in(scratch.path(), None)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let figures = runtime.block_on(drive(&pg.url()))?;
+    println!("\n== inventory benchmark ({ORDERS} orders confirmed by {CLIENTS} HTTP clients) ==");
+    println!("orders confirms/s (HTTP):      {:.0}", figures.confirms_per_s);
+    println!("reservations/s (end to end):   {:.0}", figures.reservations_per_s);
+    println!("consumer lag p50:              {:.1} ms", figures.lag_p50 * 1e3);
+    println!("consumer lag p99:              {:.1} ms", figures.lag_p99 * 1e3);
+    println!("consumer lag max:              {:.1} ms", figures.lag_max * 1e3);
+    println!("consumer pending p99 / max:    {} / {}", figures.pending_p99, figures.pending_max);
+    drop(pg);
+    Ok(())
+}
+
+struct Figures {
+    confirms_per_s: f64,
+    reservations_per_s: f64,
+    lag_p50: f64,
+    lag_p99: f64,
+    lag_max: f64,
+    pending_p99: u64,
+    pending_max: u64,
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+async fn create_db(server: &str, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    Ok(format!("{}/{name}", server.rsplit_once('/').context("pg url")?.0))
+}
+
+async fn serve(router: axum::Router, shutdown: &CancellationToken) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    Ok(base)
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done().await? {
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
+    step("Starting nats-server, the orders and the inventory service");
+    let nats = NatsServer::start().await;
+    let auth = AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET);
+    let orders = OrdersApp::connect(OrdersConfig {
+        listen: "127.0.0.1:0".parse()?,
+        database_url: create_db(pg_url, "orders_inv_bench").await?.into(),
+        db_max_connections: 40,
+        nats_url: nats.url(),
+        log_format: "text".into(),
+        auth: auth.clone(),
+        streams: StreamSettings::default(),
+    })
+    .await?;
+    let inventory = InventoryApp::connect(InventoryConfig {
+        listen: "127.0.0.1:0".parse()?,
+        database_url: create_db(pg_url, "inventory_bench").await?.into(),
+        db_max_connections: 16,
+        nats_url: nats.url(),
+        log_format: "text".into(),
+        auth,
+        streams: StreamSettings::default(),
+    })
+    .await?;
+    let shutdown = CancellationToken::new();
+    inventory.spawn_background(&shutdown);
+    orders.spawn_background(&shutdown);
+    let base = serve(orders.router(), &shutdown).await?;
+
+    step(&format!("Creating {SKU} in inventory and {ORDERS} draft orders (not measured)"));
+    let stock = i64::from(UNITS) * ORDERS as i64 + 1_000;
+    inventory
+        .catalog()
+        .create(NewProduct {
+            sku: InventorySku::parse(SKU)?,
+            name: "Bench item".into(),
+            unit_price: Money(1_000),
+            stock_level: stock,
+            low_stock_threshold: 10,
+        })
+        .await?;
+    let orders_pool = orders.pool.clone();
+    wait_for("the product to reach the orders catalog", Duration::from_secs(30), async || {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog_products WHERE sku = $1")
+            .bind(SKU)
+            .fetch_one(&orders_pool)
+            .await?;
+        Ok(n == 1)
+    })
+    .await?;
+    let admin = Uuid::new_v4();
+    let service = OrderService::new(orders.pool.clone());
+    let actor = Actor { customer_id: CustomerId(admin), name: "Bench".into(), is_admin: true };
+    let line = [LineRequest { sku: Sku::parse(SKU)?, quantity: Quantity::new(UNITS).context("qty")? }];
+    let mut ids = Vec::with_capacity(ORDERS);
+    for _ in 0..ORDERS {
+        ids.push(service.create(&actor, &line, None).await?.0.id.0);
+    }
+    wait_for("the orders outbox to drain", Duration::from_secs(120), async || {
+        Ok(orderflow_outbox::pending_count(&orders.pool).await? == 0)
+    })
+    .await?;
+
+    step("Confirming every order over HTTP and waiting for every reservation");
+    let js = inventory.jetstream();
+    let stream = js.get_stream(orderflow_events::streams::ORDERS).await?;
+    let token = dev::issue_hs256(dev::SECRET, dev::DevClaims::new(admin).name("Bench").role("Admin"));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let ids = Arc::new(ids);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..CLIENTS {
+        let (client, token, base, ids) = (client.clone(), token.clone(), base.clone(), Arc::clone(&ids));
+        workers.push(tokio::spawn(async move {
+            for id in ids.iter().skip(worker).step_by(CLIENTS) {
+                let r = client.post(format!("{base}/api/orders/{id}/confirm")).bearer_auth(&token).send().await?;
+                anyhow::ensure!(r.status().is_success(), "confirm {id}: {}", r.status());
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let mut pending = Vec::new();
+    let mut confirms_elapsed = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if confirms_elapsed.is_none() && workers.iter().all(|w| w.is_finished()) {
+            confirms_elapsed = Some(started.elapsed());
+        }
+        let info = stream.consumer_info(orderflow_inventory::reservations::CONSUMER).await?;
+        pending.push(info.num_pending);
+        let reserved: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM order_reservations WHERE status = 'reserved'")
+                .fetch_one(&inventory.pool)
+                .await?;
+        if reserved as usize == ORDERS {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {reserved} of {ORDERS} reservations after 10 minutes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for w in workers {
+        w.await??;
+    }
+    let confirms_elapsed = confirms_elapsed.unwrap_or_else(|| started.elapsed());
+
+    let (span, p50, p99, max): (f64, f64, f64, f64) = sqlx::query_as(
+        "SELECT extract(epoch FROM max(decided_at) - min(event_committed_at))::float8,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - event_committed_at))::float8,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - event_committed_at))::float8,
+                max(extract(epoch FROM decided_at - event_committed_at))::float8
+         FROM order_reservations WHERE status = 'reserved'",
+    )
+    .fetch_one(&inventory.pool)
+    .await?;
+    let level = inventory.catalog().get(&InventorySku::parse(SKU)?).await?.stock_level;
+    anyhow::ensure!(level == stock - i64::from(UNITS) * ORDERS as i64, "stock level {level} is off");
+    shutdown.cancel();
+    pending.sort_unstable();
+    let pct = |p: f64| pending[((pending.len() as f64 - 1.0) * p) as usize];
+    Ok(Figures {
+        confirms_per_s: ORDERS as f64 / confirms_elapsed.as_secs_f64(),
+        reservations_per_s: ORDERS as f64 / span,
+        lag_p50: p50,
+        lag_p99: p99,
+        lag_max: max,
+        pending_p99: pct(0.99),
+        pending_max: *pending.last().context("no samples")?,
+    })
+}
