@@ -7,6 +7,7 @@
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
 
+mod bench_inventory;
 mod bench_orders;
 mod codegen;
 mod demo;
@@ -54,6 +55,8 @@ enum Command {
 enum BenchTarget {
     /// Order transitions over HTTP and commit-to-JetStream latency, against pgbench.
     Orders,
+    /// A burst of confirmed orders through inventory: reservations/s and consumer lag.
+    Inventory,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,9 +64,10 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
         Command::Tools => tools::ensure().map(drop),
-        Command::Bench {
-            target: BenchTarget::Orders,
-        } => bench_orders::run(),
+        Command::Bench { target } => match target {
+            BenchTarget::Orders => bench_orders::run(),
+            BenchTarget::Inventory => bench_inventory::run(),
+        },
         Command::Token(args) => token::run(args),
         Command::Codegen { check } => codegen::run(check),
     }
