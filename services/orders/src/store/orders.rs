@@ -1,5 +1,7 @@
 //! Reading and writing the Order aggregate.
 
+use std::collections::HashMap;
+
 use sqlx::{PgConnection, Row as _, postgres::PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -107,21 +109,31 @@ async fn load(
     id: OrderId,
     lock: bool,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{lock}");
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    // One round trip for the order and its lines: transitions are the hot path.
+    let lock = if lock { " FOR UPDATE OF o" } else { "" };
+    let columns = ORDER_COLUMNS
+        .split(", ")
+        .map(|c| format!("o.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, l.sku, l.product_id, l.product_name, l.quantity, l.unit_price_minor
+         FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id
+         WHERE o.id = $1 ORDER BY l.line_no{lock}"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+        .fetch_all(&mut *conn)
+        .await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut order = order_from_row(&row)?;
-    order.lines = load_lines(conn, &[id.0])
-        .await?
-        .into_iter()
-        .map(|(_, l)| l)
-        .collect();
+    let mut order = order_from_row(first)?;
+    for row in &rows {
+        if row.try_get::<Option<String>, _>("sku")?.is_some() {
+            order.lines.push(line_from_row(row)?);
+        }
+    }
     Ok(Some(order))
 }
 
@@ -137,23 +149,23 @@ async fn load_lines(
     .fetch_all(conn)
     .await?;
     rows.iter()
-        .map(|r| {
-            let sku: String = r.try_get("sku")?;
-            let quantity: i32 = r.try_get("quantity")?;
-            Ok((
-                r.try_get("order_id")?,
-                OrderLine {
-                    sku: Sku::parse(&sku).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    product_id: ProductId(r.try_get("product_id")?),
-                    product_name: r.try_get("product_name")?,
-                    quantity: Quantity::new(quantity as u32).ok_or_else(|| {
-                        sqlx::Error::Decode("stored quantity out of range".into())
-                    })?,
-                    unit_price: Money(r.try_get("unit_price_minor")?),
-                },
-            ))
-        })
+        .map(|r| Ok((r.try_get("order_id")?, line_from_row(r)?)))
         .collect()
+}
+
+fn line_from_row(r: &PgRow) -> Result<OrderLine, sqlx::Error> {
+    let sku: String = r.try_get("sku")?;
+    let quantity: i32 = r.try_get("quantity")?;
+    Ok(OrderLine {
+        sku: Sku::parse(&sku).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        product_id: ProductId(r.try_get("product_id")?),
+        product_name: r.try_get("product_name")?,
+        quantity: u32::try_from(quantity)
+            .ok()
+            .and_then(Quantity::new)
+            .ok_or_else(|| sqlx::Error::Decode("stored quantity out of range".into()))?,
+        unit_price: Money(r.try_get("unit_price_minor")?),
+    })
 }
 
 fn order_from_row(row: &PgRow) -> Result<Order, sqlx::Error> {
@@ -267,15 +279,13 @@ pub async fn list_orders(
     let has_more = orders.len() > limit as usize;
     orders.truncate(limit as usize);
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id.0).collect();
-    let mut lines = load_lines(conn, &ids).await?;
-    for order in &mut orders {
-        let mine = lines
-            .iter()
-            .filter(|(id, _)| *id == order.id.0)
-            .map(|(_, l)| l.clone());
-        order.lines = mine.collect();
+    let mut lines: HashMap<Uuid, Vec<OrderLine>> = HashMap::new();
+    for (order_id, line) in load_lines(conn, &ids).await? {
+        lines.entry(order_id).or_default().push(line);
     }
-    lines.clear();
+    for order in &mut orders {
+        order.lines = lines.remove(&order.id.0).unwrap_or_default();
+    }
     let next = has_more
         .then(|| {
             orders.last().map(|o| PageCursor {
