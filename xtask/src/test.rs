@@ -56,6 +56,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         Command::new("bash").arg("scripts/check-schemas.sh"),
     );
     suite(
+        "Deploy files are valid",
+        Command::new("bash").arg("deploy/validate.sh"),
+    );
+    suite(
         "Rust tests",
         Command::new("cargo")
             .args(["test", "--workspace", "--all-targets"])
