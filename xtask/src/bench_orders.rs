@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures::StreamExt as _;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::Event as _;
 use orderflow_orders::domain::{CustomerId, Quantity, Sku};
@@ -195,24 +197,42 @@ async fn drive(pg_url: &str) -> anyhow::Result<(f64, Duration, Duration, Duratio
     wait_outbox_empty(&app).await?;
 
     step("Reading store times back from the stream");
-    let stream = js.get_stream("ORDERS").await?;
-    let last = stream.get_info().await?.state.last_sequence;
+    // One ordered consumer reads the whole run back in bulk; each message knows when it was stored.
+    let consumer = js
+        .get_stream("ORDERS")
+        .await?
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: first_seq,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
     let mut latencies = Vec::new();
-    for seq in first_seq..=last {
-        let raw = stream.get_raw_message(seq).await?;
-        let schema = raw
+    let mut seen = 0;
+    // Per order: confirmed + status changed, then one status change per process, ship, deliver.
+    while seen < ORDERS * 5 {
+        let message = messages.next().await.context("stream ended early")??;
+        seen += 1;
+        let schema = message
             .headers
-            .get(orderflow_events::headers::SCHEMA)
+            .as_ref()
+            .and_then(|h| h.get(orderflow_events::headers::SCHEMA))
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
-        let event = orderflow_events::decode_by_schema(&schema, &raw.payload)?;
+        let event = orderflow_events::decode_by_schema(&schema, &message.payload)?;
         // One latency per transition: its status-changed event.
         if let orderflow_events::AnyEvent::OrderStatusChanged(e) = &event
             && let Some(committed) = e
                 .metadata()
                 .and_then(|m| m.committed_at_utc().ok().flatten())
         {
-            let d = raw.time - committed;
+            let stored = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .published;
+            let d = stored - committed;
             latencies.push(Duration::from_secs_f64(d.as_seconds_f64().max(0.0)));
         }
     }
