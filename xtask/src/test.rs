@@ -65,21 +65,16 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
             .args(["test", "--workspace", "--all-targets"])
             .args(&args.cargo_args),
     );
-    for (name, dir) in [
-        (
-            "SignalR client suite (official @microsoft/signalr)",
-            "services/gateway/signalr-tests",
-        ),
-        ("Web client tests", "web"),
-    ] {
-        if Path::new(&root).join(dir).join("package.json").exists() {
-            suite(
-                name,
-                Command::new("bash").arg("-c").arg(format!(
-                    "cd {dir} && npm ci --no-audit --no-fund && npm test"
-                )),
-            );
-        }
+    // The official SignalR client suite runs inside `cargo test` (services/gateway/tests/
+    // signalr_client.rs launches it against real gateways); the web suite starts the whole
+    // system itself through `cargo xtask up`.
+    if root.join("web/package.json").exists() {
+        suite(
+            "Web client tests (Vitest and Chromium end to end)",
+            Command::new("bash")
+                .arg("-c")
+                .arg("cd web && npm ci --no-audit --no-fund && npm test"),
+        );
     }
     drop(pg);
 
