@@ -2,7 +2,6 @@
 //! and runs every test suite: the schema checks, all Rust tests, and the Node and browser suites
 //! when their folders exist. Exits non-zero if any suite failed.
 
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::bail;
