@@ -80,7 +80,8 @@ impl Gateway {
         let nats = async_nats::ConnectOptions::new()
             .name("orderflow-gateway")
             .retry_on_initial_connect()
-            .connect(settings.nats_url.as_str())
+            // A cluster is given as a comma-separated list; the client fails over between them.
+            .connect(settings.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
             .await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         let listener = TcpListener::bind(settings.listen).await?;

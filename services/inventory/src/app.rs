@@ -51,7 +51,8 @@ impl InventoryApp {
         let nats = async_nats::ConnectOptions::new()
             .name("inventory")
             .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
+            // A cluster is given as a comma-separated list; the client fails over between them.
+            .connect(config.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
             .await
             .context("configuring the NATS client")?;
         let authenticator =
