@@ -57,6 +57,7 @@ pub struct Relay {
     settings: RelaySettings,
 }
 
+#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     event_id: Uuid,
@@ -65,6 +66,8 @@ struct Row {
     subject: String,
     schema_name: String,
     payload: Vec<u8>,
+    /// Seconds since the writing transaction began: the relay's share of event latency.
+    waited_secs: f64,
 }
 
 impl Relay {
@@ -81,29 +84,14 @@ impl Relay {
     /// were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Vec<Row> = sqlx::query_as::<
-            _,
-            (i64, Uuid, String, i64, String, String, Vec<u8>),
-        >(
-            "SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload
+        let claimed: Vec<Row> = sqlx::query_as(
+            "SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload,
+                    extract(epoch FROM clock_timestamp() - created_at)::float8 AS waited_secs
              FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.settings.batch_size)
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(
-            |(id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload)| Row {
-                id,
-                event_id,
-                aggregate_id,
-                aggregate_version,
-                subject,
-                schema_name,
-                payload,
-            },
-        )
-        .collect();
+        .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -149,7 +137,10 @@ impl Relay {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(()) => published.push(row.id),
+                Ok(()) => {
+                    metrics::histogram!("outbox_relay_wait_seconds").record(row.waited_secs);
+                    published.push(row.id);
+                }
                 Err(e) => {
                     metrics::counter!("outbox_publish_failures_total").increment(1);
                     first_error.get_or_insert(e);
