@@ -52,7 +52,13 @@ impl InventoryApp {
             .name("inventory")
             .retry_on_initial_connect()
             // A cluster is given as a comma-separated list; the client fails over between them.
-            .connect(config.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
+            .connect(
+                config
+                    .nats_url
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>(),
+            )
             .await
             .context("configuring the NATS client")?;
         let authenticator =
@@ -137,7 +143,7 @@ impl InventoryApp {
             )
     }
 
-    /// Starts the outbox relay and the order-event consumer.
+    /// Starts the outbox relay and the order-event consumer workers.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
         let relay = Relay::new(
             self.pool.clone(),
@@ -145,7 +151,9 @@ impl InventoryApp {
             RelaySettings::default(),
         );
         tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
-        tokio::spawn(run_consumer(self.clone(), shutdown.clone()));
+        for _ in 0..self.config.consumer_workers {
+            tokio::spawn(run_consumer(self.clone(), shutdown.clone()));
+        }
     }
 
     /// Serves on `listener` until `shutdown`, with the background tasks.
@@ -177,5 +185,20 @@ async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
             }
         }
     };
-    consumer.run(shutdown).await;
+    // Small batches: a fetched message waits in this worker's queue with its ack deadline
+    // running, so several workers each holding a large batch would let the deadline pass and
+    // cause needless redeliveries.
+    while !shutdown.is_cancelled() {
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = consumer.step(CONSUMER_BATCH, Duration::from_secs(1)) => r,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "order-event consumer step failed");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
+
+/// Messages one consumer worker fetches at a time.
+const CONSUMER_BATCH: usize = 16;

@@ -20,6 +20,13 @@ pub struct Config {
     /// Largest number of pooled database connections.
     #[arg(long, env = "INVENTORY_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Order-event consumer workers pulling from the one durable consumer. More than one lets
+    /// PostgreSQL commit several reservations per disk flush; safe because every decision is
+    /// per order and idempotent (a cancel applied before its confirm means nothing is ever
+    /// reserved for that order).
+    #[arg(long, env = "INVENTORY_CONSUMER_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub consumer_workers: u16,
     /// NATS server URL(s), comma separated.
     #[arg(
         long,

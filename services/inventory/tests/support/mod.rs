@@ -32,6 +32,7 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: db.url.clone().into(),
         db_max_connections: 10,
+        consumer_workers: 4,
         nats_url: nats_url.to_owned(),
         log_format: "text".to_owned(),
         auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
