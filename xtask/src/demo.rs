@@ -1,13 +1,14 @@
 //! Demo users and demo data for `cargo xtask up`.
 //!
-//! The users have fixed ids so that bookmarks, the web app's demo sign-in and the printed tokens
-//! agree across restarts. The catalog is `services/inventory/demo/catalog.json`, loaded through
+//! The users have fixed ids (the same as `services/dev-idp/src/users.rs`) so that bookmarks, the
+//! web app's demo sign-in and the printed tokens agree across restarts. Tokens come from the
+//! running dev identity provider (ES256, checked by the services against its JWKS), so the demo
+//! exercises the same validation path as a real identity provider. The catalog is `services/inventory/demo/catalog.json`, loaded through
 //! the inventory API as an admin would, so demo data takes the same path as real data.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use orderflow_auth::dev::{self, DevClaims};
 use uuid::Uuid;
 
 use crate::process::repo_root;
@@ -50,22 +51,36 @@ pub const USERS: &[(&str, DemoUser)] = &[
     ),
 ];
 
-/// A dev token for `user`, valid for 12 hours.
-pub fn token(user: &DemoUser) -> String {
-    let mut claims = DevClaims::new(user.id)
-        .name(user.name)
-        .ttl(Duration::from_secs(12 * 3600));
-    for role in user.roles {
-        claims = claims.role(*role);
+/// Where `cargo xtask up` runs the dev identity provider.
+pub const DEV_IDP_URL: &str = "http://127.0.0.1:8090";
+
+/// A token for `user` from the running dev identity provider, valid for 12 hours.
+pub fn token(user: &DemoUser) -> anyhow::Result<String> {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{DEV_IDP_URL}/dev-idp/token"))
+        .json(&serde_json::json!({ "userId": user.id, "ttlSeconds": 12 * 3600 }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .context("asking the dev identity provider for a token")?;
+    if !response.status().is_success() {
+        bail!(
+            "dev identity provider answered HTTP {} for {}",
+            response.status(),
+            user.name
+        );
     }
-    dev::issue_hs256(dev::SECRET, claims)
+    let body: serde_json::Value = response.json()?;
+    body["accessToken"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the dev identity provider's answer has no accessToken")
 }
 
-fn admin_token() -> String {
+fn admin_token() -> anyhow::Result<String> {
     let (_, admin) = USERS
         .iter()
         .find(|(_, u)| !u.roles.is_empty())
-        .expect("an admin demo user");
+        .context("an admin demo user")?;
     token(admin)
 }
 
@@ -81,7 +96,7 @@ pub fn load(running: &[&str]) -> anyhow::Result<()> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let products: Vec<serde_json::Value> = serde_json::from_str(&text)?;
     let client = reqwest::blocking::Client::new();
-    let token = admin_token();
+    let token = admin_token()?;
     let mut created = 0;
     for product in &products {
         let response = client

@@ -1,8 +1,11 @@
 //! `cargo xtask up`: runs the whole system on this machine for a demo or for development.
 //!
-//! Starts nats-server (JetStream, data under `.run/nats`) and a throwaway PostgreSQL cluster
+//! Starts the development identity provider (`dev-idp`, ES256 tokens for the demo users; every
+//! service validates tokens against its JWKS exactly as it would a real provider's),
+//! nats-server (JetStream, data under `.run/nats`) and a throwaway PostgreSQL cluster
 //! (`.run/pg`, wiped on every start), one database per service, builds and starts every
-//! service binary, loads the demo catalog, and prints the URLs and demo tokens. Ctrl-C stops
+//! service binary, loads the demo catalog, starts the web app's Vite dev server (which proxies
+//! the APIs and the hub on one origin), and prints the URLs and demo tokens. Ctrl-C stops
 //! everything in reverse order.
 
 use std::fs;
@@ -14,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use orderflow_auth::dev;
 use orderflow_test_support::PgCluster;
 
 use crate::process::{repo_root, run_checked, step};
@@ -30,6 +32,12 @@ pub struct UpArgs {
 
 const NATS_PORT: u16 = 4222;
 const PG_PORT: u16 = 5433;
+const DEV_IDP_PORT: u16 = 8090;
+const WEB_PORT: u16 = 5173;
+/// `iss` and `aud` of the dev identity provider's tokens (its defaults), which every service
+/// is configured to require.
+const DEV_IDP_ISSUER: &str = "http://127.0.0.1:8090";
+const DEV_IDP_AUDIENCE: &str = "orderflow";
 
 /// A service binary, its port and its database.
 struct Service {
@@ -69,7 +77,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let root = repo_root();
     let run_dir = root.join(".run");
     let tools = tools::ensure()?;
-    for port in [NATS_PORT, PG_PORT]
+    let web_dir = root.join("web");
+    let with_web = web_dir.join("package.json").exists();
+    for port in [NATS_PORT, PG_PORT, DEV_IDP_PORT, WEB_PORT]
         .into_iter()
         .chain(SERVICES.iter().map(|s| s.port))
     {
@@ -94,16 +104,31 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     build
         .current_dir(&root)
         .arg("build")
+        .args(["--bin", "dev-idp"])
         .args(services.iter().flat_map(|s| ["--bin", s.binary]));
     if args.release {
         build.arg("--release");
     }
     run_checked(&mut build)?;
+    let profile = if args.release { "release" } else { "debug" };
+    let mut children: Vec<(String, Child)> = Vec::new();
+
+    step("Starting the dev identity provider (development only)");
+    let idp = Command::new(root.join("target").join(profile).join("dev-idp"))
+        .env("DEV_IDP_ENABLED", "true")
+        .env("DEV_IDP_LISTEN", format!("127.0.0.1:{DEV_IDP_PORT}"))
+        .env("DEV_IDP_ISSUER", DEV_IDP_ISSUER)
+        .env("DEV_IDP_AUDIENCE", DEV_IDP_AUDIENCE)
+        .stdout(log_file(&run_dir, "dev-idp")?)
+        .stderr(log_file(&run_dir, "dev-idp.err")?)
+        .spawn()
+        .context("starting dev-idp")?;
+    children.push(("dev-idp".into(), idp));
+    wait_ready("dev-idp", DEV_IDP_PORT)?;
 
     step("Starting nats-server and PostgreSQL");
     let _ = fs::remove_dir_all(run_dir.join("pg"));
     fs::create_dir_all(run_dir.join("nats"))?;
-    let mut children: Vec<(String, Child)> = Vec::new();
     let nats = Command::new(&tools.nats_server)
         .args([
             "-js",
@@ -134,7 +159,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
 
     step("Starting the services");
-    let profile = if args.release { "release" } else { "debug" };
     for service in &services {
         let mut command = Command::new(root.join("target").join(profile).join(service.binary));
         command
@@ -146,9 +170,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 "ORDERFLOW_NATS_URL",
                 format!("nats://127.0.0.1:{NATS_PORT}"),
             )
-            .env("ORDERFLOW_JWT_ISSUER", dev::ISSUER)
-            .env("ORDERFLOW_JWT_AUDIENCE", dev::AUDIENCE)
-            .env("ORDERFLOW_JWT_HS256_SECRET", dev::SECRET)
+            .env("ORDERFLOW_JWT_ISSUER", DEV_IDP_ISSUER)
+            .env("ORDERFLOW_JWT_AUDIENCE", DEV_IDP_AUDIENCE)
+            .env(
+                "ORDERFLOW_JWT_JWKS_URL",
+                format!("http://127.0.0.1:{DEV_IDP_PORT}/.well-known/jwks.json"),
+            )
+            // Exactly one key source: a secret inherited from the shell would be a second one.
+            .env_remove("ORDERFLOW_JWT_HS256_SECRET")
             .env(
                 "GATEWAY_ALLOWED_ORIGINS",
                 "http://127.0.0.1:5173,http://localhost:5173",
@@ -175,7 +204,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     step("Loading demo data");
     crate::demo::load(&services.iter().map(|s| s.name).collect::<Vec<_>>())?;
 
-    print_banner(&services);
+    if with_web {
+        step("Starting the web app (Vite dev server)");
+        children.push(("web".into(), start_web(&web_dir, &run_dir)?));
+        wait_web()?;
+    }
+
+    print_banner(&services, with_web)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc_flag(flag)?;
@@ -195,6 +230,46 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     drop(pg);
     Ok(())
+}
+
+/// Installs the web app's dependencies when missing and starts Vite directly (not through npm,
+/// so that stopping this one process stops the server).
+fn start_web(web_dir: &Path, run_dir: &Path) -> anyhow::Result<Child> {
+    if !web_dir.join("node_modules").exists() {
+        run_checked(Command::new("npm").current_dir(web_dir).args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+        ]))?;
+    }
+    Command::new("node")
+        .current_dir(web_dir)
+        .args([
+            "node_modules/vite/bin/vite.js",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &WEB_PORT.to_string(),
+            "--strictPort",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log_file(run_dir, "web")?)
+        .stderr(log_file(run_dir, "web.err")?)
+        .spawn()
+        .context("starting the Vite dev server (is Node.js installed?)")
+}
+
+fn wait_web() -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if reqwest::blocking::get(format!("http://127.0.0.1:{WEB_PORT}/"))
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("the web app did not start on port {WEB_PORT}; see .run/web.err.log")
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<fs::File> {
@@ -237,16 +312,28 @@ fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
         .context("installing the Ctrl-C handler")
 }
 
-fn print_banner(services: &[&Service]) {
+fn print_banner(services: &[&Service], with_web: bool) -> anyhow::Result<()> {
     println!("\nOrderFlow is running. Press Ctrl-C to stop everything.\n");
+    if with_web {
+        println!("  {:<10} http://127.0.0.1:{WEB_PORT}", "web");
+    }
     for s in services {
         println!("  {:<10} http://127.0.0.1:{}", s.name, s.port);
     }
+    println!(
+        "  {:<10} http://127.0.0.1:{DEV_IDP_PORT} (development only)",
+        "dev-idp"
+    );
     println!("  {:<10} nats://127.0.0.1:{NATS_PORT}", "nats");
-    println!("\nDemo tokens (valid 12 h; `cargo xtask token --help` makes more):");
+    println!(
+        "\nDemo tokens from dev-idp (valid 12 h; more: POST {}/dev-idp/token {{\"userId\": …}}):",
+        crate::demo::DEV_IDP_URL
+    );
     for (label, user) in crate::demo::USERS {
-        println!("  {label:<22} {}", crate::demo::token(user));
+        println!("  {label:<22} {}", crate::demo::token(user)?);
     }
     println!("\nTry: curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8081/api/orders");
     println!("Logs are in .run/*.log");
+    println!("\nOrderFlow is ready.");
+    Ok(())
 }
