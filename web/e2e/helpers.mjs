@@ -1,0 +1,81 @@
+// Browser helpers for the end-to-end scenarios: Debian's Chromium through playwright-core (no
+// browser download), demo sign-in, and small waiting/assertion utilities with clear messages.
+import { chromium } from "playwright-core";
+
+import { WEB_URL } from "./system.mjs";
+
+export const CHROMIUM = process.env.ORDERFLOW_CHROMIUM_BIN || "/usr/bin/chromium";
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+export const TIMEOUT = 20_000;
+
+export function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+}
+
+export function assert(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+/** A signed-in page for the demo user whose name starts with `name`, connected to the hub. */
+export async function signIn(browser, name) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const navigations = { count: 0 };
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) navigations.count += 1;
+  });
+  page.on("pageerror", (e) => console.error(`[${name}] page error: ${e.message}`));
+  await page.goto(WEB_URL);
+  await page.getByRole("button", { name: new RegExp(`^${name}`) }).click();
+  await waitConnected(page);
+  return { context, page, navigations };
+}
+
+export async function waitConnected(page) {
+  await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
+}
+
+export function orderRow(page, orderNumber) {
+  return page.locator(`[data-testid="order-row"][data-order-number="${orderNumber}"]`);
+}
+
+export async function waitStatus(page, orderNumber, status) {
+  await orderRow(page, orderNumber)
+    .locator('[data-testid="order-status"]', { hasText: new RegExp(`^${status}$`) })
+    .waitFor();
+}
+
+/** Puts `quantity` of `sku` in the cart, places the order and confirms it; returns its number. */
+export async function placeAndConfirm(page, sku, quantity) {
+  await page.locator(`[data-testid="product-card"][data-sku="${sku}"] [data-testid="quantity"]`).fill(String(quantity));
+  await page.getByRole("button", { name: "Place order" }).click();
+  const notice = page.getByRole("status").filter({ hasText: /^Placed order / });
+  await notice.waitFor();
+  const orderNumber = (await notice.textContent()).replace(/^Placed order /, "").replace(/\.$/, "");
+  await waitStatus(page, orderNumber, "Draft");
+  await orderRow(page, orderNumber).getByRole("button", { name: "Confirm order" }).click();
+  await waitStatus(page, orderNumber, "Confirmed");
+  return orderNumber;
+}
+
+/** Clicks the admin action (Process, Ship, Deliver) on an order and waits for the new status. */
+export async function advance(adminPage, orderNumber, action, expected) {
+  await waitStatus(adminPage, orderNumber, { Process: "Confirmed", Ship: "Processing", Deliver: "Shipped" }[action]);
+  await orderRow(adminPage, orderNumber).getByRole("button", { name: action }).click();
+  await waitStatus(adminPage, orderNumber, expected);
+}
+
+/** Feed lines mentioning `text`. */
+export async function feedCount(page, text) {
+  return page.locator('[data-testid="feed"] li', { hasText: text }).count();
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

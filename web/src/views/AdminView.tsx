@@ -1,0 +1,204 @@
+// Admin dashboard: low-stock alerts, live orders with fulfilment actions, stock levels with
+// restock, and the live feed of every change.
+import { useReducer, useState } from "react";
+
+import { type OrderAction, adjustStock, orderAction } from "../api";
+import type { TokenStore } from "../auth";
+import { alertsReducer } from "../state/reducers";
+import { ConnectionBadge, LiveFeed, StatusPill, money } from "./common";
+import { useLiveData } from "./useLiveData";
+
+const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
+  Confirmed: { action: "process", label: "Process" },
+  Processing: { action: "ship", label: "Ship" },
+  Shipped: { action: "deliver", label: "Deliver" },
+};
+
+export function AdminView({ tokens }: { tokens: TokenStore }) {
+  const [alerts, dispatchAlerts] = useReducer(alertsReducer, []);
+  const live = useLiveData(tokens, true, (event) => {
+    if (event.kind === "lowStock") dispatchAlerts({ type: "alert", alert: event.message });
+  });
+  const [busy, setBusy] = useState<string | null>(null);
+  const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
+  const [restock, setRestock] = useState<Record<string, number>>({});
+
+  const act = async (key: string, work: () => Promise<string>) => {
+    setBusy(key);
+    setMessage(null);
+    try {
+      setMessage({ text: await work(), error: false });
+    } catch (e) {
+      setMessage({ text: e instanceof Error ? e.message : String(e), error: true });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const active = alerts.filter((a) => !a.dismissed);
+
+  return (
+    <div className="layout">
+      <div className="toolbar">
+        <h1>Dashboard</h1>
+        <ConnectionBadge state={live.hub.state} error={live.hub.error} />
+      </div>
+      {live.loadError && (
+        <p className="error" role="alert">
+          {live.loadError}
+        </p>
+      )}
+      {message && (
+        <p className={message.error ? "error" : "notice"} role={message.error ? "alert" : "status"}>
+          {message.text}
+        </p>
+      )}
+      {active.length > 0 && (
+        <section className="alerts" aria-label="Low-stock alerts" role="alert">
+          {active.map((a) => (
+            <div key={a.position} className="alert" data-testid="low-stock-alert" data-sku={a.sku}>
+              <span className="alert-icon" aria-hidden="true">⚠</span>
+              <span>
+                <strong>Low stock: {a.sku}</strong> — {a.stockLevel} left (threshold {a.threshold})
+              </span>
+              <button
+                type="button"
+                className="btn ghost small"
+                onClick={() => dispatchAlerts({ type: "dismiss", position: a.position })}
+              >
+                Dismiss
+              </button>
+            </div>
+          ))}
+        </section>
+      )}
+      <div className="grid">
+        <section className="card span-2" aria-labelledby="admin-orders-title">
+          <h2 id="admin-orders-title">Orders</h2>
+          {!live.ordersLoaded ? (
+            <p className="empty">Loading orders…</p>
+          ) : live.orders.length === 0 ? (
+            <p className="empty">No orders yet. New orders appear here as customers place them.</p>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Order</th>
+                    <th scope="col">Customer</th>
+                    <th scope="col">Total</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">
+                      <span className="sr-only">Action</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {live.orders.map((o) => {
+                    const next = NEXT[o.status];
+                    return (
+                      <tr key={o.id} data-testid="order-row" data-order-number={o.orderNumber} data-order-id={o.id}>
+                        <td>{o.orderNumber}</td>
+                        <td>{o.customerName}</td>
+                        <td>{money(o.total, o.currency)}</td>
+                        <td>
+                          <StatusPill status={o.status} />
+                        </td>
+                        <td>
+                          {next && (
+                            <button
+                              type="button"
+                              className="btn"
+                              disabled={busy !== null}
+                              onClick={() =>
+                                void act(o.id, async () => {
+                                  const order = await orderAction(tokens, o.id, next.action);
+                                  live.dispatchOrders({ type: "upsert", order });
+                                  return `${order.orderNumber} is now ${order.status}.`;
+                                })
+                              }
+                            >
+                              {next.label}
+                            </button>
+                          )}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+
+        <LiveFeed items={live.feed} title="Activity" />
+
+        <section className="card span-3" aria-labelledby="stock-title">
+          <h2 id="stock-title">Stock</h2>
+          {live.products === null ? (
+            <p className="empty">Loading stock…</p>
+          ) : live.products.length === 0 ? (
+            <p className="empty">No products in the catalog.</p>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Product</th>
+                    <th scope="col">Available</th>
+                    <th scope="col">Reserved</th>
+                    <th scope="col">Threshold</th>
+                    <th scope="col">Restock</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {live.products.map((p) => (
+                    <tr key={p.sku} data-testid="stock-row" data-sku={p.sku} className={p.lowStock ? "low" : ""}>
+                      <td>
+                        <strong>{p.name}</strong> <span className="muted small">{p.sku}</span>
+                      </td>
+                      <td data-testid="stock-level">{p.stockLevel}</td>
+                      <td>{p.reserved}</td>
+                      <td>{p.lowStockThreshold}</td>
+                      <td>
+                        <form
+                          className="restock"
+                          onSubmit={(e) => {
+                            e.preventDefault();
+                            const delta = restock[p.sku] ?? 10;
+                            void act(`restock-${p.sku}`, async () => {
+                              const r = await adjustStock(tokens, p.sku, delta, "restock");
+                              await live.loadProducts();
+                              return `${r.sku} restocked: ${r.oldLevel} → ${r.newLevel}.`;
+                            });
+                          }}
+                        >
+                          <label>
+                            <span className="sr-only">Units to add to {p.name}</span>
+                            <input
+                              type="number"
+                              min={1}
+                              max={100000}
+                              value={restock[p.sku] ?? 10}
+                              onChange={(e) =>
+                                setRestock((r) => ({ ...r, [p.sku]: Math.max(1, Number(e.target.value) || 1) }))
+                              }
+                              data-testid="restock-quantity"
+                            />
+                          </label>
+                          <button type="submit" className="btn" disabled={busy !== null}>
+                            Restock
+                          </button>
+                        </form>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,79 @@
+// Small shared pieces: connection badge, status pill, live feed, money.
+import type { FeedItem } from "../state/reducers";
+import type { ConnectionState } from "../state/types";
+
+const LABELS: Record<ConnectionState, string> = {
+  connecting: "Connecting…",
+  connected: "Live",
+  reconnecting: "Reconnecting…",
+  resuming: "Catching up…",
+  offline: "Offline",
+};
+
+export function ConnectionBadge({ state, error }: { state: ConnectionState; error: string | null }) {
+  return (
+    <span
+      className={`conn conn-${state}`}
+      role="status"
+      aria-live="polite"
+      data-testid="connection-state"
+      data-state={state}
+      title={error ?? undefined}
+    >
+      <span className="dot" aria-hidden="true" />
+      {LABELS[state]}
+    </span>
+  );
+}
+
+export function StatusPill({ status }: { status: string }) {
+  return (
+    <span className={`pill pill-${status.toLowerCase()}`} data-testid="order-status">
+      {status}
+    </span>
+  );
+}
+
+export function money(amount: string | number, currency = "USD"): string {
+  const value = typeof amount === "number" ? amount : Number(amount);
+  return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(value);
+}
+
+function describe(item: FeedItem): string {
+  const e = item.event;
+  switch (e.kind) {
+    case "status":
+      return `Order ${e.message.orderNumber}: ${e.message.oldStatus} → ${e.message.newStatus}`;
+    case "created":
+      return `New order ${e.message.orderNumber} from ${e.message.customerName} (${money(e.message.total)})`;
+    case "lowStock":
+      return `Low stock: ${e.message.sku} at ${e.message.stockLevel} (threshold ${e.message.threshold})`;
+  }
+}
+
+function when(item: FeedItem): string {
+  const e = item.event;
+  const at =
+    e.kind === "status" ? e.message.updatedAt : e.kind === "created" ? e.message.createdAt : "";
+  return at ? new Date(at).toLocaleTimeString() : "";
+}
+
+export function LiveFeed({ items, title = "Live updates" }: { items: FeedItem[]; title?: string }) {
+  return (
+    <section className="card" aria-labelledby="feed-title">
+      <h2 id="feed-title">{title}</h2>
+      {items.length === 0 ? (
+        <p className="empty">No updates yet. They appear here as they happen.</p>
+      ) : (
+        <ol className="feed" data-testid="feed">
+          {items.map((item) => (
+            <li key={item.position} className={`feed-item feed-${item.event.kind}`} data-position={item.position}>
+              <span>{describe(item)}</span>
+              <time className="muted small">{when(item)}</time>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
