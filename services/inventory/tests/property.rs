@@ -65,7 +65,7 @@ fn model(case: &Case) -> (Vec<i64>, Vec<i64>) {
     let mut reserved = vec![0; SKUS];
     let mut orders: HashMap<usize, ModelOrder> = HashMap::new();
     for &(o, confirm, _) in &case.ops {
-        let mut wanted = vec![0i64; SKUS];
+        let mut wanted = [0i64; SKUS];
         for &(sku, q) in &case.orders[o] {
             wanted[sku] += i64::from(q);
         }
