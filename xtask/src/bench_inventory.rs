@@ -3,7 +3,7 @@
 //!
 //! Runs orders and inventory in-process (build with `--release`) on a durable PostgreSQL
 //! (fsync on) and a real nats-server. Creates the draft orders first (not measured), then
-//! confirms them all over HTTP as fast as 32 clients can and waits until every reservation has
+//! confirms them all over HTTP as fast as 32 clients can (orders spread over 12 products) and waits until every reservation has
 //! committed. Prints the confirm rate the orders service sustained, reservations/s (first
 //! confirm commit to last reservation commit), the consumer's lag per event (orders' commit
 //! to inventory's commit: p50, p99, max), and the consumer's pending count sampled during the
@@ -29,9 +29,17 @@ use uuid::Uuid;
 const ORDERS: usize = 5_000;
 /// Concurrent HTTP clients confirming.
 const CLIENTS: usize = 32;
+/// Inventory's consumer workers (`INVENTORY_CONSUMER_WORKERS`).
+const WORKERS: u16 = 6;
 /// Units each order reserves.
 const UNITS: u32 = 2;
-const SKU: &str = "BENCH-INV-1";
+/// Products the orders spread over (round robin), as a real catalog would; all on one sku
+/// would serialise every reservation on one row lock held until each commit's disk flush.
+const SKUS: usize = 12;
+
+fn sku(i: usize) -> String {
+    format!("BENCH-INV-{}", i % SKUS)
+}
 
 /// Runs the benchmark and prints its figures.
 pub fn run() -> anyhow::Result<()> {
@@ -41,13 +49,33 @@ pub fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let figures = runtime.block_on(drive(&pg.url()))?;
-    println!("\n== inventory benchmark ({ORDERS} orders confirmed by {CLIENTS} HTTP clients) ==");
-    println!("orders confirms/s (HTTP):      {:.0}", figures.confirms_per_s);
-    println!("reservations/s (end to end):   {:.0}", figures.reservations_per_s);
-    println!("consumer lag p50:              {:.1} ms", figures.lag_p50 * 1e3);
-    println!("consumer lag p99:              {:.1} ms", figures.lag_p99 * 1e3);
-    println!("consumer lag max:              {:.1} ms", figures.lag_max * 1e3);
-    println!("consumer pending p99 / max:    {} / {}", figures.pending_p99, figures.pending_max);
+    println!(
+        "\n== inventory benchmark ({ORDERS} orders over {SKUS} products confirmed by {CLIENTS} HTTP clients, {WORKERS} consumer workers) =="
+    );
+    println!(
+        "orders confirms/s (HTTP):      {:.0}",
+        figures.confirms_per_s
+    );
+    println!(
+        "reservations/s (end to end):   {:.0}",
+        figures.reservations_per_s
+    );
+    println!(
+        "consumer lag p50:              {:.1} ms",
+        figures.lag_p50 * 1e3
+    );
+    println!(
+        "consumer lag p99:              {:.1} ms",
+        figures.lag_p99 * 1e3
+    );
+    println!(
+        "consumer lag max:              {:.1} ms",
+        figures.lag_max * 1e3
+    );
+    println!(
+        "consumer pending p99 / max:    {} / {}",
+        figures.pending_p99, figures.pending_max
+    );
     drop(pg);
     Ok(())
 }
@@ -72,7 +100,10 @@ async fn create_db(server: &str, name: &str) -> anyhow::Result<String> {
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await?;
-    Ok(format!("{}/{name}", server.rsplit_once('/').context("pg url")?.0))
+    Ok(format!(
+        "{}/{name}",
+        server.rsplit_once('/').context("pg url")?.0
+    ))
 }
 
 async fn serve(router: axum::Router, shutdown: &CancellationToken) -> anyhow::Result<String> {
@@ -87,7 +118,11 @@ async fn serve(router: axum::Router, shutdown: &CancellationToken) -> anyhow::Re
     Ok(base)
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+async fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut done: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !done().await? {
         anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -114,6 +149,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         listen: "127.0.0.1:0".parse()?,
         database_url: create_db(pg_url, "inventory_bench").await?.into(),
         db_max_connections: 16,
+        consumer_workers: WORKERS,
         nats_url: nats.url(),
         log_format: "text".into(),
         auth,
@@ -125,53 +161,83 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     orders.spawn_background(&shutdown);
     let base = serve(orders.router(), &shutdown).await?;
 
-    step(&format!("Creating {SKU} in inventory and {ORDERS} draft orders (not measured)"));
-    let stock = i64::from(UNITS) * ORDERS as i64 + 1_000;
-    inventory
-        .catalog()
-        .create(NewProduct {
-            sku: InventorySku::parse(SKU)?,
-            name: "Bench item".into(),
-            unit_price: Money(1_000),
-            stock_level: stock,
-            low_stock_threshold: 10,
-        })
-        .await?;
-    let orders_pool = orders.pool.clone();
-    wait_for("the product to reach the orders catalog", Duration::from_secs(30), async || {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog_products WHERE sku = $1")
-            .bind(SKU)
-            .fetch_one(&orders_pool)
+    step(&format!(
+        "Creating {SKUS} products in inventory and {ORDERS} draft orders (not measured)"
+    ));
+    let stock = i64::from(UNITS) * ORDERS as i64;
+    for i in 0..SKUS {
+        inventory
+            .catalog()
+            .create(NewProduct {
+                sku: InventorySku::parse(&sku(i))?,
+                name: format!("Bench item {i}"),
+                unit_price: Money(1_000),
+                stock_level: stock,
+                low_stock_threshold: 10,
+            })
             .await?;
-        Ok(n == 1)
-    })
+    }
+    let orders_pool = orders.pool.clone();
+    wait_for(
+        "the products to reach the orders catalog",
+        Duration::from_secs(30),
+        async || {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog_products")
+                .fetch_one(&orders_pool)
+                .await?;
+            Ok(n == SKUS as i64)
+        },
+    )
     .await?;
     let admin = Uuid::new_v4();
     let service = OrderService::new(orders.pool.clone());
-    let actor = Actor { customer_id: CustomerId(admin), name: "Bench".into(), is_admin: true };
-    let line = [LineRequest { sku: Sku::parse(SKU)?, quantity: Quantity::new(UNITS).context("qty")? }];
+    let actor = Actor {
+        customer_id: CustomerId(admin),
+        name: "Bench".into(),
+        is_admin: true,
+    };
     let mut ids = Vec::with_capacity(ORDERS);
-    for _ in 0..ORDERS {
+    for i in 0..ORDERS {
+        let line = [LineRequest {
+            sku: Sku::parse(&sku(i))?,
+            quantity: Quantity::new(UNITS).context("qty")?,
+        }];
         ids.push(service.create(&actor, &line, None).await?.0.id.0);
     }
-    wait_for("the orders outbox to drain", Duration::from_secs(120), async || {
-        Ok(orderflow_outbox::pending_count(&orders.pool).await? == 0)
-    })
+    wait_for(
+        "the orders outbox to drain",
+        Duration::from_secs(120),
+        async || Ok(orderflow_outbox::pending_count(&orders.pool).await? == 0),
+    )
     .await?;
 
     step("Confirming every order over HTTP and waiting for every reservation");
     let js = inventory.jetstream();
     let stream = js.get_stream(orderflow_events::streams::ORDERS).await?;
-    let token = dev::issue_hs256(dev::SECRET, dev::DevClaims::new(admin).name("Bench").role("Admin"));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let token = dev::issue_hs256(
+        dev::SECRET,
+        dev::DevClaims::new(admin).name("Bench").role("Admin"),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()?;
     let ids = Arc::new(ids);
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..CLIENTS {
-        let (client, token, base, ids) = (client.clone(), token.clone(), base.clone(), Arc::clone(&ids));
+        let (client, token, base, ids) = (
+            client.clone(),
+            token.clone(),
+            base.clone(),
+            Arc::clone(&ids),
+        );
         workers.push(tokio::spawn(async move {
             for id in ids.iter().skip(worker).step_by(CLIENTS) {
-                let r = client.post(format!("{base}/api/orders/{id}/confirm")).bearer_auth(&token).send().await?;
+                let r = client
+                    .post(format!("{base}/api/orders/{id}/confirm"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
                 anyhow::ensure!(r.status().is_success(), "confirm {id}: {}", r.status());
             }
             anyhow::Ok(())
@@ -184,7 +250,9 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         if confirms_elapsed.is_none() && workers.iter().all(|w| w.is_finished()) {
             confirms_elapsed = Some(started.elapsed());
         }
-        let info = stream.consumer_info(orderflow_inventory::reservations::CONSUMER).await?;
+        let info = stream
+            .consumer_info(orderflow_inventory::reservations::CONSUMER)
+            .await?;
         pending.push(info.num_pending);
         let reserved: i64 =
             sqlx::query_scalar("SELECT count(*) FROM order_reservations WHERE status = 'reserved'")
@@ -193,7 +261,10 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         if reserved as usize == ORDERS {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {reserved} of {ORDERS} reservations after 10 minutes");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {reserved} of {ORDERS} reservations after 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for w in workers {
@@ -210,8 +281,14 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     )
     .fetch_one(&inventory.pool)
     .await?;
-    let level = inventory.catalog().get(&InventorySku::parse(SKU)?).await?.stock_level;
-    anyhow::ensure!(level == stock - i64::from(UNITS) * ORDERS as i64, "stock level {level} is off");
+    let left: i64 = sqlx::query_scalar("SELECT sum(stock_level)::bigint FROM products")
+        .fetch_one(&inventory.pool)
+        .await?;
+    let expected = stock * SKUS as i64 - i64::from(UNITS) * ORDERS as i64;
+    anyhow::ensure!(
+        left == expected,
+        "{left} units left in stock, expected {expected}"
+    );
     shutdown.cancel();
     pending.sort_unstable();
     let pct = |p: f64| pending[((pending.len() as f64 - 1.0) * p) as usize];
