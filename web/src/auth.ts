@@ -27,7 +27,8 @@ export function isAdmin(user: DemoUser): boolean {
 }
 
 export function needsRefresh(session: Session, now: number): boolean {
-  return session.expiresAt - now < REFRESH_MARGIN_MS;
+  // Written so that an unparseable expiry (NaN) counts as expired.
+  return !(session.expiresAt - now >= REFRESH_MARGIN_MS);
 }
 
 export async function listDemoUsers(): Promise<DemoUser[]> {
