@@ -1,0 +1,102 @@
+// SignalR clients for the scale-out test, using the official @microsoft/signalr client exactly
+// as a browser app would: automatic reconnect, and on every reconnect `JoinAdminDashboard` (for
+// admins) then `Resume` with the last position seen per stream, as the gateway's own Node tests
+// do. Clients reach the gateways through small failover proxies (one per gateway, falling back
+// to the other), playing the load balancer: when a gateway dies, its clients' reconnects land
+// on the survivor.
+//
+// Input: SCALE_OUT_CONFIG = {"gateways": [urlA, urlB], "clients": [{"id", "token", "admin",
+// "gateway": 0|1, "start": "ORDERS:n"}]}. Output: one JSON line per event on stdout (see
+// tests/scale-out/src/ledger.rs). Ends when stdin closes.
+import net from "node:net";
+import * as signalR from "@microsoft/signalr";
+
+const config = JSON.parse(process.env.SCALE_OUT_CONFIG ?? "null");
+if (!config) throw new Error("run through `cargo test -p orderflow-scale-out`");
+
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+
+/** TCP proxy to targets[0], or targets[1] when the first refuses the connection. */
+function failoverProxy(targets) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    client.pause();
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+    client.on("error", () => {});
+    const attempt = (i) => {
+      if (i >= targets.length) { client.destroy(); return; }
+      const u = new URL(targets[i]);
+      const upstream = net.connect(Number(u.port), u.hostname);
+      upstream.once("error", () => { upstream.destroy(); attempt(i + 1); });
+      upstream.once("connect", () => {
+        upstream.removeAllListeners("error");
+        upstream.on("error", () => client.destroy());
+        upstream.on("close", () => client.destroy());
+        client.on("close", () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () =>
+    resolve({ url: `http://127.0.0.1:${server.address().port}`, server, sockets })));
+}
+
+let stopping = false;
+const [a, b] = config.gateways;
+const proxies = [await failoverProxy([a, b]), await failoverProxy([b, a])];
+
+async function runClient(spec) {
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(`${proxies[spec.gateway].url}/hubs/orders`, { accessTokenFactory: () => spec.token })
+    // The first retry waits 300 ms, so that events are published while the client is away and
+    // `Resume` has something to replay; then keep retrying (a NATS election can take seconds).
+    .withAutomaticReconnect({ nextRetryDelayInMilliseconds: () => 300 })
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  // Last position per stream; starts at the stream position before the driver ran, so even a
+  // client that saw nothing yet can resume without a gap.
+  const last = {};
+  const [stream] = spec.start.split(":");
+  last[stream] = spec.start;
+  for (const method of ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert"]) {
+    connection.on(method, (m) => {
+      out({ c: spec.id, t: "msg", m: method, p: m.position });
+      const [s, seq] = m.position.split(":");
+      if (!last[s] || Number(last[s].split(":")[1]) < Number(seq)) last[s] = m.position;
+    });
+  }
+  connection.onreconnecting(() => out({ c: spec.id, t: "reconnecting" }));
+  connection.onreconnected(async () => {
+    try {
+      if (spec.admin) await connection.invoke("JoinAdminDashboard");
+      const r = await connection.invoke("Resume", Object.values(last));
+      out({ c: spec.id, t: "resumed", r });
+    } catch (e) {
+      out({ c: spec.id, t: "error", e: `resume: ${e}` });
+    }
+  });
+  connection.onclose((e) => { if (!stopping) out({ c: spec.id, t: "error", e: `closed: ${e}` }); });
+  await connection.start();
+  if (spec.admin) await connection.invoke("JoinAdminDashboard");
+  // Resume at once from the start position, so events between the start position and joining
+  // are not missed either.
+  const r = await connection.invoke("Resume", Object.values(last));
+  out({ c: spec.id, t: "resumed", r });
+  out({ c: spec.id, t: "ready" });
+  return connection;
+}
+
+const connections = await Promise.all(config.clients.map((spec) =>
+  runClient(spec).catch((e) => { out({ c: spec.id, t: "error", e: `start: ${e}` }); return null; })));
+
+process.stdin.resume();
+process.stdin.on("end", async () => {
+  stopping = true;
+  await Promise.all(connections.filter(Boolean).map((c) => c.stop()));
+  for (const p of proxies) { for (const s of p.sockets) s.destroy(); p.server.close(); }
+  process.exit(0);
+});
