@@ -111,7 +111,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     run_checked(&mut build)?;
     let profile = if args.release { "release" } else { "debug" };
-    let mut children: Vec<(String, Child)> = Vec::new();
+    // Stopped in reverse order when dropped, also when start-up fails half-way.
+    let mut children = Children(Vec::new());
 
     step("Starting the dev identity provider (development only)");
     let idp = Command::new(root.join("target").join(profile).join("dev-idp"))
@@ -123,7 +124,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .stderr(log_file(&run_dir, "dev-idp.err")?)
         .spawn()
         .context("starting dev-idp")?;
-    children.push(("dev-idp".into(), idp));
+    children.0.push(("dev-idp".into(), idp));
     wait_ready("dev-idp", DEV_IDP_PORT)?;
 
     step("Starting nats-server and PostgreSQL");
@@ -143,7 +144,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .stderr(log_file(&run_dir, "nats.err")?)
         .spawn()
         .context("starting nats-server")?;
-    children.push(("nats-server".into(), nats));
+    children.0.push(("nats-server".into(), nats));
     let pg = PgCluster::start_in(&run_dir.join("pg"), Some(PG_PORT))?;
     let pg_url = pg.url();
     let base = pg_url
@@ -190,7 +191,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 format!("{base}/{db}"),
             );
         }
-        children.push((
+        children.0.push((
             service.name.to_owned(),
             command
                 .spawn()
@@ -206,7 +207,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
     if with_web {
         step("Starting the web app (Vite dev server)");
-        children.push(("web".into(), start_web(&web_dir, &run_dir)?));
+        children
+            .0
+            .push(("web".into(), start_web(&web_dir, &run_dir)?));
         wait_web()?;
     }
 
@@ -215,7 +218,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let flag = Arc::clone(&stop);
     ctrlc_flag(flag)?;
     while !stop.load(Ordering::SeqCst) {
-        for (name, child) in &mut children {
+        for (name, child) in &mut children.0 {
             if let Ok(Some(status)) = child.try_wait() {
                 eprintln!("{name} exited with {status}; see .run/{name}.err. Stopping everything.");
                 stop.store(true, Ordering::SeqCst);
@@ -224,10 +227,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(300));
     }
     step("Stopping");
-    for (name, mut child) in children.into_iter().rev() {
-        terminate(&mut child);
-        println!("stopped {name}");
-    }
+    drop(children);
     drop(pg);
     Ok(())
 }
@@ -270,6 +270,18 @@ fn wait_web() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(250));
     }
     bail!("the web app did not start on port {WEB_PORT}; see .run/web.err.log")
+}
+
+/// The started processes; dropping stops them, last started first.
+struct Children(Vec<(String, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (name, mut child) in self.0.drain(..).rev() {
+            terminate(&mut child);
+            println!("stopped {name}");
+        }
+    }
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<fs::File> {
