@@ -61,7 +61,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     suite(
         "Rust tests",
         Command::new("cargo")
-            .args(["test", "--workspace", "--all-targets"])
+            .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
             .args(&args.cargo_args),
     );
     // The official SignalR client suite runs inside `cargo test` (services/gateway/tests/
