@@ -157,6 +157,19 @@ impl Stack {
     }
 }
 
+/// Asserts `response` is a problem document with this status and code; returns its body.
+pub async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
 /// A user with a token for the dev settings.
 pub struct User {
     pub id: Uuid,
