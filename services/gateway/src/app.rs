@@ -81,7 +81,13 @@ impl Gateway {
             .name("orderflow-gateway")
             .retry_on_initial_connect()
             // A cluster is given as a comma-separated list; the client fails over between them.
-            .connect(settings.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
+            .connect(
+                settings
+                    .nats_url
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         let listener = TcpListener::bind(settings.listen).await?;

@@ -118,15 +118,13 @@ impl Groups {
             members.remove(&connection);
             members.is_empty()
         };
-        if empty {
-            if let Some(group) = groups.remove(&key) {
-                for task in &group.tasks {
-                    // Aborting drops the subscriber, which unsubscribes from NATS.
-                    task.abort();
-                    metrics::gauge!(m::NATS_SUBSCRIPTIONS).decrement(1.0);
-                }
-                metrics::gauge!(m::GROUPS).decrement(1.0);
+        if empty && let Some(group) = groups.remove(&key) {
+            for task in &group.tasks {
+                // Aborting drops the subscriber, which unsubscribes from NATS.
+                task.abort();
+                metrics::gauge!(m::NATS_SUBSCRIPTIONS).decrement(1.0);
             }
+            metrics::gauge!(m::GROUPS).decrement(1.0);
         }
     }
 

@@ -140,7 +140,7 @@ impl Session {
         let already = if self.first_live[i] == 0 {
             self.high_water[i]
         } else {
-            0
+            self.replayed_to[i]
         };
         let config = pull::OrderedConfig {
             filter_subjects: subjects,
@@ -174,24 +174,23 @@ impl Session {
                 stream: from.stream,
                 sequence,
             };
-            if sequence > already {
-                if let Some(delivery) =
+            if sequence > already
+                && let Some(delivery) =
                     translate(message.headers.as_ref(), &message.payload, position)
-                {
-                    if delivery.audience == Audience::CustomerAndDashboard || dashboard {
-                        self.send_sequenced(socket, delivery.frame.clone())
-                            .await
-                            .map_err(ReplayError::Send)?;
-                        metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
-                        sent += 1;
-                    }
-                }
+                && (delivery.audience == Audience::CustomerAndDashboard || dashboard)
+            {
+                self.send_sequenced(socket, delivery.frame.clone())
+                    .await
+                    .map_err(ReplayError::Send)?;
+                metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
+                sent += 1;
             }
             if sequence >= upper || pending == 0 {
                 break;
             }
         }
         self.high_water[i] = self.high_water[i].max(upper);
+        self.replayed_to[i] = self.replayed_to[i].max(upper);
         Ok(sent)
     }
 }
@@ -208,7 +207,10 @@ mod tests {
         assert_eq!(both.len(), 2);
         assert_eq!(both[0].sequence, 7);
         for bad in [json!([]), json!(5), json!(["ORDERS:x"]), json!(null)] {
-            assert!(parse_positions(&[bad.clone()]).is_err(), "{bad}");
+            assert!(
+                parse_positions(std::slice::from_ref(&bad)).is_err(),
+                "{bad}"
+            );
         }
         assert!(parse_positions(&[]).is_err());
         assert!(parse_positions(&[json!("ORDERS:1"), json!("ORDERS:2")]).is_err());

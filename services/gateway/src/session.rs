@@ -28,7 +28,7 @@ pub enum Outcome {
     /// The connection is over (Close sent or received, protocol error, drain).
     Ended,
     /// A new socket arrived for this connection: abandon the old one.
-    Reattach(Attach),
+    Reattach(Box<Attach>),
 }
 
 /// Why a write failed.
@@ -56,6 +56,8 @@ pub struct Session {
     pub(crate) high_water: [u64; 2],
     /// First live sequence delivered per stream, 0 if none yet (bounds a Resume replay).
     pub(crate) first_live: [u64; 2],
+    /// Highest sequence a Resume replayed per stream (a second Resume never repeats it).
+    pub(crate) replayed_to: [u64; 2],
     pub(crate) last_sent: Instant,
     pub(crate) last_received: Instant,
     pub(crate) client_pinged: bool,
@@ -118,6 +120,7 @@ pub async fn run(
         groups: Vec::new(),
         high_water: [0; 2],
         first_live: [0; 2],
+        replayed_to: [0; 2],
         last_sent: now,
         last_received: now,
         client_pinged: false,
@@ -132,7 +135,11 @@ pub async fn run(
     if !session.join(customer).await {
         let error = handshake_error("The server could not subscribe to your updates.");
         let _ = socket.send(Message::Text(error.into())).await;
-    } else if session.send_raw(&mut socket, Utf8Bytes::from_static(HANDSHAKE_OK)).await.is_ok() {
+    } else if session
+        .send_raw(&mut socket, Utf8Bytes::from_static(HANDSHAKE_OK))
+        .await
+        .is_ok()
+    {
         session.serve(socket, attach_rx).await;
     }
     session.finish().await;
@@ -141,7 +148,11 @@ pub async fn run(
 /// Reads the handshake request; a bad one is answered with an error and `None`. The success
 /// answer is sent by the caller, alone in its frame (spec §6.7), once the connection is set up.
 async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<u32> {
-    let first = tokio::time::timeout(app.settings.handshake_timeout, futures::StreamExt::next(socket)).await;
+    let first = tokio::time::timeout(
+        app.settings.handshake_timeout,
+        futures::StreamExt::next(socket),
+    )
+    .await;
     let text = match first {
         Ok(Some(Ok(Message::Text(text)))) => text,
         _ => return None,
@@ -149,7 +160,9 @@ async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<u32> {
     match parse_handshake(text.as_str()) {
         Ok(request) => Some(request.version),
         Err(error) => {
-            let _ = socket.send(Message::Text(handshake_error(&error.to_string()).into())).await;
+            let _ = socket
+                .send(Message::Text(handshake_error(&error.to_string()).into()))
+                .await;
             let _ = socket.send(Message::Close(None)).await;
             None
         }
@@ -163,7 +176,7 @@ impl Session {
             let outcome = self.drive(&mut socket, &mut attach_rx).await;
             let next = match outcome {
                 Outcome::Ended => return,
-                Outcome::Reattach(attach) => attach,
+                Outcome::Reattach(attach) => *attach,
                 Outcome::Lost if self.buffer.is_none() => return,
                 Outcome::Lost => {
                     drop(socket);
@@ -290,10 +303,10 @@ impl Session {
         socket: &mut WebSocket,
         frame: Utf8Bytes,
     ) -> Result<(), SendFailure> {
-        if let Some(buffer) = &mut self.buffer {
-            if buffer.push(&frame).is_err() {
-                return Err(SendFailure::BufferFull);
-            }
+        if let Some(buffer) = &mut self.buffer
+            && buffer.push(&frame).is_err()
+        {
+            return Err(SendFailure::BufferFull);
         }
         self.send_raw(socket, frame).await
     }

@@ -66,7 +66,7 @@ impl Session {
                 }
                 attach = attach_rx.recv() => {
                     if let Some(attach) = attach {
-                        return Outcome::Reattach(attach);
+                        return Outcome::Reattach(Box::new(attach));
                     }
                 }
                 frame = socket.next() => {
@@ -124,14 +124,13 @@ impl Session {
             tracing::debug!(connection = %self.connection_id, "client timeout");
             return Flow::Stop(Outcome::Lost);
         }
-        if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack()) {
-            if self
+        if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack())
+            && self
                 .send_raw(socket, messages::ack(sequence_id).into())
                 .await
                 .is_err()
-            {
-                return Flow::Stop(Outcome::Lost);
-            }
+        {
+            return Flow::Stop(Outcome::Lost);
         }
         if now.duration_since(self.last_sent) >= self.app.settings.keep_alive
             && self.send_raw(socket, messages::PING.into()).await.is_err()
@@ -204,20 +203,19 @@ impl Session {
             // After a re-attach everything before the client's Sequence is stale (spec §6.5).
             if let HubMessage::Sequence { sequence_id } = message {
                 self.awaiting_sequence = false;
-                if let Some(buffer) = &mut self.buffer {
-                    if let Err(error) = buffer.client_sequence(sequence_id) {
-                        return self.protocol_error(socket, &error).await;
-                    }
+                if let Some(buffer) = &mut self.buffer
+                    && let Err(error) = buffer.client_sequence(sequence_id)
+                {
+                    return self.protocol_error(socket, &error).await;
                 }
             }
             return Flow::Continue;
         }
-        if message.is_sequenced() {
-            if let Some(buffer) = &mut self.buffer {
-                if !buffer.accept_inbound() {
-                    return Flow::Continue;
-                }
-            }
+        if message.is_sequenced()
+            && let Some(buffer) = &mut self.buffer
+            && !buffer.accept_inbound()
+        {
+            return Flow::Continue;
         }
         match message {
             HubMessage::Ping => {

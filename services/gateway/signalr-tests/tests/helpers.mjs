@@ -1,0 +1,137 @@
+// Shared helpers for the Node suite: tokens (HS256, plus deliberately forged ones), the control
+// endpoint that publishes real protobuf events, connection builders for the official client,
+// raw upgrade probes, and a small TCP proxy that plays the load balancer in fail-over tests.
+import crypto from "node:crypto";
+import http from "node:http";
+import net from "node:net";
+import * as signalR from "@microsoft/signalr";
+
+export const env = {
+  a: process.env.GATEWAY_A_URL,
+  b: process.env.GATEWAY_B_URL,
+  drain: process.env.GATEWAY_DRAIN_URL,
+  drainPid: Number(process.env.GATEWAY_DRAIN_PID),
+  logs: (process.env.GATEWAY_LOGS ?? "").split(",").filter(Boolean),
+  control: process.env.CONTROL_URL,
+  issuer: process.env.JWT_ISSUER,
+  audience: process.env.JWT_AUDIENCE,
+  secret: process.env.JWT_SECRET,
+  origin: process.env.ALLOWED_ORIGIN,
+};
+
+if (!env.a || !env.control) {
+  throw new Error("run through `cargo test -p orderflow-gateway --test signalr_client`");
+}
+
+/** Every token this suite hands out, for the log canary test. */
+export const issuedTokens = [];
+
+const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+export function sign(header, claims, secret = env.secret) {
+  const body = `${b64url(header)}.${b64url(claims)}`;
+  const sig = crypto.createHmac("sha256", secret).update(body).digest("base64url");
+  const token = `${body}.${sig}`;
+  issuedTokens.push(token);
+  return token;
+}
+
+export function claims({ sub = crypto.randomUUID(), admin = false, ttl = 3600, ...over } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return { sub, iss: env.issuer, aud: env.audience, iat: now, nbf: now, exp: now + ttl, roles: admin ? ["Admin"] : [], name: "Node Tester", ...over };
+}
+
+export function token(opts = {}) {
+  return sign({ alg: "HS256", typ: "JWT" }, claims(opts));
+}
+
+export const hubUrl = (base) => `${base}/hubs/orders`;
+
+/** A connection built exactly like the seed's browser code. */
+export function build(base, getToken, { stateful = false, lib = signalR, reconnect = true, url } = {}) {
+  let b = new lib.HubConnectionBuilder()
+    .withUrl(url ?? hubUrl(base), { accessTokenFactory: getToken })
+    .configureLogging(lib.LogLevel.None);
+  if (reconnect) b = b.withAutomaticReconnect([0, 200, 500, 1000]);
+  if (stateful) b = b.withStatefulReconnect();
+  return b.build();
+}
+
+/** Records every call of the given client methods. */
+export function record(connection, methods = ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert"]) {
+  const got = [];
+  for (const m of methods) connection.on(m, (payload) => got.push({ method: m, ...payload }));
+  return got;
+}
+
+export async function publish(body) {
+  const res = await fetch(`${env.control}/publish`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`publish failed: ${res.status}`);
+  return res.json();
+}
+
+export const statusChange = (customerId, orderId, old, next, orderNumber = "ORD-1") =>
+  publish({ kind: "status", customerId, orderId, orderNumber, old, new: next });
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(check, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Raw upgrade attempt: resolves with the HTTP status (101 when upgraded). */
+export function upgradeStatus(base, path, headers = {}) {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname, port: u.port, path, method: "GET",
+      headers: {
+        Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": crypto.randomBytes(16).toString("base64"), ...headers,
+      },
+    });
+    req.on("upgrade", (res, socket) => { socket.destroy(); resolve(res.statusCode); });
+    req.on("response", (res) => { res.resume(); resolve(res.statusCode); });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export async function negotiate(base, jwt) {
+  const res = await fetch(`${hubUrl(base)}/negotiate?negotiateVersion=1`, {
+    method: "POST",
+    headers: jwt ? { authorization: `Bearer ${jwt}` } : {},
+  });
+  return { status: res.status, body: res.status === 200 ? await res.json() : await res.text() };
+}
+
+/** A TCP proxy whose target can be switched; `cut()` kills every proxied connection. */
+export function proxy(target) {
+  const sockets = new Set();
+  let current = new URL(target);
+  let paused = false;
+  const server = net.createServer((client) => {
+    if (paused) { client.destroy(); return; }
+    const upstream = net.connect(Number(current.port), current.hostname);
+    for (const s of [client, upstream]) { sockets.add(s); s.on("close", () => sockets.delete(s)); s.on("error", () => {}); }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
+    url: `http://127.0.0.1:${server.address().port}`,
+    retarget(t) { current = new URL(t); },
+    pause() { paused = true; this.cut(); },
+    unpause() { paused = false; },
+    cut() { for (const s of sockets) s.destroy(); },
+    close() { this.cut(); server.close(); },
+  })));
+}

@@ -1,0 +1,194 @@
+//! Runs the Node suite in `signalr-tests/` (the official `@microsoft/signalr` client) against
+//! real gateway processes. This test is the launcher: it starts nats-server with the real
+//! streams, three `gateway` binaries (A and B side by side, plus one that the suite drains with
+//! SIGTERM), all logging at debug level to files, and a small control endpoint through which the
+//! suite publishes real protobuf events to JetStream. URLs, pids, log paths and the JWT settings
+//! reach Node through the child's environment.
+//!
+//! One command: `cargo test -p orderflow-gateway --test signalr_client`
+//! (runs `npm ci` first when `node_modules` is missing).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use orderflow_auth::dev;
+use orderflow_events::orders::v1::OrderStatus;
+use orderflow_test_support::{NatsServer, free_port};
+use serde_json::{Value, json};
+use support::*;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+fn status(name: &str) -> OrderStatus {
+    OrderStatus::from_str_name(&format!("ORDER_STATUS_{}", name.to_ascii_uppercase()))
+        .unwrap_or(OrderStatus::Unspecified)
+}
+
+fn uuid(v: &Value) -> Uuid {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(Uuid::now_v7)
+}
+
+/// `POST /publish`: `{kind: "status"|"created"|"stock", ...}` → `{sequence, position}`.
+async fn publish_handler(
+    State(js): State<jetstream::Context>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+    let int = |k: &str| body[k].as_i64().unwrap_or_default();
+    let (stream, sequence) = match body["kind"].as_str() {
+        Some("status") => {
+            let e = status_changed(
+                uuid(&body["customerId"]),
+                uuid(&body["orderId"]),
+                &text("orderNumber"),
+                status(&text("old")),
+                status(&text("new")),
+            );
+            ("ORDERS", publish(&js, &e).await)
+        }
+        Some("created") => {
+            let mut e = created(
+                uuid(&body["customerId"]),
+                uuid(&body["orderId"]),
+                &text("orderNumber"),
+                int("totalMinor"),
+            );
+            e.customer_name = text("customerName");
+            ("ORDERS", publish(&js, &e).await)
+        }
+        Some("stock") => (
+            "INVENTORY",
+            publish(
+                &js,
+                &stock(&text("sku"), int("old"), int("new"), int("threshold")),
+            )
+            .await,
+        ),
+        other => panic!("unknown kind {other:?}"),
+    };
+    Json(json!({ "sequence": sequence, "position": format!("{stream}:{sequence}") }))
+}
+
+async fn spawn_gateway(nats: &NatsServer, logs: &Path, name: &str) -> (Child, SocketAddr, PathBuf) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = logs.join(format!("gateway-{name}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .env("GATEWAY_LISTEN", addr.to_string())
+        .env("ORDERFLOW_NATS_URL", nats.url())
+        .env("ORDERFLOW_JWT_ISSUER", dev::ISSUER)
+        .env("ORDERFLOW_JWT_AUDIENCE", dev::AUDIENCE)
+        .env("ORDERFLOW_JWT_HS256_SECRET", dev::SECRET)
+        .env("GATEWAY_ALLOWED_ORIGINS", ORIGIN)
+        .env("GATEWAY_DRAIN_GRACE", "5s")
+        // Debug everywhere, so the canary test sees everything that could leak a token.
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ready = format!("http://{addr}/readyz");
+    for _ in 0..200 {
+        if reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (child, addr, log);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "gateway {name} did not become ready; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_signalr_client_suite() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("signalr-tests");
+    if !suite.join("node_modules").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&suite)
+            .status()
+            .unwrap();
+        assert!(status.success(), "npm ci failed");
+    }
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    orderflow_outbox::ensure_streams(&js, &orderflow_outbox::StreamSettings::default())
+        .await
+        .unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let (_a, addr_a, log_a) = spawn_gateway(&nats, logs.path(), "a").await;
+    let (_b, addr_b, log_b) = spawn_gateway(&nats, logs.path(), "b").await;
+    let (drain, addr_drain, log_drain) = spawn_gateway(&nats, logs.path(), "drain").await;
+
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control_addr = control.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/publish", post(publish_handler))
+        .with_state(js.clone());
+    tokio::spawn(async move { axum::serve(control, app).await.unwrap() });
+
+    let logs_list = [log_a, log_b, log_drain]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let status = Command::new("node")
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-timeout=60000",
+            "--test-force-exit",
+            "--test-reporter=spec",
+            "tests/",
+        ])
+        .current_dir(&suite)
+        .env("GATEWAY_A_URL", format!("http://{addr_a}"))
+        .env("GATEWAY_B_URL", format!("http://{addr_b}"))
+        .env("GATEWAY_DRAIN_URL", format!("http://{addr_drain}"))
+        .env("GATEWAY_DRAIN_PID", drain.id().unwrap().to_string())
+        .env("GATEWAY_LOGS", &logs_list)
+        .env("CONTROL_URL", format!("http://{control_addr}"))
+        .env("JWT_ISSUER", dev::ISSUER)
+        .env("JWT_AUDIENCE", dev::AUDIENCE)
+        .env("JWT_SECRET", dev::SECRET)
+        .env("ALLOWED_ORIGIN", ORIGIN)
+        .kill_on_drop(true)
+        .status();
+    // The suite's own per-test timeout is 60 s; this bounds the whole run.
+    let status = tokio::time::timeout(Duration::from_secs(420), status)
+        .await
+        .expect("the Node suite hung")
+        .unwrap();
+    if !status.success() {
+        // Gateway logs help diagnose a failure (they hold no secrets: that is tested).
+        for log in logs_list.split(',') {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    l.contains("orderflow") && !l.contains("DEBUG orderflow_gateway::session")
+                })
+                .collect();
+            eprintln!(
+                "---- {log} ----\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    }
+    assert!(status.success(), "the Node suite failed");
+}
