@@ -39,6 +39,12 @@ export function scenarios(browser, artifacts) {
         assert((await feedCount(alice.page, `${number}: Processing → Shipped`)) === 1, "Shipped once in the feed");
         await shot(alice.page, "customer-view");
         await shot(admin.page, "admin-dashboard");
+        // Readable on a phone: one column, nothing wider than the screen.
+        await alice.page.setViewportSize({ width: 390, height: 844 });
+        const overflow = await alice.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert(overflow <= 0, `the customer page is ${overflow}px wider than a phone screen`);
+        await shot(alice.page, "customer-view-phone");
+        await alice.page.setViewportSize({ width: 1280, height: 900 });
       },
     },
     {
