@@ -20,7 +20,7 @@ FROM chef AS builder
 ARG PACKAGE
 ARG BIN
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --package "${PACKAGE}" --recipe-path recipe.json
+RUN cargo chef cook --release --package "${PACKAGE}" --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --package "${PACKAGE}" --bin "${BIN}" \
  && install -D "target/release/${BIN}" /out/service

@@ -73,8 +73,9 @@ async function runClient(spec) {
   connection.onreconnected(async () => {
     try {
       if (spec.admin) await connection.invoke("JoinAdminDashboard");
-      const r = await connection.invoke("Resume", Object.values(last));
-      out({ c: spec.id, t: "resumed", r });
+      const from = Object.values(last);
+      const r = await connection.invoke("Resume", from);
+      out({ c: spec.id, t: "resumed", r: { ...r, from } });
     } catch (e) {
       out({ c: spec.id, t: "error", e: `resume: ${e}` });
     }

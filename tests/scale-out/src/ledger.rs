@@ -64,14 +64,15 @@ pub struct Verdict {
     pub foreign: Vec<u64>,
     /// Arrivals beyond the first of a position (hidden by de-duplication).
     pub raw_duplicates: usize,
-    /// True when shown positions are in stream order.
-    pub in_order: bool,
+    /// Shown positions that arrived after a later one of the same stream (events replayed by
+    /// `Resume` can follow live events that reached the new connection before the call).
+    pub out_of_order: usize,
 }
 
 impl Verdict {
-    /// Nothing lost, nothing foreign, in order.
+    /// Nothing lost, nothing foreign: every expected update shown exactly once.
     pub fn is_exact(&self) -> bool {
-        self.lost.is_empty() && self.foreign.is_empty() && self.in_order
+        self.lost.is_empty() && self.foreign.is_empty()
     }
 }
 
@@ -127,7 +128,15 @@ impl Ledger {
             lost: expected.difference(&shown_set).copied().collect(),
             foreign: shown_set.difference(expected).copied().collect(),
             raw_duplicates: log.raw.len() - shown.len(),
-            in_order: shown.windows(2).all(|w| w[0] < w[1]),
+            out_of_order: shown
+                .iter()
+                .scan(0u64, |max, &s| {
+                    let late = s < *max;
+                    *max = (*max).max(s);
+                    Some(late)
+                })
+                .filter(|late| *late)
+                .count(),
         }
     }
 }
@@ -155,6 +164,7 @@ mod tests {
         ]);
         let v = l.verdict("a", &BTreeSet::from([3, 5]));
         assert!(v.is_exact(), "{v:?}");
+        assert_eq!(v.out_of_order, 0);
         assert_eq!(v.raw_duplicates, 1);
         assert_eq!(l.ready_count(), 1);
     }
@@ -170,7 +180,7 @@ mod tests {
         let v = l.verdict("a", &BTreeSet::from([4, 5]));
         assert_eq!(v.lost, vec![5]);
         assert_eq!(v.foreign, vec![7]);
-        assert!(!v.in_order);
+        assert_eq!(v.out_of_order, 1);
         assert!(!v.is_exact());
         assert_eq!(l.client("a").reconnects, 1);
         assert_eq!(l.client("a").resumes.len(), 1);

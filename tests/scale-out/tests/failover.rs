@@ -3,9 +3,10 @@
 //! `clients/`) spread over both gateways. While a driver keeps changing orders, the `ORDERS`
 //! stream's leader node is killed and later restarted, then one gateway is killed; its clients
 //! reconnect to the other and `Resume`. Asserted: every client shows every update of its groups
-//! exactly once and in order; the stream holds every committed event once (versions 1..=n per
-//! order); orders answered every request. Reported: HTTP errors during the node loss, raw
-//! duplicates the clients' de-duplication hid, and the time until all clients caught up.
+//! exactly once; the stream holds every committed event once (versions 1..=n per order); orders
+//! answered every request. Reported: HTTP errors during the node loss, raw duplicates the
+//! clients' de-duplication hid, updates that arrived out of stream order, and the time until
+//! all clients caught up.
 //!
 //! `cargo test -p orderflow-scale-out` (runs `npm ci` in `clients/` when needed).
 
@@ -249,6 +250,7 @@ async fn no_update_is_lost_when_a_nats_node_and_a_gateway_die() {
         .filter(|f| f.at >= node_killed && f.at <= node_back)
         .count();
     let mut hidden_duplicates = 0;
+    let mut out_of_order = 0;
     let mut delivered = 0;
     println!("scale-out report");
     println!(
@@ -273,22 +275,25 @@ async fn no_update_is_lost_when_a_nats_node_and_a_gateway_die() {
         let v = l.verdict(c, &want);
         let log = l.client(c);
         hidden_duplicates += v.raw_duplicates;
+        out_of_order += v.out_of_order;
         delivered += log.raw.len();
         println!(
-            "  client {c:<36} gateway {} expected {:>4} shown {:>4} lost {} foreign {} raw dups {} reconnects {} resumes {:?} errors {:?}",
+            "  client {c:<36} gateway {} expected {:>4} shown {:>4} lost {} foreign {} raw dups {} late {} reconnects {} resumes {:?} errors {:?}",
             if on_gateway_a.contains(c) { "A" } else { "B" },
             want.len(),
             log.shown().len(),
             v.lost.len(),
             v.foreign.len(),
             v.raw_duplicates,
+            v.out_of_order,
             log.reconnects,
             log.resumes,
             log.errors
         );
     }
     println!(
-        "  messages delivered: {delivered}, duplicates hidden by de-duplication: {hidden_duplicates}"
+        "  messages delivered: {delivered}, duplicates hidden by de-duplication: {hidden_duplicates}, \
+         arrived after a later update: {out_of_order}"
     );
     let last_resume = on_gateway_a
         .iter()

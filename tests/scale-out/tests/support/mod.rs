@@ -72,7 +72,13 @@ impl System {
         // The services get the comma-separated list, as ORDERFLOW_NATS_URL would carry it.
         let url = cluster.url();
         let js = jetstream::new(async_nats::connect(cluster.urls()).await.unwrap());
-        ensure_streams(&js, &streams()).await.unwrap();
+        // A fresh cluster can have a meta leader before every peer is registered for placement
+        // ("no suitable peers"); give it a moment as a deployment's restarts would.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Err(e) = ensure_streams(&js, &streams()).await {
+            assert!(Instant::now() < deadline, "streams at 3 replicas: {e}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let shutdown = CancellationToken::new();
 
         let orders_db = fresh_database().await;
@@ -187,23 +193,21 @@ impl System {
         }
     }
 
-    /// Index of the node leading the `ORDERS` stream (`n2` → 1).
+    /// Index of the node leading the `ORDERS` stream (`n2` → 1), waiting out an election.
     pub async fn orders_leader(&self) -> usize {
-        let info = self
-            .js
-            .get_stream("ORDERS")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .clone();
-        assert_eq!(info.config.num_replicas, 3, "ORDERS runs at 3 replicas");
-        let leader = info
-            .cluster
-            .and_then(|c| c.leader)
-            .expect("a stream leader");
-        leader.trim_start_matches('n').parse::<usize>().unwrap() - 1
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut stream) = self.js.get_stream("ORDERS").await
+                && let Ok(info) = stream.info().await
+            {
+                assert_eq!(info.config.num_replicas, 3, "ORDERS runs at 3 replicas");
+                if let Some(leader) = info.cluster.as_ref().and_then(|c| c.leader.clone()) {
+                    return leader.trim_start_matches('n').parse::<usize>().unwrap() - 1;
+                }
+            }
+            assert!(Instant::now() < deadline, "ORDERS has no leader");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
