@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use support::*;
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_millis(800);
+/// Long enough for deliveries on a loaded 2-core machine; quiet periods prove absence.
+const WAIT: Duration = Duration::from_secs(2);
 
 fn positions(got: &[(String, Value)]) -> Vec<String> {
     got.iter()
