@@ -92,6 +92,9 @@ export function scenarios(browser, artifacts) {
         await alice.context.setOffline(false);
         await waitConnected(alice.page);
         await waitStatus(alice.page, number, "Shipped");
+        // It came back through Resume (a replay of what was missed), not a page reload.
+        const replayed = await alice.page.getByTestId("connection-state").getAttribute("data-last-replayed");
+        assert(Number(replayed) >= 1, `Resume replayed ${replayed} messages`);
         await sleep(1500);
         const shipped = await feedCount(alice.page, `${number}: Processing → Shipped`);
         assert(shipped === 1, `the shipment appears once in the feed, saw ${shipped}`);

@@ -16,7 +16,7 @@ function recorder(answers: Record<string, unknown> = {}) {
 describe("afterConnect", () => {
   it("asks for a full reload when nothing was seen yet, and does not call Resume", async () => {
     const { calls, invoke } = recorder();
-    expect(await afterConnect(invoke, new PositionTracker(), false)).toEqual(ALL_STREAMS);
+    expect(await afterConnect(invoke, new PositionTracker(), false)).toEqual({ reload: ALL_STREAMS, replayed: null });
     expect(calls).toEqual([]);
   });
 
@@ -24,7 +24,7 @@ describe("afterConnect", () => {
     const tracker = new PositionTracker();
     ["ORDERS:4", "ORDERS:9", "INVENTORY:3"].forEach((p) => tracker.accept(p));
     const { calls, invoke } = recorder({ Resume: { status: "ok", replayed: 2 } });
-    expect(await afterConnect(invoke, tracker, false)).toEqual([]);
+    expect(await afterConnect(invoke, tracker, false)).toEqual({ reload: [], replayed: 2 });
     expect(calls).toEqual([["Resume", [["INVENTORY:3", "ORDERS:9"]]]]);
   });
 
@@ -40,7 +40,7 @@ describe("afterConnect", () => {
     const tracker = new PositionTracker();
     tracker.accept("ORDERS:1");
     const { invoke } = recorder({ Resume: { status: "reload", streams: ["ORDERS"], replayed: 0 } });
-    expect(await afterConnect(invoke, tracker, false)).toEqual(["ORDERS"]);
+    expect(await afterConnect(invoke, tracker, false)).toEqual({ reload: ["ORDERS"], replayed: 0 });
   });
 
   it("propagates a failed invocation so the hook restarts the connection", async () => {

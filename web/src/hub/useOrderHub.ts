@@ -37,9 +37,12 @@ export interface OrderHubOptions {
 export function useOrderHub(options: OrderHubOptions): {
   state: ConnectionState;
   error: string | null;
+  /** Messages replayed by the latest `Resume` (null before the first one). */
+  lastReplayed: number | null;
 } {
   const [state, setState] = useState<ConnectionState>("connecting");
   const [error, setError] = useState<string | null>(null);
+  const [lastReplayed, setLastReplayed] = useState<number | null>(null);
   // The latest callbacks, without restarting the connection when they change.
   const callbacks = useRef(options);
   callbacks.current = options;
@@ -75,12 +78,13 @@ export function useOrderHub(options: OrderHubOptions): {
 
     const resume = async () => {
       setState("resuming");
-      const reload = await afterConnect(
+      const { reload, replayed } = await afterConnect(
         (method, ...args) => connection.invoke(method, ...args),
         tracker,
         admin,
       );
       if (disposed) return;
+      if (replayed !== null) setLastReplayed(replayed);
       if (reload.length > 0) callbacks.current.onReload(reload);
       setError(null);
       setState("connected");
@@ -150,5 +154,5 @@ export function useOrderHub(options: OrderHubOptions): {
     };
   }, [admin]);
 
-  return { state, error };
+  return { state, error, lastReplayed };
 }

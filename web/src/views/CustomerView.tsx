@@ -62,7 +62,7 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
     <div className="layout">
       <div className="toolbar">
         <h1>Shop</h1>
-        <ConnectionBadge state={live.hub.state} error={live.hub.error} />
+        <ConnectionBadge state={live.hub.state} error={live.hub.error} lastReplayed={live.hub.lastReplayed} />
       </div>
       {live.loadError && (
         <p className="error" role="alert">

@@ -10,7 +10,15 @@ const LABELS: Record<ConnectionState, string> = {
   offline: "Offline",
 };
 
-export function ConnectionBadge({ state, error }: { state: ConnectionState; error: string | null }) {
+export function ConnectionBadge({
+  state,
+  error,
+  lastReplayed = null,
+}: {
+  state: ConnectionState;
+  error: string | null;
+  lastReplayed?: number | null;
+}) {
   return (
     <span
       className={`conn conn-${state}`}
@@ -18,7 +26,8 @@ export function ConnectionBadge({ state, error }: { state: ConnectionState; erro
       aria-live="polite"
       data-testid="connection-state"
       data-state={state}
-      title={error ?? undefined}
+      data-last-replayed={lastReplayed ?? undefined}
+      title={error ?? (lastReplayed !== null ? `Caught up: ${lastReplayed} missed update(s) replayed` : undefined)}
     >
       <span className="dot" aria-hidden="true" />
       {LABELS[state]}
