@@ -107,9 +107,8 @@ impl<H: Handler> Consumer<H> {
         })
     }
 
-    /// Decodes and applies one message without acking it (tests use this to inject a crash
-    /// between commit and ack).
-    pub async fn apply(&self, message: &jetstream::Message) -> Outcome {
+    /// Decodes a message; `None` (logged) when it can never be applied.
+    fn decode(&self, message: &jetstream::Message) -> Option<(uuid::Uuid, AnyEvent)> {
         let schema = message
             .headers
             .as_ref()
@@ -121,15 +120,57 @@ impl<H: Handler> Consumer<H> {
             Err(e) => {
                 tracing::error!(consumer = %self.name, subject = %message.subject, error = %e,
                     "terminating an event that cannot be decoded");
-                return Outcome::Rejected;
+                return None;
             }
         };
         let Some(event_id) = event.metadata().and_then(|m| m.event_uuid().ok()) else {
             tracing::error!(consumer = %self.name, subject = %message.subject,
                 "terminating an event without a valid event id");
+            return None;
+        };
+        Some((event_id, event))
+    }
+
+    /// Decodes and applies one message in its own transaction without acking it (tests use
+    /// this to inject a crash between commit and ack).
+    pub async fn apply(&self, message: &jetstream::Message) -> Outcome {
+        let Some((event_id, event)) = self.decode(message) else {
             return Outcome::Rejected;
         };
-        match self.apply_event(event_id, &event).await {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let outcome = self.apply_in(&mut tx, event_id, &event).await?;
+            tx.commit().await?;
+            Ok(outcome)
+        };
+        self.judge(event_id, result.await)
+    }
+
+    /// Records the event id and lets the handler apply the event, on `conn`'s transaction.
+    async fn apply_in(
+        &self,
+        conn: &mut PgConnection,
+        event_id: uuid::Uuid,
+        event: &AnyEvent,
+    ) -> Result<Outcome, HandlerError> {
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.name)
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(conn, event).await?;
+        Ok(Outcome::Applied)
+    }
+
+    fn judge(&self, event_id: uuid::Uuid, result: Result<Outcome, HandlerError>) -> Outcome {
+        match result {
             Ok(outcome) => outcome,
             Err(HandlerError::Permanent(reason)) => {
                 tracing::error!(consumer = %self.name, %event_id, %reason,
@@ -143,33 +184,13 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    async fn apply_event(
-        &self,
-        event_id: uuid::Uuid,
-        event: &AnyEvent,
-    ) -> Result<Outcome, HandlerError> {
-        let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.name)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(Outcome::Duplicate);
-        }
-        self.handler.handle(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(Outcome::Applied)
-    }
-
-    /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply and
-    /// ack each. Returns the outcomes in order.
+    /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply them
+    /// all in ONE transaction (a savepoint each, so one bad event is terminated without undoing
+    /// the others), commit, then ack each. One commit per batch instead of per event is what
+    /// lets a consumer keep up with a producer that commits in parallel. A transient failure
+    /// rolls the whole batch back and every message is redelivered, which the inbox makes safe.
     pub async fn step(&self, max: usize, wait: Duration) -> Result<Vec<Outcome>, Error> {
-        let mut batch = self
+        let mut fetched = self
             .consumer
             .fetch()
             .max_messages(max)
@@ -177,10 +198,22 @@ impl<H: Handler> Consumer<H> {
             .messages()
             .await
             .map_err(|e| Error::JetStream(e.to_string()))?;
-        let mut outcomes = Vec::new();
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(|e| Error::JetStream(e.to_string()))?;
-            let outcome = self.apply(&message).await;
+        let mut messages = Vec::new();
+        while let Some(message) = fetched.next().await {
+            messages.push(message.map_err(|e| Error::JetStream(e.to_string()))?);
+        }
+        if messages.is_empty() {
+            self.export_lag().await;
+            return Ok(Vec::new());
+        }
+        let outcomes = match self.apply_batch(&messages).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::warn!(consumer = %self.name, error = %e, "batch rolled back; will retry");
+                vec![Outcome::Retry; messages.len()]
+            }
+        };
+        for (message, outcome) in messages.iter().zip(&outcomes) {
             let ack = match outcome {
                 Outcome::Applied | Outcome::Duplicate => AckKind::Ack,
                 Outcome::Rejected => AckKind::Term,
@@ -193,9 +226,38 @@ impl<H: Handler> Consumer<H> {
                 // Not acked means redelivered, and the inbox makes that harmless.
                 tracing::warn!(consumer = %self.name, error = %e, "ack failed");
             }
-            outcomes.push(outcome);
         }
         self.export_lag().await;
+        Ok(outcomes)
+    }
+
+    async fn apply_batch(
+        &self,
+        messages: &[jetstream::Message],
+    ) -> Result<Vec<Outcome>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for message in messages {
+            let Some((event_id, event)) = self.decode(message) else {
+                outcomes.push(Outcome::Rejected);
+                continue;
+            };
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            let result = self.apply_in(&mut savepoint, event_id, &event).await;
+            let outcome = match result {
+                Ok(outcome) => {
+                    savepoint.commit().await?;
+                    outcome
+                }
+                Err(HandlerError::Permanent(_)) => {
+                    savepoint.rollback().await?;
+                    self.judge(event_id, result)
+                }
+                Err(HandlerError::Transient(e)) => return Err(e),
+            };
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
         Ok(outcomes)
     }
 
