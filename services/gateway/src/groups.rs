@@ -5,8 +5,9 @@
 //! full is kicked as a slow consumer so it cannot slow anyone else.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::metrics as m;
+use crate::protocol::Position;
 use crate::translate::{Audience, Delivery, live_position, translate};
 
 /// A group a connection can be in.
@@ -63,6 +65,37 @@ struct Group {
 pub struct Groups {
     client: async_nats::Client,
     groups: tokio::sync::Mutex<HashMap<GroupKey, Group>>,
+    encoded: Arc<Mutex<EncodedCache>>,
+}
+
+/// The most recently encoded events by position. An order event reaches a gateway once per
+/// group subscription that matches it (a customer's and the dashboard's); this makes the second
+/// subscription reuse the first one's bytes, so each event is encoded once per gateway.
+#[derive(Default)]
+pub struct EncodedCache {
+    recent: VecDeque<(Position, Option<Arc<Delivery>>)>,
+}
+
+/// Positions remembered; far more than can be in flight between two subscriptions.
+const ENCODED_CACHE_SIZE: usize = 1024;
+
+impl EncodedCache {
+    /// The delivery for `position`, encoding it with `make` only the first time.
+    fn get_or_encode(
+        &mut self,
+        position: Position,
+        make: impl FnOnce() -> Option<Arc<Delivery>>,
+    ) -> Option<Arc<Delivery>> {
+        if let Some((_, d)) = self.recent.iter().rev().find(|(p, _)| *p == position) {
+            return d.clone();
+        }
+        let delivery = make();
+        if self.recent.len() == ENCODED_CACHE_SIZE {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((position, delivery.clone()));
+        delivery
+    }
 }
 
 impl Groups {
@@ -71,6 +104,7 @@ impl Groups {
         Self {
             client,
             groups: tokio::sync::Mutex::new(HashMap::new()),
+            encoded: Arc::default(),
         }
     }
 
@@ -97,7 +131,12 @@ impl Groups {
                 }
             };
             metrics::gauge!(m::NATS_SUBSCRIPTIONS).increment(1.0);
-            tasks.push(tokio::spawn(fan_out(key, subscriber, Arc::clone(&members))));
+            tasks.push(tokio::spawn(fan_out(
+                key,
+                subscriber,
+                Arc::clone(&members),
+                Arc::clone(&self.encoded),
+            )));
         }
         // Flush so the server has registered the subscriptions before the caller goes on
         // (a Resume right after a join relies on live traffic already flowing).
@@ -154,13 +193,26 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn fan_out(key: GroupKey, mut subscriber: async_nats::Subscriber, members: Members) {
+async fn fan_out(
+    key: GroupKey,
+    mut subscriber: async_nats::Subscriber,
+    members: Members,
+    encoded: Arc<Mutex<EncodedCache>>,
+) {
     while let Some(message) = subscriber.next().await {
         let Some(position) = live_position(&message) else {
             tracing::warn!(subject = %message.subject, "live message without stream position skipped");
             continue;
         };
-        let Some(delivery) = translate(message.headers.as_ref(), &message.payload, position) else {
+        let delivery = {
+            let mut cache = encoded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.get_or_encode(position, || {
+                translate(message.headers.as_ref(), &message.payload, position)
+            })
+        };
+        let Some(delivery) = delivery else {
             continue;
         };
         deliver(key, &delivery, &members);
@@ -189,5 +241,48 @@ fn deliver(key: GroupKey, delivery: &Arc<Delivery>, members: &Members) {
             // The connection is shutting down and will leave the group.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::StreamName;
+    use std::time::Instant;
+
+    #[test]
+    fn an_event_is_encoded_once_and_shared() {
+        let mut cache = EncodedCache::default();
+        let position = Position {
+            stream: StreamName::Orders,
+            sequence: 7,
+        };
+        let mut encodings = 0;
+        let mut make = || {
+            encodings += 1;
+            Some(Arc::new(Delivery {
+                position,
+                frame: "{}\u{1e}".into(),
+                audience: Audience::CustomerAndDashboard,
+                received_at: Instant::now(),
+            }))
+        };
+        let first = cache.get_or_encode(position, &mut make).unwrap();
+        let second = cache.get_or_encode(position, &mut make).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "same bytes for both subscriptions"
+        );
+        assert_eq!(encodings, 1);
+        let other = Position {
+            stream: StreamName::Inventory,
+            sequence: 7,
+        };
+        assert!(cache.get_or_encode(other, || None).is_none());
+        assert!(
+            cache
+                .get_or_encode(other, || panic!("cached as irrelevant"))
+                .is_none()
+        );
     }
 }
