@@ -21,7 +21,12 @@ if (!existsSync(CHROMIUM)) {
 
 const started = Date.now();
 console.log("e2e: starting the system with `cargo xtask up` …");
-const system = await startSystem(root, path.join(artifacts, "xtask-up.log"));
+// Short-lived demo tokens (the dev identity provider's TTL, inherited through `cargo xtask up`),
+// so that the run sees tokens expire and be replaced on reconnect.
+const TOKEN_TTL_SECONDS = 75;
+const system = await startSystem(root, path.join(artifacts, "xtask-up.log"), {
+  env: { DEV_IDP_TOKEN_TTL_SECONDS: String(TOKEN_TTL_SECONDS) },
+});
 console.log(`e2e: system ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 let failed = 0;

@@ -125,5 +125,35 @@ export function scenarios(browser, artifacts) {
         await shot(bob.page, "customer-view-bob");
       },
     },
+    {
+      name: "an expired token is replaced on reconnect and live updates continue",
+      async run() {
+        const { alice, admin } = shared;
+        const number = await placeAndConfirm(alice.page, "MP-011", 1);
+        // Record every connection state the badge shows from now on.
+        await alice.page.evaluate(() => {
+          const badge = document.querySelector('[data-testid="connection-state"]');
+          window.__states = [];
+          // Old values too, so a state that lasted less than one callback is not lost.
+          new MutationObserver((records) => {
+            for (const r of records) window.__states.push(r.oldValue);
+            window.__states.push(badge.dataset.state);
+          }).observe(badge, { attributes: true, attributeFilter: ["data-state"], attributeOldValue: true });
+        });
+        // The gateway closes a connection whose token expired; the hook reconnects with a new one.
+        await alice.page.waitForFunction(() => window.__states.includes("resuming"), null, { timeout: 120_000 });
+        await waitConnected(alice.page);
+        // Reconnecting needs a valid token (negotiate rejects an expired one): it was replaced.
+        const exp = await alice.page.evaluate(() => {
+          const token = JSON.parse(sessionStorage.getItem("orderflow.session")).token;
+          return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp;
+        });
+        assert(exp * 1000 > Date.now(), "the current token is valid");
+        await advance(admin.page, number, "Process", "Processing");
+        await waitStatus(alice.page, number, "Processing");
+        const states = await alice.page.evaluate(() => window.__states);
+        assert(!states.includes("offline"), `never offline: ${states.join(" → ")}`);
+      },
+    },
   ];
 }

@@ -26,7 +26,7 @@ export async function openPorts() {
 }
 
 /** Spawns `cargo xtask up` in its own process group; resolves once it printed "OrderFlow is ready.". */
-export async function startSystem(root, logPath, timeoutMs = 15 * 60_000) {
+export async function startSystem(root, logPath, { env = {}, timeoutMs = 15 * 60_000 } = {}) {
   const busy = await openPorts();
   if (busy.length > 0) {
     throw new Error(`ports ${busy.join(", ")} are in use: stop the running OrderFlow (cargo xtask up) first`);
@@ -36,6 +36,7 @@ export async function startSystem(root, logPath, timeoutMs = 15 * 60_000) {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let output = "";
   const ready = new Promise((resolve, reject) => {
