@@ -1,0 +1,90 @@
+//! The order-update source: real `OrderStatusChanged` protobuf events published to JetStream the
+//! way the outbox relay does (subject from the `Event` trait, `Nats-Msg-Id` and schema headers),
+//! paced to a target rate, acknowledgements awaited concurrently so that the rate holds.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use orderflow_events::common::v1::EventMetadata;
+use orderflow_events::orders::v1::{OrderStatus, OrderStatusChanged};
+use orderflow_events::{Event, headers, timestamp};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Publish acknowledgements allowed in flight before the publisher waits for one.
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Publishes `rate` events per second for `duration`, round-robin over `customers`; returns how
+/// many were published and acknowledged.
+pub async fn drive(
+    js: &jetstream::Context,
+    customers: &[Uuid],
+    rate: u64,
+    duration: Duration,
+) -> Result<u64, Error> {
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    let mut acked: u64 = 0;
+    let mut in_flight = FuturesUnordered::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while start.elapsed() < duration {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            let customer = customers[(sent % customers.len() as u64) as usize];
+            let event = status_changed(customer);
+            let mut map = async_nats::HeaderMap::new();
+            for (name, value) in
+                headers::for_event(&event).map_err(|e| Error::Nats(e.to_string()))?
+            {
+                map.insert(name, value.as_str());
+            }
+            let subject = event.subject().map_err(|e| Error::Nats(e.to_string()))?;
+            let payload = prost::Message::encode_to_vec(&event);
+            let ack = js
+                .publish_with_headers(subject, map, payload.into())
+                .await
+                .map_err(|e| Error::Nats(e.to_string()))?;
+            in_flight.push(ack.into_future());
+            sent += 1;
+            while in_flight.len() >= MAX_IN_FLIGHT {
+                if let Some(r) = in_flight.next().await {
+                    r.map_err(|e| Error::Nats(e.to_string()))?;
+                    acked += 1;
+                }
+            }
+        }
+        // Collect whatever acknowledgements are already there without waiting.
+        while let Some(Some(r)) = futures::FutureExt::now_or_never(in_flight.next()) {
+            r.map_err(|e| Error::Nats(e.to_string()))?;
+            acked += 1;
+        }
+    }
+    while let Some(r) = in_flight.next().await {
+        r.map_err(|e| Error::Nats(e.to_string()))?;
+        acked += 1;
+    }
+    Ok(acked)
+}
+
+/// A status change for a fresh order of `customer`, stamped with the current time: the moment
+/// the outbox would have committed it.
+fn status_changed(customer: Uuid) -> OrderStatusChanged {
+    let order = Uuid::now_v7();
+    let now = OffsetDateTime::now_utc();
+    OrderStatusChanged {
+        metadata: Some(EventMetadata::new(order, 2, now)),
+        order_id: order.to_string(),
+        order_number: format!("ORD-{}", &order.simple().to_string()[20..]),
+        customer_id: customer.to_string(),
+        old_status: OrderStatus::Confirmed as i32,
+        new_status: OrderStatus::Shipped as i32,
+        updated_at: Some(timestamp::to_timestamp(now)),
+        reason: String::new(),
+    }
+}
