@@ -191,6 +191,7 @@ async fn run(args: Args) -> Result<(), Error> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cpu = gw.cpu_seconds()? - cpu_start;
+    let rss_after = gw.rss_kib()?;
     stats.recording.store(false, Ordering::Relaxed);
     let delivered = stats.delivered.load(Ordering::Relaxed);
     let active = stats
@@ -212,7 +213,11 @@ async fn run(args: Args) -> Result<(), Error> {
     println!(
         "gateway RSS:                  {rss_before} KiB before, {rss_held} KiB with {held} connections"
     );
-    println!("gateway RSS per connection:   {per_connection:.1} KiB");
+    println!("gateway RSS per connection:   {per_connection:.1} KiB (idle)");
+    println!(
+        "gateway RSS after the drive:  {rss_after} KiB ({:.1} KiB per connection)",
+        rss_after.saturating_sub(rss_before) as f64 / held as f64
+    );
     println!(
         "events published:             {published} ({events_per_second}/s target, {per_customer} connection(s) per customer)"
     );
