@@ -52,7 +52,13 @@ impl OrdersApp {
             .name("orders")
             .retry_on_initial_connect()
             // A cluster is given as a comma-separated list; the client fails over between them.
-            .connect(config.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
+            .connect(
+                config
+                    .nats_url
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>(),
+            )
             .await
             .context("configuring the NATS client")?;
         let authenticator =
