@@ -115,7 +115,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut children = Children(Vec::new());
 
     step("Starting the dev identity provider (development only)");
-    let idp = Command::new(root.join("target").join(profile).join("dev-idp"))
+    let idp = Command::new(target_dir(&root).join(profile).join("dev-idp"))
         .env("DEV_IDP_ENABLED", "true")
         .env("DEV_IDP_LISTEN", format!("127.0.0.1:{DEV_IDP_PORT}"))
         .env("DEV_IDP_ISSUER", DEV_IDP_ISSUER)
@@ -161,7 +161,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
     step("Starting the services");
     for service in &services {
-        let mut command = Command::new(root.join("target").join(profile).join(service.binary));
+        let mut command = Command::new(target_dir(&root).join(profile).join(service.binary));
         command
             .env(
                 format!("{}_LISTEN", service.env_prefix),
@@ -348,4 +348,9 @@ fn print_banner(services: &[&Service], with_web: bool) -> anyhow::Result<()> {
     println!("Logs are in .run/*.log");
     println!("\nOrderFlow is ready.");
     Ok(())
+}
+
+/// Where cargo puts binaries: `CARGO_TARGET_DIR` when set, else `target/` in the repository.
+fn target_dir(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into)
 }
