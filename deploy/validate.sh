@@ -17,7 +17,9 @@ trap 'rm -rf "$work"' EXIT
 need_apt() { # command package
   command -v "$1" >/dev/null && return
   if [ "$(id -u)" = 0 ]; then
-    apt-get install -y -q "$2" >/dev/null
+    # A fresh machine's package lists may be empty or stale: refresh them once per run.
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
   else
     echo "deploy/validate.sh: '$1' is missing; install the Debian package '$2'" >&2
     exit 1
