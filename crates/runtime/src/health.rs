@@ -67,3 +67,32 @@ async fn readiness(checks: &[(&'static str, ReadinessCheck)]) -> axum::response:
     )
         .into_response()
 }
+
+/// Readiness of a PostgreSQL pool: a `SELECT 1` answers.
+pub fn postgres_check(pool: sqlx::PgPool) -> (&'static str, ReadinessCheck) {
+    let check: ReadinessCheck = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(drop)
+                .map_err(|_| "unreachable".to_owned())
+        })
+    });
+    ("postgres", check)
+}
+
+/// Readiness of a NATS client: it is connected right now.
+pub fn nats_check(client: async_nats::Client) -> (&'static str, ReadinessCheck) {
+    let check: ReadinessCheck = Arc::new(move || {
+        let state = client.connection_state();
+        Box::pin(async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(other.to_string()),
+            }
+        })
+    });
+    ("nats", check)
+}

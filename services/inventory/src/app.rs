@@ -1,7 +1,6 @@
 //! Wiring: connects PostgreSQL and NATS, builds the router, and runs the outbox relay and the
 //! order-event consumer next to the HTTP server until shutdown.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,7 +9,7 @@ use axum::Router;
 use orderflow_auth::Authenticator;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
-use orderflow_runtime::health::{self, ReadinessCheck};
+use orderflow_runtime::health;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -103,34 +102,9 @@ impl InventoryApp {
             catalog: self.catalog(),
             authenticator: self.authenticator.clone(),
         };
-        let pool = self.pool.clone();
-        let nats = self.nats.clone();
-        let checks: Vec<(&'static str, ReadinessCheck)> = vec![
-            (
-                "postgres",
-                Arc::new(move || {
-                    let pool = pool.clone();
-                    Box::pin(async move {
-                        sqlx::query("SELECT 1")
-                            .execute(&pool)
-                            .await
-                            .map(drop)
-                            .map_err(|_| "unreachable".to_owned())
-                    })
-                }),
-            ),
-            (
-                "nats",
-                Arc::new(move || {
-                    let state = nats.connection_state();
-                    Box::pin(async move {
-                        match state {
-                            async_nats::connection::State::Connected => Ok(()),
-                            other => Err(format!("{other}")),
-                        }
-                    })
-                }),
-            ),
+        let checks = vec![
+            health::postgres_check(self.pool.clone()),
+            health::nats_check(self.nats.clone()),
         ];
         api::routes(state)
             .merge(health::routes(
