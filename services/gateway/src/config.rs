@@ -11,7 +11,7 @@ use orderflow_auth::{AuthSettings, parse_duration};
 #[command(name = "gateway", about = "OrderFlow SignalR gateway")]
 pub struct GatewaySettings {
     /// Address to listen on.
-    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// NATS server URL (the JetStream streams ORDERS and INVENTORY must exist or be created by
     /// the services that own them).
