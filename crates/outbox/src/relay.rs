@@ -186,7 +186,8 @@ impl Relay {
             })
     }
 
-    /// Runs steps until the outbox is empty.
+    /// Runs steps until one publishes nothing. Rows another relay holds, or rows held back
+    /// behind another relay's earlier rows of the same aggregate, are left for a later step.
     pub async fn drain(&self) -> Result<usize, Error> {
         let mut total = 0;
         loop {
