@@ -77,18 +77,8 @@ impl Gateway {
     pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
         let metrics = orderflow_runtime::metrics::install();
         let auth = Authenticator::new(settings.auth.clone())?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("orderflow-gateway")
-            .retry_on_initial_connect()
-            // A cluster is given as a comma-separated list; the client fails over between them.
-            .connect(
-                settings
-                    .nats_url
-                    .split(',')
-                    .map(str::trim)
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
+        let nats =
+            orderflow_runtime::connect::nats(&settings.nats_url, "orderflow-gateway").await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState(Arc::new(Shared {

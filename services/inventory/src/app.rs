@@ -9,10 +9,9 @@ use axum::Router;
 use orderflow_auth::Authenticator;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
-use orderflow_runtime::health;
+use orderflow_runtime::{connect, health};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -38,26 +37,16 @@ impl InventoryApp {
     /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail
     /// start-up: the client keeps reconnecting and events wait in the outbox.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(config.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(config.database_url.expose_secret())
-            .await
-            .context("connecting to the inventory database")?;
+        let pool = connect::postgres(
+            config.database_url.expose_secret(),
+            config.db_max_connections,
+        )
+        .await
+        .context("connecting to the inventory database")?;
         store::migrate(&pool)
             .await
             .context("migrating the inventory database")?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("inventory")
-            .retry_on_initial_connect()
-            // A cluster is given as a comma-separated list; the client fails over between them.
-            .connect(
-                config
-                    .nats_url
-                    .split(',')
-                    .map(str::trim)
-                    .collect::<Vec<_>>(),
-            )
+        let nats = connect::nats(&config.nats_url, "inventory")
             .await
             .context("configuring the NATS client")?;
         let authenticator =

@@ -1,0 +1,26 @@
+//! Connecting to the two pieces of infrastructure every service uses, the same way everywhere.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// A PostgreSQL pool of at most `max_connections`; waiting for a connection fails after 5 s so a
+/// saturated pool answers with an error instead of hanging requests.
+pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+}
+
+/// A NATS client named `name`. `urls` is one server or a comma-separated cluster list; the client
+/// fails over between them. NATS being down does not fail start-up: the client keeps retrying.
+pub async fn nats(urls: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connect(urls.split(',').map(str::trim).collect::<Vec<_>>())
+        .await
+}
