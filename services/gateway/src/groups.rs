@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::error::GatewayError;
 use crate::metrics as m;
 use crate::protocol::Position;
 use crate::translate::{Audience, Delivery, live_position, translate};
@@ -114,7 +116,7 @@ impl Groups {
         key: GroupKey,
         connection: u64,
         member: Member,
-    ) -> Result<(), async_nats::SubscribeError> {
+    ) -> Result<(), GatewayError> {
         let mut groups = self.groups.lock().await;
         if let Some(group) = groups.get(&key) {
             write(&group.members).insert(connection, member);
@@ -127,10 +129,9 @@ impl Groups {
                 Ok(s) => s,
                 Err(e) => {
                     tasks.iter().for_each(JoinHandle::abort);
-                    return Err(e);
+                    return Err(GatewayError::Subscribe(e.to_string()));
                 }
             };
-            metrics::gauge!(m::NATS_SUBSCRIPTIONS).increment(1.0);
             tasks.push(tokio::spawn(fan_out(
                 key,
                 subscriber,
@@ -138,9 +139,14 @@ impl Groups {
                 Arc::clone(&self.encoded),
             )));
         }
-        // Flush so the server has registered the subscriptions before the caller goes on
-        // (a Resume right after a join relies on live traffic already flowing).
-        let _ = self.client.flush().await;
+        // The caller answers the handshake (or starts a Resume replay) next and relies on live
+        // traffic already flowing, so wait until the server has registered the subscriptions.
+        // The group enters the map only afterwards: later joiners never see an unconfirmed one.
+        if let Err(e) = server_round_trip(&self.client).await {
+            tasks.iter().for_each(JoinHandle::abort);
+            return Err(e);
+        }
+        metrics::gauge!(m::NATS_SUBSCRIPTIONS).increment(tasks.len() as f64);
         groups.insert(key, Group { members, tasks });
         metrics::gauge!(m::GROUPS).increment(1.0);
         Ok(())
@@ -179,6 +185,31 @@ impl Groups {
             .await
             .get(&key)
             .map_or(0, |g| read(&g.members).len())
+    }
+}
+
+/// How long the server may take to confirm a subscription before the join fails.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Returns once the NATS server has processed every command this client sent before the call.
+///
+/// `Client::flush` only empties the local write buffer: the SUB may still sit unread in the
+/// server's socket while another client publishes, and that first message would be lost (seen
+/// as a flaky test: the first live update after a fresh connect went missing). The server
+/// handles one connection's commands in order, so a message published to a private inbox we
+/// subscribe to comes back only after everything sent earlier has taken effect.
+async fn server_round_trip(client: &async_nats::Client) -> Result<(), GatewayError> {
+    let fail = |what: &dyn std::fmt::Display| GatewayError::Subscribe(what.to_string());
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await.map_err(|e| fail(&e))?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| fail(&e))?;
+    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(fail(&"the NATS connection closed")),
+        Err(_) => Err(fail(&"the NATS server did not confirm the subscription in time")),
     }
 }
 

@@ -271,6 +271,38 @@ async fn low_stock_alert_fires_once_per_crossing() {
     assert_eq!(levels, vec![4, 2]);
 }
 
+/// The update published the instant the handshake is answered must arrive: the group's NATS
+/// subscription is confirmed by the server before the handshake answer (a local flush was not
+/// enough and lost this first update about one connect in ten on a loaded machine).
+#[tokio::test]
+async fn the_first_update_right_after_connecting_arrives() {
+    let env = Env::start().await;
+    for attempt in 0..40 {
+        let customer = Uuid::now_v7();
+        let mut client = RawClient::connect(env.addr, &token(customer, false)).await;
+        let order = Uuid::now_v7();
+        let sequence = publish(
+            &env.js,
+            &status_changed(
+                customer,
+                order,
+                "ORD-FIRST",
+                OrderStatus::Draft,
+                OrderStatus::Confirmed,
+            ),
+        )
+        .await;
+        let message = client
+            .next_message(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("attempt {attempt}: the first update was lost"));
+        assert_eq!(
+            message["arguments"][0]["position"],
+            format!("ORDERS:{sequence}")
+        );
+    }
+}
+
 #[tokio::test]
 async fn groups_are_reference_counted_subscriptions() {
     let env = Env::start().await;
