@@ -201,7 +201,10 @@ const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(5);
 async fn server_round_trip(client: &async_nats::Client) -> Result<(), GatewayError> {
     let fail = |what: &dyn std::fmt::Display| GatewayError::Subscribe(what.to_string());
     let inbox = client.new_inbox();
-    let mut echo = client.subscribe(inbox.clone()).await.map_err(|e| fail(&e))?;
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| fail(&e))?;
     client
         .publish(inbox, bytes::Bytes::new())
         .await
@@ -209,7 +212,9 @@ async fn server_round_trip(client: &async_nats::Client) -> Result<(), GatewayErr
     match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(fail(&"the NATS connection closed")),
-        Err(_) => Err(fail(&"the NATS server did not confirm the subscription in time")),
+        Err(_) => Err(fail(
+            &"the NATS server did not confirm the subscription in time",
+        )),
     }
 }
 
