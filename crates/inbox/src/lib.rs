@@ -1,11 +1,17 @@
 //! Idempotent consumption of contract events from JetStream (ARCHITECTURE.md §4).
 //!
-//! A [`Consumer`] pulls from a durable consumer with explicit acks. For each message it decodes
-//! the event by its schema header, then, in ONE PostgreSQL transaction, records the event id in
-//! the `inbox` table and lets the [`Handler`] apply it. Only after the commit is the message
-//! acked, so a crash between commit and ack leads to a redelivery that the inbox turns into a
-//! no-op. A message that can never be applied (undecodable, or a handler's permanent error) is
-//! terminated, logged and counted; later messages keep flowing.
+//! A [`Consumer`] pulls from a durable consumer with explicit acks. It decodes each fetched
+//! message by its schema header and applies the whole fetched batch in ONE PostgreSQL
+//! transaction: one multi-row insert records the event ids in the `inbox` table (an id already
+//! there, or seen earlier in the same batch, is a duplicate and changes nothing), the
+//! [`Handler`] takes every row lock the batch needs up front ([`Handler::lock`]), then applies
+//! the fresh events in delivery order. Only after the commit are the messages acked, so a crash
+//! between commit and ack leads to a redelivery that the inbox turns into a no-op. A message
+//! that can never be applied (undecodable, or a handler's permanent error) is terminated, logged
+//! and counted, and the rest of its batch still commits; later messages keep flowing. See
+//! [`batch`] for how failures inside a batch are handled.
+
+pub mod batch;
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,7 +42,23 @@ pub enum HandlerError {
 
 /// Applies events inside the consumer's transaction.
 pub trait Handler: Send + Sync + 'static {
-    /// Applies `event` using `tx`; the inbox row is already written in the same transaction.
+    /// Called once per transaction, before any [`Handler::handle`], with every event the
+    /// transaction will apply (in delivery order): takes all the row locks they will need, in
+    /// one global order that every other writer of those rows also follows. Two batches that
+    /// touch the same rows then queue behind each other instead of deadlocking. The default
+    /// takes no locks, which is right for a handler whose events each touch one row; a deadlock
+    /// that still happens is retried (see [`batch`]).
+    fn lock(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&AnyEvent],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (tx, events);
+        async { Ok(()) }
+    }
+
+    /// Applies `event` using `tx`; the inbox row is already written in the same transaction,
+    /// and [`Handler::lock`] has run for a set of events that includes this one.
     fn handle(
         &self,
         tx: &mut PgConnection,
@@ -131,65 +153,10 @@ impl<H: Handler> Consumer<H> {
         Some((event_id, event))
     }
 
-    /// Decodes and applies one message in its own transaction without acking it (tests use
-    /// this to inject a crash between commit and ack).
-    pub async fn apply(&self, message: &jetstream::Message) -> Outcome {
-        let Some((event_id, event)) = self.decode(message) else {
-            return Outcome::Rejected;
-        };
-        let result = async {
-            let mut tx = self.pool.begin().await?;
-            let outcome = self.apply_in(&mut tx, event_id, &event).await?;
-            tx.commit().await?;
-            Ok(outcome)
-        };
-        self.judge(event_id, result.await)
-    }
-
-    /// Records the event id and lets the handler apply the event, on `conn`'s transaction.
-    async fn apply_in(
-        &self,
-        conn: &mut PgConnection,
-        event_id: uuid::Uuid,
-        event: &AnyEvent,
-    ) -> Result<Outcome, HandlerError> {
-        let fresh = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.name)
-        .bind(event_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(Outcome::Duplicate);
-        }
-        self.handler.handle(conn, event).await?;
-        Ok(Outcome::Applied)
-    }
-
-    fn judge(&self, event_id: uuid::Uuid, result: Result<Outcome, HandlerError>) -> Outcome {
-        match result {
-            Ok(outcome) => outcome,
-            Err(HandlerError::Permanent(reason)) => {
-                tracing::error!(consumer = %self.name, %event_id, %reason,
-                    "terminating an event that cannot be applied");
-                Outcome::Rejected
-            }
-            Err(HandlerError::Transient(e)) => {
-                tracing::warn!(consumer = %self.name, %event_id, error = %e, "will retry event");
-                Outcome::Retry
-            }
-        }
-    }
-
-    /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply each
-    /// in its own transaction, and ack it after the commit. Returns the outcomes in order.
-    ///
-    /// One transaction per event is deliberate: a batch in one transaction would lock the rows of
-    /// several events at once, and two workers locking the same products in different orders
-    /// deadlock (measured: the inventory benchmark stalled). Scale out with more workers instead.
+    /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply them
+    /// all in one transaction ([`Consumer::apply_batch`]), and only after its commit ack each
+    /// one: applied and duplicate messages are acked, rejected ones terminated, the others
+    /// nakked for redelivery. Returns the outcomes in delivery order.
     pub async fn step(&self, max: usize, wait: Duration) -> Result<Vec<Outcome>, Error> {
         let mut fetched = self
             .consumer
@@ -199,10 +166,12 @@ impl<H: Handler> Consumer<H> {
             .messages()
             .await
             .map_err(|e| Error::JetStream(e.to_string()))?;
-        let mut outcomes = Vec::new();
+        let mut messages = Vec::new();
         while let Some(message) = fetched.next().await {
-            let message = message.map_err(|e| Error::JetStream(e.to_string()))?;
-            let outcome = self.apply(&message).await;
+            messages.push(message.map_err(|e| Error::JetStream(e.to_string()))?);
+        }
+        let outcomes = self.apply_batch(&messages).await;
+        for (message, &outcome) in messages.iter().zip(&outcomes) {
             let ack = match outcome {
                 Outcome::Applied | Outcome::Duplicate => AckKind::Ack,
                 Outcome::Rejected => AckKind::Term,
@@ -215,7 +184,6 @@ impl<H: Handler> Consumer<H> {
                 // Not acked means redelivered, and the inbox makes that harmless.
                 tracing::warn!(consumer = %self.name, error = %e, "ack failed");
             }
-            outcomes.push(outcome);
         }
         self.export_lag().await;
         Ok(outcomes)
