@@ -39,6 +39,29 @@ pub fn subjects() -> Vec<String> {
 pub struct StockReservations;
 
 impl Handler for StockReservations {
+    /// Lock order, the same for every transaction that changes stock or reservations: first
+    /// the orders' advisory locks (ascending key), then the product rows (ascending sku). A
+    /// REST adjustment locks a single product and nothing after it, so it cannot close a cycle.
+    async fn lock(&self, tx: &mut PgConnection, events: &[&AnyEvent]) -> Result<(), sqlx::Error> {
+        let mut orders = Vec::with_capacity(events.len());
+        let mut skus = Vec::new();
+        for event in events {
+            let (order_id, lines) = match event {
+                AnyEvent::OrderConfirmed(e) => (&e.order_id, e.lines.as_slice()),
+                // A release touches the products recorded for the order, found by its id.
+                AnyEvent::OrderCancelled(e) => (&e.order_id, &[][..]),
+                _ => continue,
+            };
+            // A malformed id is rejected by `handle` before it touches anything.
+            if let Ok(id) = Uuid::parse_str(order_id) {
+                orders.push(id);
+            }
+            skus.extend(lines.iter().map(|l| normalized(&l.sku)));
+        }
+        store::lock_orders(tx, &orders).await?;
+        store::lock_products_for(tx, &skus, &orders).await
+    }
+
     async fn handle(&self, tx: &mut PgConnection, event: &AnyEvent) -> Result<(), HandlerError> {
         let result = match event {
             AnyEvent::OrderConfirmed(e) => reserve(tx, e).await,
@@ -57,6 +80,11 @@ fn uuid(field: &str, raw: &str) -> Result<Uuid, InventoryError> {
     Uuid::parse_str(raw).map_err(|_| malformed(format!("{field} is not a UUID: {raw:?}")))
 }
 
+/// A line's sku as products store it.
+fn normalized(sku: &str) -> String {
+    sku.trim().to_ascii_uppercase()
+}
+
 /// Requested units per sku (lines of one sku are added up), in sku order.
 fn requested(lines: &[OrderLine]) -> Result<BTreeMap<String, i64>, InventoryError> {
     if lines.is_empty() {
@@ -67,9 +95,7 @@ fn requested(lines: &[OrderLine]) -> Result<BTreeMap<String, i64>, InventoryErro
         if line.quantity == 0 {
             return Err(malformed(format!("line {} has quantity 0", line.sku)));
         }
-        *wanted
-            .entry(line.sku.trim().to_ascii_uppercase())
-            .or_default() += i64::from(line.quantity);
+        *wanted.entry(normalized(&line.sku)).or_default() += i64::from(line.quantity);
     }
     if wanted.values().any(|q| *q > MAX_UNITS) {
         return Err(malformed("a line asks for more units than can exist"));

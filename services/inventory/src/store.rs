@@ -143,6 +143,54 @@ pub async fn adjust_level(
         .transpose()
 }
 
+/// Takes, in one statement and in ascending key order, a transaction-scoped advisory lock per
+/// order: whoever decides an order (claims, reads or changes its `order_reservations` row)
+/// holds its lock first, so two batches sharing orders queue instead of deadlocking on each
+/// other's uncommitted claims. Keys are 64 bits of the (random) order id; a collision only
+/// makes two orders wait for each other.
+pub async fn lock_orders(conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<i64> = orders.iter().map(|id| order_lock_key(*id)).collect();
+    // The sorted subquery fixes the order in which the locks are taken.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k)
+         FROM (SELECT DISTINCT k FROM unnest($1::bigint[]) AS k ORDER BY k) keys",
+    )
+    .bind(&keys)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn order_lock_key(id: Uuid) -> i64 {
+    let (high, low) = id.as_u64_pair();
+    i64::from_ne_bytes((high ^ low).to_ne_bytes())
+}
+
+/// Locks, in sku order (the order [`lock_by_skus`] and [`load_lines`] use), the products with
+/// these skus and those holding units for these orders: every product row a batch of order
+/// events can change, taken up front by one statement.
+pub async fn lock_products_for(
+    conn: &mut PgConnection,
+    skus: &[String],
+    orders: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT id FROM products
+         WHERE sku = ANY($1)
+            OR id IN (SELECT product_id FROM reservation_lines WHERE order_id = ANY($2))
+         ORDER BY sku
+         FOR UPDATE OF products",
+    )
+    .bind(skus)
+    .bind(orders)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Locks the products with these skus, in sku order so that concurrent reservations of
 /// overlapping orders cannot deadlock.
 pub async fn lock_by_skus(
