@@ -21,6 +21,7 @@
 //!   to be redelivered, which the inbox makes harmless.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use async_nats::jetstream;
 use orderflow_events::AnyEvent;
@@ -105,7 +106,7 @@ impl<H: Handler> Consumer<H> {
                         "terminating an event that cannot be applied");
                     outcomes[p.position] = Some(Outcome::Rejected);
                 }
-                Err(Failure::Transient(e)) if is_conflict(&e) && pending.len() > 1 => {
+                Err(Failure::Transient(e)) if self.note_conflict(&e) && pending.len() > 1 => {
                     conflicts += 1;
                     tracing::warn!(consumer = %self.name, error = %e, attempt = conflicts,
                         "batch lost a lock race; retrying");
@@ -130,6 +131,17 @@ impl<H: Handler> Consumer<H> {
             .collect()
     }
 
+    /// Whether `e` is a deadlock or serialization failure; counts it if so.
+    fn note_conflict(&self, e: &sqlx::Error) -> bool {
+        let conflict = is_conflict(e);
+        if conflict {
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("inbox_batch_conflicts_total", "consumer" => self.name.clone())
+                .increment(1);
+        }
+        conflict
+    }
+
     /// The fallback after repeated conflicts: one event in its own transaction.
     async fn apply_alone(&self, p: &Pending<'_>) -> Outcome {
         let alone = Pending {
@@ -145,6 +157,7 @@ impl<H: Handler> Consumer<H> {
                 Outcome::Rejected
             }
             Err(Failure::Transient(e)) => {
+                self.note_conflict(&e);
                 tracing::warn!(consumer = %self.name, event_id = %p.event_id, error = %e,
                     "will retry event");
                 Outcome::Retry

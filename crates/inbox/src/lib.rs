@@ -14,6 +14,7 @@
 pub mod batch;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -93,6 +94,8 @@ pub struct Consumer<H> {
     pool: PgPool,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     handler: H,
+    /// Batches that lost a lock race (deadlock or serialization failure) and were retried.
+    conflicts: AtomicU64,
 }
 
 impl<H: Handler> Consumer<H> {
@@ -126,6 +129,7 @@ impl<H: Handler> Consumer<H> {
             pool,
             consumer,
             handler,
+            conflicts: AtomicU64::new(0),
         })
     }
 
@@ -187,6 +191,13 @@ impl<H: Handler> Consumer<H> {
         }
         self.export_lag().await;
         Ok(outcomes)
+    }
+
+    /// How many times this consumer's batches hit a deadlock or serialization failure (each
+    /// one retried; also exported as `inbox_batch_conflicts_total`). Zero for a handler whose
+    /// [`Handler::lock`] orders its locks.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     async fn export_lag(&self) {

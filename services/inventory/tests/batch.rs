@@ -1,0 +1,266 @@
+//! The inbox's batch path against real JetStream and PostgreSQL: a batch mixing valid events, a
+//! duplicate and a permanently failing event commits the valid ones in one transaction; a
+//! crash between a batch's commit and its acks changes nothing on redelivery; and concurrent
+//! batch workers (plus REST adjustments) hitting the same products in different orders never
+//! deadlock and leave exact stock.
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use futures::StreamExt as _;
+use orderflow_events::Event as _;
+use orderflow_events::orders::v1::OrderConfirmed;
+use orderflow_inbox::Outcome;
+use support::{Stack, admin, cancelled, confirmed, event_id, publish, publish_raw, raw_consumer};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(2);
+
+/// Fetches exactly `n` messages from the durable consumer without acking them.
+async fn fetch_n(stack: &Stack, n: usize) -> Vec<async_nats::jetstream::Message> {
+    let raw = raw_consumer(&stack.app.jetstream()).await;
+    let mut messages = Vec::new();
+    while messages.len() < n {
+        let mut batch = raw
+            .fetch()
+            .max_messages(n - messages.len())
+            .expires(WAIT)
+            .messages()
+            .await
+            .unwrap();
+        while let Some(m) = batch.next().await {
+            messages.push(m.unwrap());
+        }
+    }
+    messages
+}
+
+/// `(event id, transaction start time)` of every inbox row, as text.
+async fn inbox_rows(stack: &Stack) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT event_id::text, processed_at::text FROM inbox ORDER BY event_id")
+        .fetch_all(&stack.app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
+    let stack = Stack::start_with(false).await;
+    stack.create_product("KB-001", "10.00", 5).await;
+    stack.create_product("MS-002", "5.00", 5).await;
+    let consumer = stack.app.bind_consumer().await.unwrap();
+    let js = stack.app.jetstream();
+    let customer = Uuid::new_v4();
+
+    let first = confirmed(customer, Uuid::now_v7(), &[("KB-001", 2)]);
+    publish(&js, &first, &event_id(&first)).await;
+    // The same event stored a second time (another message id): a duplicate in the same batch.
+    publish(&js, &first, &format!("{}-again", event_id(&first))).await;
+    // Decodes, but names no valid order: the handler refuses it permanently, after the batch
+    // has already written the inbox rows and the first reservation.
+    let bad_order = Uuid::now_v7();
+    let mut bad = confirmed(customer, bad_order, &[("MS-002", 1)]);
+    bad.order_id = "not-a-uuid".to_owned();
+    let subject = orderflow_events::subjects::order_event(
+        customer,
+        bad_order,
+        orderflow_events::subjects::OrderEventKind::Confirmed,
+    );
+    let payload = prost::Message::encode_to_vec(&bad);
+    publish_raw(
+        &js,
+        subject,
+        OrderConfirmed::SCHEMA_NAME,
+        payload,
+        &event_id(&bad),
+    )
+    .await;
+    let second = confirmed(customer, Uuid::now_v7(), &[("MS-002", 3), ("KB-001", 1)]);
+    publish(&js, &second, &event_id(&second)).await;
+
+    let messages = fetch_n(&stack, 4).await;
+    assert_eq!(
+        consumer.apply_batch(&messages).await,
+        [
+            Outcome::Applied,
+            Outcome::Duplicate,
+            Outcome::Rejected,
+            Outcome::Applied
+        ]
+    );
+    assert_eq!(
+        stack.level("KB-001").await,
+        2,
+        "5 - 2 - 1: the duplicate held nothing"
+    );
+    assert_eq!(stack.level("MS-002").await, 2);
+    let rows = inbox_rows(&stack).await;
+    let mut want = vec![event_id(&first), event_id(&second)];
+    want.sort();
+    assert_eq!(
+        rows.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        want,
+        "the rejected event left no inbox row behind"
+    );
+    assert_eq!(
+        rows[0].1, rows[1].1,
+        "both were recorded by one transaction"
+    );
+
+    // The crash: the batch committed, its acks never happened. The redelivered batch is all
+    // duplicates and changes nothing (the bad one is simply rejected again).
+    for m in &messages {
+        m.ack_with(AckKind::Nak(None)).await.unwrap();
+    }
+    drop(messages);
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 4 {
+        outcomes.extend(consumer.step(10, WAIT).await.unwrap());
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Duplicate,
+            Outcome::Duplicate,
+            Outcome::Rejected,
+            Outcome::Duplicate
+        ]
+    );
+    assert_eq!(stack.level("KB-001").await, 2);
+    assert_eq!(stack.level("MS-002").await, 2);
+    assert_eq!(inbox_rows(&stack).await, rows);
+    assert!(
+        consumer
+            .step(10, Duration::from_millis(1500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "acked and terminated messages are not redelivered"
+    );
+    assert_eq!(consumer.conflicts(), 0);
+}
+
+const SKUS: [&str; 3] = ["AA-001", "BB-002", "CC-003"];
+const ORDERS: usize = 240;
+const WORKERS: usize = 4;
+const STOCK: i64 = 10_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batch_workers_on_shared_products_never_deadlock_and_stock_is_exact() {
+    let stack = Stack::start_with(false).await;
+    for sku in SKUS {
+        stack.create_product(sku, "1.00", STOCK).await;
+    }
+    let js = stack.app.jetstream();
+    let customer = Uuid::new_v4();
+    // Orders of one, two or three products listed in rotating orders, so that consecutive
+    // events of a batch touch the products in every order; every third order is cancelled,
+    // its cancel published soon after its confirm (often into another worker's batch).
+    let mut published = 0;
+    let mut cancelled_orders = Vec::new();
+    let mut seed = 0x2545_f491_u32;
+    for i in 0..ORDERS {
+        let order = Uuid::now_v7();
+        // xorshift: a fixed pseudo-random first product, so batches do not all start alike.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let first = seed as usize % 3;
+        let lines: Vec<(&str, u32)> = (0..=i % 3)
+            .map(|k| (SKUS[(first + k) % 3], 1 + (i % 4) as u32))
+            .collect();
+        let confirm = confirmed(customer, order, &lines);
+        publish(&js, &confirm, &event_id(&confirm)).await;
+        published += 1;
+        if i % 3 == 1 {
+            let cancel = cancelled(customer, order, &lines);
+            publish(&js, &cancel, &event_id(&cancel)).await;
+            published += 1;
+            cancelled_orders.push(order);
+        }
+    }
+
+    // Several batch workers on the one durable consumer, as several replicas would run them,
+    // while an admin adjusts the same products over REST.
+    let mut consumers = Vec::new();
+    for _ in 0..WORKERS {
+        consumers.push(std::sync::Arc::new(
+            stack.app.bind_consumer().await.unwrap(),
+        ));
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = consumers
+        .iter()
+        .map(|consumer| {
+            let (consumer, done) = (consumer.clone(), done.clone());
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while done.load(std::sync::atomic::Ordering::SeqCst) < published {
+                    assert!(tokio::time::Instant::now() < deadline, "workers stalled");
+                    let outcomes = consumer.step(16, Duration::from_millis(200)).await.unwrap();
+                    assert!(
+                        outcomes.iter().all(|o| *o == Outcome::Applied),
+                        "{outcomes:?}"
+                    );
+                    done.fetch_add(outcomes.len(), std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let token = admin().token;
+    let mut adjusted = [0i64; 3];
+    for round in 0..30 {
+        let s = round % 3;
+        let response = stack
+            .post(
+                &token,
+                &format!("/api/products/{}/stock-adjustments", SKUS[s]),
+                serde_json::json!({ "delta": 1, "reason": "recount" }),
+            )
+            .await;
+        assert!(response.status().is_success(), "{}", response.status());
+        adjusted[s] += 1;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let conflicts: u64 = consumers.iter().map(|c| c.conflicts()).sum();
+    assert_eq!(conflicts, 0, "no batch hit a deadlock");
+
+    // Exact stock: every unit is either available or held by a reserved order's lines.
+    let statuses: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT order_id, status FROM order_reservations")
+            .fetch_all(&stack.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses.len(), ORDERS);
+    for (order, status) in &statuses {
+        let was_cancelled = cancelled_orders.contains(order);
+        let ok = if was_cancelled {
+            status == "released" || status == "cancelled"
+        } else {
+            status == "reserved"
+        };
+        assert!(ok, "order {order}: {status} (cancelled: {was_cancelled})");
+    }
+    for (s, sku) in SKUS.iter().enumerate() {
+        let (level, reserved, held): (i64, i64, i64) = sqlx::query_as(
+            "SELECT p.stock_level, p.reserved,
+                    COALESCE((SELECT sum(l.quantity) FROM reservation_lines l
+                              JOIN order_reservations o USING (order_id)
+                              WHERE l.product_id = p.id AND o.status = 'reserved'), 0)::bigint
+             FROM products p WHERE p.sku = $1",
+        )
+        .bind(sku)
+        .fetch_one(&stack.app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            reserved, held,
+            "{sku}: reserved units match reserved orders"
+        );
+        assert_eq!(level + reserved, STOCK + adjusted[s], "{sku}: no unit lost");
+    }
+}
