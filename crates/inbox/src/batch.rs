@@ -27,7 +27,7 @@ use async_nats::jetstream;
 use orderflow_events::AnyEvent;
 use uuid::Uuid;
 
-use crate::{Consumer, Handler, HandlerError, Outcome};
+use crate::{Consumer, EventFailed, Handler, HandlerError, Outcome};
 
 /// Attempts of a whole batch that hit deadlocks before falling back to one event per
 /// transaction.
@@ -201,15 +201,23 @@ impl<H: Handler> Consumer<H> {
             .collect();
         if !applying.is_empty() {
             let events: Vec<&AnyEvent> = applying.iter().map(|(_, e)| *e).collect();
-            self.handler.lock(&mut tx, &events).await?;
-            for &(at, event) in &applying {
-                match self.handler.handle(&mut tx, event).await {
-                    Ok(()) => {}
-                    Err(HandlerError::Permanent(reason)) => {
-                        return Err(Failure::Permanent(at, reason));
-                    }
-                    Err(HandlerError::Transient(e)) => return Err(Failure::Transient(e)),
+            match self.handler.handle_batch(&mut tx, &events).await {
+                Ok(()) => {}
+                Err(EventFailed {
+                    index,
+                    error: HandlerError::Permanent(reason),
+                }) => {
+                    // An index out of range is the handler's bug; blame its first event.
+                    let at = applying
+                        .get(index)
+                        .or(applying.first())
+                        .map_or(0, |(at, _)| *at);
+                    return Err(Failure::Permanent(at, reason));
                 }
+                Err(EventFailed {
+                    error: HandlerError::Transient(e),
+                    ..
+                }) => return Err(Failure::Transient(e)),
             }
         }
         tx.commit().await?;

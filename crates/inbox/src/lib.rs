@@ -59,12 +59,50 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// Applies `event` using `tx`; the inbox row is already written in the same transaction,
-    /// and [`Handler::lock`] has run for a set of events that includes this one.
+    /// and (on the default [`Handler::handle_batch`]) [`Handler::lock`] has run for a set of
+    /// events that includes this one.
     fn handle(
         &self,
         tx: &mut PgConnection,
         event: &AnyEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies the fresh events of one transaction, in delivery order; their inbox rows are
+    /// already written. The default runs [`Handler::lock`] and then [`Handler::handle`] per
+    /// event. A handler may override it to apply the whole batch with a few set-based
+    /// statements instead of several per event; it must then take its locks in the same
+    /// global order itself, and name the event that failed permanently (the consumer replays
+    /// the batch without it).
+    fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&AnyEvent],
+    ) -> impl Future<Output = Result<(), EventFailed>> + Send {
+        async move {
+            self.lock(tx, events).await.map_err(|e| EventFailed {
+                index: 0,
+                error: e.into(),
+            })?;
+            for (index, event) in events.iter().enumerate() {
+                self.handle(tx, event)
+                    .await
+                    .map_err(|error| EventFailed { index, error })?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A batch could not be applied: `error` of the event at `index` of the batch (for a transient
+/// error the index does not matter: the whole batch is rolled back and retried).
+#[derive(Debug, thiserror::Error)]
+#[error("event {index} of the batch: {error}")]
+pub struct EventFailed {
+    /// Position of the failing event in the slice given to [`Handler::handle_batch`].
+    pub index: usize,
+    /// What went wrong.
+    #[source]
+    pub error: HandlerError,
 }
 
 /// What happened to one message.

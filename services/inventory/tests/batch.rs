@@ -59,7 +59,7 @@ async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
     // The same event stored a second time (another message id): a duplicate in the same batch.
     publish(&js, &first, &format!("{}-again", event_id(&first))).await;
     // Decodes, but names no valid order: the handler refuses it permanently, after the batch
-    // has already written the inbox rows and the first reservation.
+    // has already written its inbox rows.
     let bad_order = Uuid::now_v7();
     let mut bad = confirmed(customer, bad_order, &[("MS-002", 1)]);
     bad.order_id = "not-a-uuid".to_owned();

@@ -1,8 +1,8 @@
-//! Property: for any stream of order confirmations and cancellations, with duplicate deliveries
-//! (the same event stored twice under different message ids) and redeliveries after a crash
-//! between commit and ack, the final stock equals that of a simple in-memory model that applies
-//! each distinct event once, in order. Real JetStream and PostgreSQL; one stack for all cases,
-//! fresh skus per case.
+//! Property: for any stream of order confirmations and cancellations, applied in batches of any
+//! size (one transaction each), with duplicate deliveries (the same event stored twice under
+//! different message ids) and redeliveries after a crash between a batch's commit and its acks,
+//! the final stock equals that of a simple in-memory model that applies each distinct event
+//! once, in order. Real JetStream and PostgreSQL; one stack for all cases, fresh skus per case.
 
 mod support;
 
@@ -15,7 +15,7 @@ use orderflow_inbox::Outcome;
 use orderflow_inventory::domain::{Money, NewProduct, Sku};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use support::{Stack, cancelled, confirmed, event_id, fetch_one, publish, raw_consumer};
+use support::{Stack, cancelled, confirmed, event_id, publish, raw_consumer};
 use uuid::Uuid;
 
 const SKUS: usize = 3;
@@ -27,8 +27,10 @@ struct Case {
     orders: Vec<Vec<(usize, u32)>>,
     /// (order index, confirm?, also deliver a duplicate?)
     ops: Vec<(usize, bool, bool)>,
-    /// Whether each successive delivery "crashes" after its commit, cycled.
+    /// Whether each successive batch "crashes" after its commit, cycled.
     crashes: Vec<bool>,
+    /// Most messages fetched and applied together.
+    batch: usize,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -43,13 +45,15 @@ fn case() -> impl Strategy<Value = Case> {
                 Just(orders),
                 proptest::collection::vec((0..n, any::<bool>(), any::<bool>()), 1..14),
                 proptest::collection::vec(any::<bool>(), 1..6),
+                1..6usize,
             )
         })
-        .prop_map(|(stock, orders, ops, crashes)| Case {
+        .prop_map(|(stock, orders, ops, crashes, batch)| Case {
             stock,
             orders,
             ops,
             crashes,
+            batch,
         })
 }
 
@@ -99,6 +103,28 @@ fn model(case: &Case) -> (Vec<i64>, Vec<i64>) {
         }
     }
     (level, reserved)
+}
+
+/// Up to `n` messages from the durable consumer, without acking them.
+async fn fetch_up_to(
+    consumer: &async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    n: usize,
+) -> Vec<async_nats::jetstream::Message> {
+    use futures::StreamExt as _;
+    let mut batch = consumer
+        .fetch()
+        .max_messages(n)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    while let Some(m) = batch.next().await {
+        messages.push(m.unwrap());
+    }
+    messages
 }
 
 #[test]
@@ -159,26 +185,29 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
                 assert!(!id.is_empty());
                 published += 1 + usize::from(duplicate);
             }
-            // Consume every stored message; some deliveries crash after their commit and are
-            // redelivered.
+            // Consume every stored message in batches; some batches crash after their commit
+            // and are redelivered.
             let (mut acked, mut delivery) = (0, 0);
             while acked < published {
-                let message = fetch_one(&raw, Duration::from_secs(2))
-                    .await
-                    .expect("every published message is delivered");
-                let outcome = consumer.apply(&message).await;
+                let messages = fetch_up_to(&raw, case.batch).await;
+                assert!(!messages.is_empty(), "every published message is delivered");
+                let outcomes = consumer.apply_batch(&messages).await;
                 assert!(
-                    matches!(outcome, Outcome::Applied | Outcome::Duplicate),
-                    "{outcome:?}"
+                    outcomes
+                        .iter()
+                        .all(|o| matches!(o, Outcome::Applied | Outcome::Duplicate)),
+                    "{outcomes:?}"
                 );
                 let crash = case.crashes[delivery % case.crashes.len()];
                 delivery += 1;
-                let redelivered = message.info().unwrap().delivered > 1;
-                if crash && !redelivered {
-                    message.ack_with(AckKind::Nak(None)).await.unwrap();
-                } else {
-                    message.double_ack().await.unwrap();
-                    acked += 1;
+                let redelivered = messages.iter().any(|m| m.info().unwrap().delivered > 1);
+                for message in &messages {
+                    if crash && !redelivered {
+                        message.ack_with(AckKind::Nak(None)).await.unwrap();
+                    } else {
+                        message.double_ack().await.unwrap();
+                        acked += 1;
+                    }
                 }
             }
             let mut levels = Vec::new();
