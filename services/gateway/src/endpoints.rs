@@ -199,7 +199,9 @@ pub async fn upgrade(
             .into_response();
     }
     let max = state.settings.max_message_bytes;
-    ws.read_buffer_size(4 * 1024)
+    // Clients send little (pings, acks, a rare invocation): 1 KiB per read keeps every idle
+    // connection small, and a larger message still gets its full length reserved by tungstenite.
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max)
@@ -208,7 +210,7 @@ pub async fn upgrade(
             // If the connection ended meanwhile the socket is simply dropped.
             let _ = handle
                 .attach
-                .send(crate::registry::Attach { socket, principal })
+                .send(Box::new(crate::registry::Attach { socket, principal }))
                 .await;
         })
 }

@@ -83,7 +83,8 @@ impl Session {
                 self.reply(socket, completion_ok(&id, None)).await
             }
             "resume" => match crate::resume::parse_positions(&arguments) {
-                Ok(positions) => self.resume(socket, &id, positions).await,
+                // Boxed: the replay's JetStream futures are ~9 KiB, needed once per reconnect.
+                Ok(positions) => Box::pin(self.resume(socket, &id, positions)).await,
                 Err(error) => {
                     self.reply(socket, completion_error(&id, &error.to_string()))
                         .await

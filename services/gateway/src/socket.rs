@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::StreamExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
 use crate::error::GatewayError;
 use crate::metrics as m;
 use crate::protocol::messages::{self, HubMessage};
 use crate::protocol::{parse_message, split_records};
-use crate::registry::Attach;
+use crate::registry::AttachReceiver;
 use crate::session::{Outcome, SendFailure, Session};
 
 /// How often a stateful connection acknowledges what it received (the .NET server: 1 s).
@@ -49,7 +48,7 @@ impl Session {
     pub(crate) async fn drive(
         &mut self,
         socket: &mut WebSocket,
-        attach_rx: &mut mpsc::Receiver<Attach>,
+        attach_rx: &mut AttachReceiver,
     ) -> Outcome {
         let shutdown = self.app.shutdown.clone();
         let slow = self.member.slow.clone();
@@ -66,7 +65,7 @@ impl Session {
                 }
                 attach = attach_rx.recv() => {
                     if let Some(attach) = attach {
-                        return Outcome::Reattach(Box::new(attach));
+                        return Outcome::Reattach(attach);
                     }
                 }
                 frame = socket.next() => {
@@ -241,13 +240,15 @@ impl Session {
                 arguments,
                 stream_ids,
             } => {
-                self.on_invocation(
+                // Boxed: invocations are rare (join, leave, resume), and their futures would
+                // otherwise be part of every idle connection's task.
+                Box::pin(self.on_invocation(
                     socket,
                     invocation_id,
                     &target,
                     arguments,
                     !stream_ids.is_empty(),
-                )
+                ))
                 .await
             }
             HubMessage::StreamInvocation { invocation_id, .. } => {
