@@ -30,7 +30,7 @@ const ORDERS: usize = 5_000;
 /// Concurrent HTTP clients confirming.
 const CLIENTS: usize = 32;
 /// Inventory's consumer workers (`INVENTORY_CONSUMER_WORKERS`).
-const WORKERS: u16 = 6;
+const WORKERS: u16 = 2;
 /// Units each order reserves.
 const UNITS: u32 = 2;
 /// Products the orders spread over (round robin), as a real catalog would; all on one sku
@@ -76,6 +76,21 @@ pub fn run() -> anyhow::Result<()> {
         "consumer pending p99 / max:    {} / {}",
         figures.pending_p99, figures.pending_max
     );
+    let (relay, consumer) = (figures.split.relay, figures.split.consumer);
+    println!(
+        "lag split p50 / p99:           orders relay (commit -> stored) {:.1} / {:.1} ms, \
+         inventory (stored -> decided) {:.1} / {:.1} ms",
+        relay.0 * 1e3,
+        relay.1 * 1e3,
+        consumer.0 * 1e3,
+        consumer.1 * 1e3
+    );
+    let windows: Vec<String> = figures
+        .per_second
+        .iter()
+        .map(|l| format!("{:.0}", l * 1e3))
+        .collect();
+    println!("lag p99 per second of burst:   {} ms", windows.join(", "));
     drop(pg);
     Ok(())
 }
@@ -88,6 +103,8 @@ struct Figures {
     lag_max: f64,
     pending_p99: u64,
     pending_max: u64,
+    split: Split,
+    per_second: Vec<f64>,
 }
 
 fn step(title: &str) {
@@ -213,7 +230,8 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
 
     step("Confirming every order over HTTP and waiting for every reservation");
     let js = inventory.jetstream();
-    let stream = js.get_stream(orderflow_events::streams::ORDERS).await?;
+    let mut stream = js.get_stream(orderflow_events::streams::ORDERS).await?;
+    let first_seq = stream.info().await?.state.last_sequence + 1;
     let token = dev::issue_hs256(
         dev::SECRET,
         dev::DevClaims::new(admin).name("Bench").role("Admin"),
@@ -289,6 +307,18 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         left == expected,
         "{left} units left in stock, expected {expected}"
     );
+    let split = split_lag(&js, first_seq, &inventory.pool).await?;
+    // Lag p99 per second of the burst (by the confirm's commit time): flat if inventory keeps
+    // up, rising if a backlog builds.
+    let per_second: Vec<f64> = sqlx::query_scalar(
+        "SELECT percentile_cont(0.99) WITHIN GROUP
+                (ORDER BY extract(epoch FROM decided_at - event_committed_at))::float8
+         FROM order_reservations WHERE status = 'reserved'
+         GROUP BY floor(extract(epoch FROM event_committed_at))
+         ORDER BY floor(extract(epoch FROM event_committed_at))",
+    )
+    .fetch_all(&inventory.pool)
+    .await?;
     shutdown.cancel();
     pending.sort_unstable();
     let pct = |p: f64| pending[((pending.len() as f64 - 1.0) * p) as usize];
@@ -300,5 +330,77 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         lag_max: max,
         pending_p99: pct(0.99),
         pending_max: *pending.last().context("no samples")?,
+        split,
+        per_second,
+    })
+}
+
+/// p50 and p99 of the two parts of the lag: orders' commit → JetStream stored (the orders
+/// outbox relay) and stored → inventory's decision (the consumer), per reserved order.
+struct Split {
+    relay: (f64, f64),
+    consumer: (f64, f64),
+}
+
+async fn split_lag(
+    js: &async_nats::jetstream::Context,
+    first_seq: u64,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<Split> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+    use futures::StreamExt as _;
+    use std::collections::HashMap;
+    let decided: HashMap<Uuid, (time::OffsetDateTime, time::OffsetDateTime)> =
+        sqlx::query_as::<_, (Uuid, time::OffsetDateTime, time::OffsetDateTime)>(
+            "SELECT order_id, event_committed_at, decided_at FROM order_reservations
+             WHERE status = 'reserved'",
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(id, committed, decided)| (id, (committed, decided)))
+        .collect();
+    // One ordered consumer reads the burst's confirmations back; each knows when it was stored.
+    let consumer = js
+        .get_stream(orderflow_events::streams::ORDERS)
+        .await?
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: first_seq,
+            },
+            filter_subject: "orders.v1.*.*.confirmed".to_owned(),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let (mut relay, mut consumed) = (Vec::new(), Vec::new());
+    while relay.len() < ORDERS {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .context("reading the confirmations back")?
+            .context("stream ended")?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let order: Uuid = message
+            .subject
+            .split('.')
+            .nth(3)
+            .context("subject without an order id")?
+            .parse()?;
+        let stored = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .published;
+        let (committed, decided) = decided.get(&order).context("an unknown order")?;
+        relay.push((stored - *committed).as_seconds_f64());
+        consumed.push((*decided - stored).as_seconds_f64());
+    }
+    let p = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
+        (at(0.5), at(0.99))
+    };
+    Ok(Split {
+        relay: p(&mut relay),
+        consumer: p(&mut consumed),
     })
 }

@@ -167,4 +167,4 @@ async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
 /// Messages one consumer worker fetches, and applies in one transaction, at a time. Large
 /// enough to amortise a commit's disk flush over many events, small enough that a batch is
 /// applied in milliseconds, far inside the 30 s ack deadline.
-const CONSUMER_BATCH: usize = 64;
+const CONSUMER_BATCH: usize = 128;

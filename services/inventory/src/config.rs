@@ -20,11 +20,14 @@ pub struct Config {
     /// Largest number of pooled database connections.
     #[arg(long, env = "INVENTORY_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
-    /// Order-event consumer workers pulling from the one durable consumer. More than one lets
-    /// PostgreSQL commit several reservations per disk flush; safe because every decision is
-    /// per order and idempotent (a cancel applied before its confirm means nothing is ever
+    /// Order-event consumer workers pulling from the one durable consumer. Each applies what
+    /// it fetched as one batch in one transaction; two overlap one batch's fetch and acks with
+    /// the other's database work. More add little: batches touching the same products queue
+    /// on their row locks (taken in one global order, so they never deadlock), and every
+    /// worker's fetched messages wait in that queue. Safe in any number because every decision
+    /// is per order and idempotent (a cancel applied before its confirm means nothing is ever
     /// reserved for that order).
-    #[arg(long, env = "INVENTORY_CONSUMER_WORKERS", default_value_t = 4,
+    #[arg(long, env = "INVENTORY_CONSUMER_WORKERS", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub consumer_workers: u16,
     /// NATS server URL(s), comma separated.
