@@ -8,9 +8,9 @@
 //!   the inbox. Its rows go in sorted by event id, so two batches that share ids (a redelivery
 //!   racing the first delivery) wait for each other instead of deadlocking.
 //! - **Deadlocks** between concurrent batches (other workers, other replicas) cannot happen for
-//!   a handler whose [`Handler::lock`] takes its locks in one global order. A deadlock or
-//!   serialization failure (SQLSTATE `40P01`/`40001`) is still treated as transient: the batch
-//!   is retried a few times, then applied one event per transaction.
+//!   a handler that takes its locks up front in one global order ([`Handler::handle_batch`]).
+//!   A deadlock or serialization failure (SQLSTATE `40P01`/`40001`) is still treated as
+//!   transient: the batch is retried a few times, then applied one event per transaction.
 //! - **A permanent error** in one event rolls the transaction back and the batch is replayed
 //!   without that event, which is rejected (terminated); the others commit. This replaces a
 //!   savepoint per event: savepoints cost two round trips per event on the fast path, and more
@@ -165,7 +165,7 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    /// One transaction over `pending`: inbox rows, locks, the handler per fresh event, commit.
+    /// One transaction over `pending`: inbox rows, the handler on the fresh events, commit.
     async fn attempt(&self, pending: &[Pending<'_>]) -> Result<Vec<Outcome>, Failure> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<Uuid> = pending.iter().map(|p| p.event_id).collect();

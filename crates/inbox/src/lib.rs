@@ -3,13 +3,13 @@
 //! A [`Consumer`] pulls from a durable consumer with explicit acks. It decodes each fetched
 //! message by its schema header and applies the whole fetched batch in ONE PostgreSQL
 //! transaction: one multi-row insert records the event ids in the `inbox` table (an id already
-//! there, or seen earlier in the same batch, is a duplicate and changes nothing), the
-//! [`Handler`] takes every row lock the batch needs up front ([`Handler::lock`]), then applies
-//! the fresh events in delivery order. Only after the commit are the messages acked, so a crash
-//! between commit and ack leads to a redelivery that the inbox turns into a no-op. A message
-//! that can never be applied (undecodable, or a handler's permanent error) is terminated, logged
-//! and counted, and the rest of its batch still commits; later messages keep flowing. See
-//! [`batch`] for how failures inside a batch are handled.
+//! there, or seen earlier in the same batch, is a duplicate and changes nothing), then the
+//! [`Handler`] applies the fresh events in delivery order ([`Handler::handle_batch`]), taking
+//! the row locks it needs up front in one global order. Only after the commit are the messages
+//! acked, so a crash between commit and ack leads to a redelivery that the inbox turns into a
+//! no-op. A message that can never be applied (undecodable, or a handler's permanent error) is
+//! terminated, logged and counted, and the rest of its batch still commits; later messages keep
+//! flowing. See [`batch`] for how failures inside a batch are handled.
 
 pub mod batch;
 
@@ -43,24 +43,7 @@ pub enum HandlerError {
 
 /// Applies events inside the consumer's transaction.
 pub trait Handler: Send + Sync + 'static {
-    /// Called once per transaction, before any [`Handler::handle`], with every event the
-    /// transaction will apply (in delivery order): takes all the row locks they will need, in
-    /// one global order that every other writer of those rows also follows. Two batches that
-    /// touch the same rows then queue behind each other instead of deadlocking. The default
-    /// takes no locks, which is right for a handler whose events each touch one row; a deadlock
-    /// that still happens is retried (see [`batch`]).
-    fn lock(
-        &self,
-        tx: &mut PgConnection,
-        events: &[&AnyEvent],
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (tx, events);
-        async { Ok(()) }
-    }
-
-    /// Applies `event` using `tx`; the inbox row is already written in the same transaction,
-    /// and (on the default [`Handler::handle_batch`]) [`Handler::lock`] has run for a set of
-    /// events that includes this one.
+    /// Applies `event` using `tx`; the inbox row is already written in the same transaction.
     fn handle(
         &self,
         tx: &mut PgConnection,
@@ -68,21 +51,21 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
     /// Applies the fresh events of one transaction, in delivery order; their inbox rows are
-    /// already written. The default runs [`Handler::lock`] and then [`Handler::handle`] per
-    /// event. A handler may override it to apply the whole batch with a few set-based
-    /// statements instead of several per event; it must then take its locks in the same
-    /// global order itself, and name the event that failed permanently (the consumer replays
-    /// the batch without it).
+    /// already written. The default calls [`Handler::handle`] per event, which suits a handler
+    /// whose events each lock at most one row. A handler whose events lock several rows that
+    /// other events share must override it and lock every row the batch will touch up front,
+    /// in one global order that every other writer of those rows also follows: two batches
+    /// locking shared rows as they go, in different orders, deadlock (a deadlock is still
+    /// retried, see [`batch`], but each one costs a rolled-back batch). Overriding it also lets
+    /// a handler apply the batch with a few set-based statements instead of several per event.
+    /// On failure it names the failing event; the consumer replays the batch without an event
+    /// that failed permanently.
     fn handle_batch(
         &self,
         tx: &mut PgConnection,
         events: &[&AnyEvent],
     ) -> impl Future<Output = Result<(), EventFailed>> + Send {
         async move {
-            self.lock(tx, events).await.map_err(|e| EventFailed {
-                index: 0,
-                error: e.into(),
-            })?;
             for (index, event) in events.iter().enumerate() {
                 self.handle(tx, event)
                     .await
@@ -232,8 +215,8 @@ impl<H: Handler> Consumer<H> {
     }
 
     /// How many times this consumer's batches hit a deadlock or serialization failure (each
-    /// one retried; also exported as `inbox_batch_conflicts_total`). Zero for a handler whose
-    /// [`Handler::lock`] orders its locks.
+    /// one retried; also exported as `inbox_batch_conflicts_total`). Zero for a handler that
+    /// takes its locks up front in one global order (see [`Handler::handle_batch`]).
     pub fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
     }
