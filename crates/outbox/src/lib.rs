@@ -1,7 +1,9 @@
 //! The transactional outbox (ARCHITECTURE.md §3), shared by every service that emits events.
 //!
 //! A service writes its business rows and its events in one PostgreSQL transaction with
-//! [`enqueue`]; nothing is published from a request handler. A [`Relay`] then publishes the
+//! [`enqueue_then_wake`] and wakes its relay after the commit with [`RelayWaker`] (or, where it
+//! cannot run code after its commit, with [`enqueue`], which notifies relays through `NOTIFY`);
+//! nothing is published from a request handler. A [`Relay`] then publishes the
 //! rows to JetStream in commit order per aggregate, waits for each publish ack, and only then
 //! deletes them. JetStream drops duplicates by `Nats-Msg-Id` (the event id), so a relay that dies
 //! between the ack and the delete cannot store an event twice. [`ensure_streams`] creates or
@@ -13,9 +15,12 @@ mod relay;
 mod streams;
 
 pub use error::Error;
-pub use message::{OutboxMessage, enqueue, pending_count};
-pub use relay::{Relay, RelaySettings};
+pub use message::{OutboxMessage, enqueue, enqueue_then_wake, pending_count};
+pub use relay::{Relay, RelaySettings, RelayWaker};
 pub use streams::{StreamSettings, ensure_streams};
+
+/// The `LISTEN`/`NOTIFY` channel relays wake on.
+const NOTIFY_CHANNEL: &str = "orderflow_outbox";
 
 /// Creates or upgrades the outbox table. Uses its own migrations table so that each service's
 /// own migrations stay independent of this crate's.

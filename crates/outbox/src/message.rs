@@ -45,8 +45,30 @@ impl OutboxMessage {
 }
 
 /// Writes `messages` to the outbox on `conn`, which must be inside the transaction that makes
-/// the business change: both commit or neither does. One statement for the whole batch.
+/// the business change: both commit or neither does. Relays in every process are woken at the
+/// commit through `NOTIFY`. Use this where the caller cannot run code after its commit (an inbox
+/// handler, whose transaction the consumer commits); elsewhere prefer [`enqueue_then_wake`]:
+/// notifying transactions commit one at a time database-wide.
 pub async fn enqueue(conn: &mut PgConnection, messages: &[OutboxMessage]) -> Result<(), Error> {
+    insert(conn, messages, true).await
+}
+
+/// Writes `messages` like [`enqueue`] but without `NOTIFY`, so the transaction keeps group
+/// commit. The caller must call [`RelayWaker::wake`](crate::RelayWaker::wake) after its commit;
+/// if it does not, the rows still go out at the relay's next poll (late, never lost).
+pub async fn enqueue_then_wake(
+    conn: &mut PgConnection,
+    messages: &[OutboxMessage],
+) -> Result<(), Error> {
+    insert(conn, messages, false).await
+}
+
+/// One statement for the whole batch, with the notification folded in when asked for.
+async fn insert(
+    conn: &mut PgConnection,
+    messages: &[OutboxMessage],
+    notify: bool,
+) -> Result<(), Error> {
     if messages.is_empty() {
         return Ok(());
     }
@@ -65,21 +87,33 @@ pub async fn enqueue(conn: &mut PgConnection, messages: &[OutboxMessage]) -> Res
         payloads.push(m.payload.as_slice());
     }
     // WITH ORDINALITY keeps the caller's order in the identity column, which is publish order.
-    sqlx::query(
+    // A data-modifying WITH runs exactly once, so the notification costs no extra round trip.
+    let sql = if notify {
+        "WITH inserted AS (
+             INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
+             SELECT e, a, v, s, n, p
+             FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
+                  WITH ORDINALITY AS t(e, a, v, s, n, p, ord)
+             ORDER BY ord)
+         SELECT pg_notify($7, '')"
+    } else {
         "INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
          SELECT e, a, v, s, n, p
          FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
               WITH ORDINALITY AS t(e, a, v, s, n, p, ord)
-         ORDER BY ord",
-    )
-    .bind(&event_ids)
-    .bind(&aggregate_ids)
-    .bind(&versions)
-    .bind(&subjects)
-    .bind(&schemas)
-    .bind(&payloads)
-    .execute(conn)
-    .await?;
+         ORDER BY ord"
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&event_ids)
+        .bind(&aggregate_ids)
+        .bind(&versions)
+        .bind(&subjects)
+        .bind(&schemas)
+        .bind(&payloads);
+    if notify {
+        query = query.bind(crate::NOTIFY_CHANNEL);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //!   JetStream's duplicate window (keyed by `Nats-Msg-Id`) drops the copy.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -20,13 +21,11 @@ use bytes::Bytes;
 use orderflow_events::headers;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{Error, StreamSettings, ensure_streams};
-
-/// The channel the outbox trigger notifies on.
-const CHANNEL: &str = "orderflow_outbox";
 
 /// Tuning of a relay.
 #[derive(Debug, Clone)]
@@ -49,12 +48,30 @@ impl Default for RelaySettings {
     }
 }
 
+/// Wakes the relay of this process after a commit that wrote rows with
+/// [`enqueue_then_wake`](crate::enqueue_then_wake). Cheap and never blocks; wakes that arrive
+/// while the relay is busy fold into one more drain, so none is lost.
+#[derive(Debug, Clone, Default)]
+pub struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    /// Tells the relay that committed rows are waiting.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.0.notified().await;
+    }
+}
+
 /// Publishes outbox rows of one database to JetStream.
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
     jetstream: jetstream::Context,
     settings: RelaySettings,
+    waker: RelayWaker,
 }
 
 #[derive(sqlx::FromRow)]
@@ -77,7 +94,15 @@ impl Relay {
             pool,
             jetstream,
             settings,
+            waker: RelayWaker::default(),
         }
+    }
+
+    /// Makes `waker` (held by this process's writers) wake this relay.
+    #[must_use]
+    pub fn woken_by(mut self, waker: RelayWaker) -> Self {
+        self.waker = waker;
+        self
     }
 
     /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
@@ -199,8 +224,8 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown`: ensures the streams exist, then drains the outbox whenever a
-    /// notification arrives or the poll interval passes. Failures (NATS or PostgreSQL down)
+    /// Runs until `shutdown`: ensures the streams exist, then drains the outbox whenever this
+    /// process's writers wake it, a notification arrives, or the poll interval passes. Failures (NATS or PostgreSQL down)
     /// are logged and retried; events simply wait in the outbox meanwhile.
     pub async fn run(self, streams: StreamSettings, shutdown: CancellationToken) {
         while let Err(e) = ensure_streams(&self.jetstream, &streams).await {
@@ -231,6 +256,7 @@ impl Relay {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = wait => {}
+                () = self.waker.woken() => {}
                 notified = recv(&mut listener) => {
                     if !notified {
                         listener = None;
@@ -242,7 +268,7 @@ impl Relay {
 
     async fn listen(&self) -> Option<PgListener> {
         let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(CHANNEL).await.ok()?;
+        listener.listen(crate::NOTIFY_CHANNEL).await.ok()?;
         Some(listener)
     }
 }

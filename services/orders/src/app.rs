@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use axum::Router;
 use orderflow_auth::Authenticator;
 use orderflow_inbox::Consumer;
-use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
+use orderflow_outbox::{Relay, RelaySettings, RelayWaker, ensure_streams};
 use orderflow_runtime::{connect, health};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -31,6 +31,8 @@ pub struct OrdersApp {
     /// The NATS client.
     pub nats: async_nats::Client,
     authenticator: Authenticator,
+    /// Shared by the request handlers (they wake it after each commit) and the relay.
+    relay_waker: RelayWaker,
 }
 
 impl OrdersApp {
@@ -56,6 +58,7 @@ impl OrdersApp {
             pool,
             nats,
             authenticator,
+            relay_waker: RelayWaker::default(),
         })
     }
 
@@ -67,7 +70,7 @@ impl OrdersApp {
     /// All HTTP routes: the API, health and metrics.
     pub fn router(&self) -> Router {
         let state = ApiState {
-            orders: OrderService::new(self.pool.clone()),
+            orders: OrderService::new(self.pool.clone()).waking(self.relay_waker.clone()),
             authenticator: self.authenticator.clone(),
         };
         let checks = vec![
@@ -91,7 +94,8 @@ impl OrdersApp {
             self.pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
-        );
+        )
+        .woken_by(self.relay_waker.clone());
         tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
         tokio::spawn(run_reactions(self.clone(), shutdown.clone()));
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use orderflow_outbox::RelayWaker;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -75,12 +76,32 @@ pub struct LineRequest {
 #[derive(Clone)]
 pub struct OrderService {
     pool: PgPool,
+    relay: RelayWaker,
 }
 
 impl OrderService {
-    /// Use cases over `pool`.
+    /// Use cases over `pool`. Their events reach JetStream at the relay's next poll unless the
+    /// service wakes the relay: see [`OrderService::waking`].
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            relay: RelayWaker::default(),
+        }
+    }
+
+    /// Wakes `relay` after every commit that wrote events, so they are published at once.
+    #[must_use]
+    pub fn waking(mut self, relay: RelayWaker) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    /// Commits a transaction that wrote outbox rows with `enqueue_then_wake`, then wakes the
+    /// relay (after the commit: a relay woken earlier would not see the rows yet).
+    async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), OrderError> {
+        tx.commit().await?;
+        self.relay.wake();
+        Ok(())
     }
 
     /// Places a draft order priced from the local catalog. With an idempotency key, a retry of
@@ -127,8 +148,8 @@ impl OrderService {
             now,
         );
         store::insert_order(&mut tx, &order).await?;
-        orderflow_outbox::enqueue(&mut tx, &to_outbox(&order, &events, now)?).await?;
-        tx.commit().await?;
+        orderflow_outbox::enqueue_then_wake(&mut tx, &to_outbox(&order, &events, now)?).await?;
+        self.commit(tx).await?;
         metrics::counter!("orders_created_total").increment(1);
         Ok((order, true))
     }
@@ -181,8 +202,8 @@ impl OrderService {
         let now = OffsetDateTime::now_utc();
         let events = order.handle(command, now)?;
         store::save_transition(&mut tx, &order).await?;
-        orderflow_outbox::enqueue(&mut tx, &to_outbox(&order, &events, now)?).await?;
-        tx.commit().await?;
+        orderflow_outbox::enqueue_then_wake(&mut tx, &to_outbox(&order, &events, now)?).await?;
+        self.commit(tx).await?;
         metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
         Ok(order)
     }

@@ -1,5 +1,5 @@
 //! The relay under faults: killed mid-batch and restarted loses nothing and stores nothing twice;
-//! two relays at once keep every order's versions in order.
+//! two relays at once keep every order's versions in order; it wakes at commit, not at its poll.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use orderflow_orders::domain::Command;
 use orderflow_orders::domain::{CustomerId, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest, OrderService};
-use orderflow_outbox::{Relay, RelaySettings, StreamSettings};
+use orderflow_outbox::{OutboxMessage, Relay, RelaySettings, RelayWaker, StreamSettings};
 use support::{Stack, Stored, read_stream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -137,4 +137,111 @@ async fn two_relays_at_once_keep_per_order_versions_in_order() {
     );
     let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
     assert_exactly_once_in_order(&stored, expected);
+}
+
+/// Runs a relay that polls only once an hour, so anything it publishes within the test's wait
+/// was delivered by a wake-up: the writer's `RelayWaker` or a `NOTIFY` at commit.
+async fn start_relay_without_polling(stack: &Stack, waker: RelayWaker) -> CancellationToken {
+    let settings = RelaySettings {
+        poll_interval: Duration::from_secs(3600),
+        ..RelaySettings::default()
+    };
+    let relay = Relay::new(stack.app.pool.clone(), stack.app.jetstream(), settings).woken_by(waker);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+    // The relay listens before its first drain; wait for its LISTEN so a NOTIFY cannot be missed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%orderflow_outbox%'",
+        )
+        .fetch_one(&stack.app.pool)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown
+}
+
+async fn stream_len(stack: &Stack) -> usize {
+    read_stream(&stack.app.jetstream(), "ORDERS").await.len()
+}
+
+/// Waits up to 5 s (far below the hour-long poll) for the ORDERS stream to hold `count` events.
+async fn published_soon(stack: &Stack, count: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if stream_len(stack).await >= count {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
+    let stack = Stack::start_with(false).await;
+    stack.seed_product("KB-001", 100).await;
+    let actor = Actor {
+        customer_id: CustomerId(Uuid::new_v4()),
+        name: "Wake".into(),
+        is_admin: true,
+    };
+    let line = [LineRequest {
+        sku: Sku::parse("KB-001").unwrap(),
+        quantity: Quantity::new(1).unwrap(),
+    }];
+
+    // Request handlers: rows written without NOTIFY, relay woken in-process after the commit.
+    let waker = RelayWaker::default();
+    let relay = start_relay_without_polling(&stack, waker.clone()).await;
+    let service = OrderService::new(stack.app.pool.clone()).waking(waker);
+    service.create(&actor, &line, None).await.unwrap();
+    assert!(published_soon(&stack, 1).await, "woken by the RelayWaker");
+    relay.cancel();
+
+    // A row written while no relay runs goes out in the next relay's first drain.
+    let silent = OrderService::new(stack.app.pool.clone());
+    silent.create(&actor, &line, None).await.unwrap();
+    let relay = start_relay_without_polling(&stack, RelayWaker::default()).await;
+    assert!(published_soon(&stack, 2).await, "first drain at start");
+    // Let that drain finish its last (empty) step; the relay then waits for a wake-up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // A writer that never wakes the relay is published only at the next poll: the control that
+    // shows this relay really does not poll during the test.
+    silent.create(&actor, &line, None).await.unwrap();
+    assert!(
+        !published_soon(&stack, 3).await,
+        "without a wake nothing tells the relay (this is what the poll is for)"
+    );
+
+    // Inbox handlers cannot act after their commit: `enqueue` notifies inside the statement.
+    let mut tx = stack.app.pool.begin().await.unwrap();
+    let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
+    let message = OutboxMessage {
+        event_id: Uuid::now_v7(),
+        aggregate_id: "notify-test".into(),
+        aggregate_version: 1,
+        subject: stored[0].subject.clone(),
+        schema_name: stored[0].schema.clone(),
+        payload: Vec::new(),
+    };
+    orderflow_outbox::enqueue(&mut tx, &[message])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        published_soon(&stack, 4).await,
+        "the NOTIFY woke the relay, which also took the silent writer's row"
+    );
+    relay.cancel();
 }
