@@ -3,12 +3,14 @@
 //!
 //! Runs orders and inventory in-process (build with `--release`) on a durable PostgreSQL
 //! (fsync on) and a real nats-server. Creates the draft orders first (not measured), then
-//! confirms them all over HTTP as fast as 32 clients can (orders spread over 12 products) and waits until every reservation has
-//! committed. Prints the confirm rate the orders service sustained, reservations/s (first
-//! confirm commit to last reservation commit), the consumer's lag per event (orders' commit
-//! to inventory's commit: p50, p99, max), and the consumer's pending count sampled during the
-//! burst (p99, max). Self-contained on purpose (only library crates), so it can be driven
-//! from anywhere.
+//! confirms them all over HTTP as fast as 32 clients can (orders spread over 12 products) and
+//! waits until every reservation has committed. Prints the confirm rate the orders service
+//! sustained, reservations/s (first confirm commit to last reservation commit), the lag per
+//! event (orders' commit to inventory's decision: p50, p99, max; split into the orders relay's
+//! part and the consumer's; p99 per second of the burst) and the consumer's pending count
+//! sampled during the burst. Then the consumer's ceiling: as many orders again are confirmed
+//! with the consumer stopped, and the rate at which it drains that backlog is printed.
+//! Self-contained on purpose (only library crates), so it can be driven from anywhere.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,48 +51,38 @@ pub fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let figures = runtime.block_on(drive(&pg.url()))?;
-    println!(
-        "\n== inventory benchmark ({ORDERS} orders over {SKUS} products confirmed by {CLIENTS} HTTP clients, {WORKERS} consumer workers) =="
-    );
-    println!(
-        "orders confirms/s (HTTP):      {:.0}",
-        figures.confirms_per_s
-    );
-    println!(
-        "reservations/s (end to end):   {:.0}",
-        figures.reservations_per_s
-    );
-    println!(
-        "consumer lag p50:              {:.1} ms",
-        figures.lag_p50 * 1e3
-    );
-    println!(
-        "consumer lag p99:              {:.1} ms",
-        figures.lag_p99 * 1e3
-    );
-    println!(
-        "consumer lag max:              {:.1} ms",
-        figures.lag_max * 1e3
-    );
-    println!(
-        "consumer pending p99 / max:    {} / {}",
-        figures.pending_p99, figures.pending_max
-    );
-    let (relay, consumer) = (figures.split.relay, figures.split.consumer);
-    println!(
-        "lag split p50 / p99:           orders relay (commit -> stored) {:.1} / {:.1} ms, \
-         inventory (stored -> decided) {:.1} / {:.1} ms",
-        relay.0 * 1e3,
-        relay.1 * 1e3,
-        consumer.0 * 1e3,
-        consumer.1 * 1e3
-    );
-    let windows: Vec<String> = figures
+    let f = figures;
+    let ms = |s: f64| s * 1e3;
+    let windows: Vec<String> = f
         .per_second
         .iter()
-        .map(|l| format!("{:.0}", l * 1e3))
+        .map(|l| format!("{:.0}", ms(*l)))
         .collect();
-    println!("lag p99 per second of burst:   {} ms", windows.join(", "));
+    println!(
+        "\n== inventory benchmark ({ORDERS} orders over {SKUS} products confirmed by {CLIENTS} \
+         HTTP clients, {WORKERS} consumer workers) ==
+orders confirms/s (HTTP):      {:.0}
+reservations/s (end to end):   {:.0}
+consumer lag p50 / p99 / max:  {:.1} / {:.1} / {:.1} ms
+lag split p50 / p99:           orders relay (commit -> stored) {:.1} / {:.1} ms, \
+         inventory (stored -> decided) {:.1} / {:.1} ms
+lag p99 per second of burst:   {} ms
+consumer pending p99 / max:    {} / {}
+backlog drain, reservations/s: {:.0} ({ORDERS} confirmed while the consumer was stopped)",
+        f.confirms_per_s,
+        f.reservations_per_s,
+        ms(f.lag_p50),
+        ms(f.lag_p99),
+        ms(f.lag_max),
+        ms(f.split.relay.0),
+        ms(f.split.relay.1),
+        ms(f.split.consumer.0),
+        ms(f.split.consumer.1),
+        windows.join(", "),
+        f.pending_p99,
+        f.pending_max,
+        f.drain_per_s,
+    );
     drop(pg);
     Ok(())
 }
@@ -105,6 +97,7 @@ struct Figures {
     pending_max: u64,
     split: Split,
     per_second: Vec<f64>,
+    drain_per_s: f64,
 }
 
 fn step(title: &str) {
@@ -174,7 +167,10 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     })
     .await?;
     let shutdown = CancellationToken::new();
-    inventory.spawn_background(&shutdown);
+    // The consumers run on their own token so that the drain phase can stop and restart them.
+    let consumers = shutdown.child_token();
+    inventory.spawn_relay(&shutdown);
+    inventory.spawn_consumers(&consumers);
     orders.spawn_background(&shutdown);
     let base = serve(orders.router(), &shutdown).await?;
 
@@ -213,14 +209,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         name: "Bench".into(),
         is_admin: true,
     };
-    let mut ids = Vec::with_capacity(ORDERS);
-    for i in 0..ORDERS {
-        let line = [LineRequest {
-            sku: Sku::parse(&sku(i))?,
-            quantity: Quantity::new(UNITS).context("qty")?,
-        }];
-        ids.push(service.create(&actor, &line, None).await?.0.id.0);
-    }
+    let ids = create_drafts(&service, &actor).await?;
     wait_for(
         "the orders outbox to drain",
         Duration::from_secs(120),
@@ -239,28 +228,8 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()?;
-    let ids = Arc::new(ids);
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..CLIENTS {
-        let (client, token, base, ids) = (
-            client.clone(),
-            token.clone(),
-            base.clone(),
-            Arc::clone(&ids),
-        );
-        workers.push(tokio::spawn(async move {
-            for id in ids.iter().skip(worker).step_by(CLIENTS) {
-                let r = client
-                    .post(format!("{base}/api/orders/{id}/confirm"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status().is_success(), "confirm {id}: {}", r.status());
-            }
-            anyhow::Ok(())
-        }));
-    }
+    let workers = confirm_all(&client, &token, &base, ids);
     let mut pending = Vec::new();
     let mut confirms_elapsed = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -299,14 +268,6 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     )
     .fetch_one(&inventory.pool)
     .await?;
-    let left: i64 = sqlx::query_scalar("SELECT sum(stock_level)::bigint FROM products")
-        .fetch_one(&inventory.pool)
-        .await?;
-    let expected = stock * SKUS as i64 - i64::from(UNITS) * ORDERS as i64;
-    anyhow::ensure!(
-        left == expected,
-        "{left} units left in stock, expected {expected}"
-    );
     let split = split_lag(&js, first_seq, &inventory.pool).await?;
     // Lag p99 per second of the burst (by the confirm's commit time): flat if inventory keeps
     // up, rising if a backlog builds.
@@ -319,6 +280,40 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     )
     .fetch_all(&inventory.pool)
     .await?;
+    step(&format!(
+        "Backlog drain: {ORDERS} more orders confirmed with the consumer stopped, then started"
+    ));
+    consumers.cancel();
+    let ids = create_drafts(&service, &actor).await?;
+    for w in confirm_all(&client, &token, &base, ids) {
+        w.await??;
+    }
+    wait_for(
+        "the confirmations to reach JetStream",
+        Duration::from_secs(120),
+        async || Ok(orderflow_outbox::pending_count(&orders.pool).await? == 0),
+    )
+    .await?;
+    let pool = inventory.pool.clone();
+    let reserved = async move || -> anyhow::Result<usize> {
+        let sql = "SELECT count(*) FROM order_reservations WHERE status = 'reserved'";
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await?;
+        Ok(n as usize)
+    };
+    anyhow::ensure!(reserved().await? == ORDERS, "the stopped consumer reserved");
+    let drain_started = Instant::now();
+    inventory.spawn_consumers(&shutdown);
+    let drained = async || Ok(reserved().await? == 2 * ORDERS);
+    wait_for("the backlog to drain", Duration::from_secs(300), drained).await?;
+    let drain_per_s = ORDERS as f64 / drain_started.elapsed().as_secs_f64();
+    let left: i64 = sqlx::query_scalar("SELECT sum(stock_level)::bigint FROM products")
+        .fetch_one(&inventory.pool)
+        .await?;
+    let expected = stock * SKUS as i64 - i64::from(UNITS) * 2 * ORDERS as i64;
+    anyhow::ensure!(
+        left == expected,
+        "{left} units left in stock, expected {expected}"
+    );
     shutdown.cancel();
     pending.sort_unstable();
     let pct = |p: f64| pending[((pending.len() as f64 - 1.0) * p) as usize];
@@ -332,7 +327,52 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         pending_max: *pending.last().context("no samples")?,
         split,
         per_second,
+        drain_per_s,
     })
+}
+
+/// Creates `ORDERS` draft orders (round robin over the products) through the service.
+async fn create_drafts(service: &OrderService, actor: &Actor) -> anyhow::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(ORDERS);
+    for i in 0..ORDERS {
+        let line = [LineRequest {
+            sku: Sku::parse(&sku(i))?,
+            quantity: Quantity::new(UNITS).context("qty")?,
+        }];
+        ids.push(service.create(actor, &line, None).await?.0.id.0);
+    }
+    Ok(ids)
+}
+
+/// Confirms every order over HTTP from `CLIENTS` concurrent clients.
+fn confirm_all(
+    client: &reqwest::Client,
+    token: &str,
+    base: &str,
+    ids: Vec<Uuid>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let ids = Arc::new(ids);
+    (0..CLIENTS)
+        .map(|worker| {
+            let (client, token, base, ids) = (
+                client.clone(),
+                token.to_owned(),
+                base.to_owned(),
+                Arc::clone(&ids),
+            );
+            tokio::spawn(async move {
+                for id in ids.iter().skip(worker).step_by(CLIENTS) {
+                    let r = client
+                        .post(format!("{base}/api/orders/{id}/confirm"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(r.status().is_success(), "confirm {id}: {}", r.status());
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect()
 }
 
 /// p50 and p99 of the two parts of the lag: orders' commit → JetStream stored (the orders

@@ -108,14 +108,25 @@ impl InventoryApp {
 
     /// Starts the outbox relay and the order-event consumer workers.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
+        self.spawn_relay(shutdown);
+        self.spawn_consumers(shutdown);
+    }
+
+    /// Starts only the outbox relay, until `stop`.
+    pub fn spawn_relay(&self, stop: &CancellationToken) {
         let relay = Relay::new(
             self.pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
         );
-        tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
+        tokio::spawn(relay.run(self.config.streams.clone(), stop.clone()));
+    }
+
+    /// Starts only the order-event consumer workers, until `stop` (the benchmark stops and
+    /// restarts them to measure how fast a backlog drains).
+    pub fn spawn_consumers(&self, stop: &CancellationToken) {
         for _ in 0..self.config.consumer_workers {
-            tokio::spawn(run_consumer(self.clone(), shutdown.clone()));
+            tokio::spawn(run_consumer(self.clone(), stop.clone()));
         }
     }
 
