@@ -28,6 +28,9 @@ pub struct OrdersApp {
     config: Config,
     /// The database pool.
     pub pool: PgPool,
+    /// The relay's own connections (its listener and its steps): requests queueing for `pool`
+    /// under overload must not hold back publishing.
+    relay_pool: PgPool,
     /// The NATS client.
     pub nats: async_nats::Client,
     authenticator: Authenticator,
@@ -48,6 +51,9 @@ impl OrdersApp {
         store::migrate(&pool)
             .await
             .context("migrating the orders database")?;
+        let relay_pool = connect::postgres(config.database_url.expose_secret(), 2)
+            .await
+            .context("connecting the outbox relay to the orders database")?;
         let nats = connect::nats(&config.nats_url, "orders")
             .await
             .context("configuring the NATS client")?;
@@ -56,6 +62,7 @@ impl OrdersApp {
         Ok(Self {
             config,
             pool,
+            relay_pool,
             nats,
             authenticator,
             relay_waker: RelayWaker::default(),
@@ -91,7 +98,7 @@ impl OrdersApp {
     /// Starts the outbox relay and the inventory-event consumer.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
         let relay = Relay::new(
-            self.pool.clone(),
+            self.relay_pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
         )
