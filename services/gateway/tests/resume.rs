@@ -304,3 +304,25 @@ async fn drain_tells_clients_to_reconnect() {
         "no longer accepting"
     );
 }
+
+/// A gateway whose NATS server is gone still drains and exits on SIGTERM (it used to wait for a
+/// NATS flush that could never finish, so the orchestrator had to SIGKILL it).
+#[tokio::test]
+async fn drain_finishes_when_nats_is_down() {
+    let mut env = Env::start().await;
+    let mut c = RawClient::connect(env.addr, &token(Uuid::now_v7(), false)).await;
+    env.nats.kill();
+    let state = env.state.clone();
+    eventually(|| {
+        let s = state.clone();
+        async move { s.nats.connection_state() != async_nats::connection::State::Connected }
+    })
+    .await;
+    env.shutdown();
+    let close = c.next_message(Duration::from_secs(5)).await.expect("Close");
+    assert_eq!(close["allowReconnect"], true);
+    tokio::time::timeout(Duration::from_secs(10), env.done.take().unwrap())
+        .await
+        .expect("the gateway exits within its drain grace")
+        .unwrap();
+}
