@@ -16,9 +16,9 @@ use uuid::Uuid;
 
 /// Writes `orders` orders and walks each through confirm → process → ship → deliver, with no
 /// relay running, so the outbox fills up. Returns the number of events written.
-async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
+/// Seeds product KB-001 and returns an admin actor with a one-line order request for it.
+async fn seed_admin_order(stack: &Stack) -> (Actor, [LineRequest; 1]) {
     stack.seed_product("KB-001", 100).await;
-    let service = OrderService::new(stack.app.pool.clone());
     let actor = Actor {
         customer_id: CustomerId(Uuid::new_v4()),
         name: "Load".into(),
@@ -28,6 +28,12 @@ async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
         sku: Sku::parse("KB-001").unwrap(),
         quantity: Quantity::new(1).unwrap(),
     }];
+    (actor, line)
+}
+
+async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
+    let (actor, line) = seed_admin_order(stack).await;
+    let service = OrderService::new(stack.app.pool.clone());
     let mut events = 0;
     for _ in 0..orders {
         let (order, _) = service.create(&actor, &line, None).await.unwrap();
@@ -189,16 +195,7 @@ async fn published_soon(stack: &Stack, count: usize) -> bool {
 #[tokio::test]
 async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
     let stack = Stack::start_with(false).await;
-    stack.seed_product("KB-001", 100).await;
-    let actor = Actor {
-        customer_id: CustomerId(Uuid::new_v4()),
-        name: "Wake".into(),
-        is_admin: true,
-    };
-    let line = [LineRequest {
-        sku: Sku::parse("KB-001").unwrap(),
-        quantity: Quantity::new(1).unwrap(),
-    }];
+    let (actor, line) = seed_admin_order(&stack).await;
 
     // Request handlers: rows written without NOTIFY, relay woken in-process after the commit.
     let waker = RelayWaker::default();
