@@ -85,6 +85,8 @@ struct Row {
     payload: Vec<u8>,
     /// Seconds since the writing transaction began: the relay's share of event latency.
     waited_secs: f64,
+    /// An earlier row of the same aggregate is still waiting outside this batch.
+    blocked: bool,
 }
 
 impl Relay {
@@ -108,17 +110,31 @@ impl Relay {
     /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
     /// were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
-        let mut tx = self.pool.begin().await?;
         // The relay's commit only deletes what JetStream acknowledged. If a database crash loses
         // that commit, the rows are published again and JetStream drops the copies by
         // `Nats-Msg-Id`, so waiting for the disk flush here buys nothing but a slower cycle.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
+        // Both statements go in the one round trip of the BEGIN.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?;
+        // Claim and ordering check in one statement. A row is blocked while an earlier row of its
+        // aggregate is still in the table but not in this batch (another relay holds it, or its
+        // publish failed). One snapshot is enough: an aggregate's rows get their ids in commit
+        // order (writers lock the aggregate first), so every earlier row of a claimed row's
+        // aggregate was committed before it and is visible to the same snapshot.
         let claimed: Vec<Row> = sqlx::query_as(
-            "SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload,
-                    extract(epoch FROM clock_timestamp() - created_at)::float8 AS waited_secs
-             FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "WITH claimed AS (
+                 SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name,
+                        payload, created_at
+                 FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+             SELECT c.id, c.event_id, c.aggregate_id, c.aggregate_version, c.subject,
+                    c.schema_name, c.payload,
+                    extract(epoch FROM clock_timestamp() - c.created_at)::float8 AS waited_secs,
+                    EXISTS (SELECT 1 FROM outbox o
+                            WHERE o.aggregate_id = c.aggregate_id AND o.id < c.id
+                              AND o.id NOT IN (SELECT id FROM claimed)) AS blocked
+             FROM claimed c ORDER BY c.id",
         )
         .bind(self.settings.batch_size)
         .fetch_all(&mut *tx)
@@ -127,24 +143,10 @@ impl Relay {
             return Ok(0);
         }
 
-        let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
-        let aggregates: Vec<&str> = claimed.iter().map(|r| r.aggregate_id.as_str()).collect();
-        let blocked: HashSet<i64> = sqlx::query_scalar::<_, i64>(
-            "SELECT b.id FROM unnest($1::bigint[], $2::text[]) AS b(id, agg)
-             WHERE EXISTS (SELECT 1 FROM outbox o
-                           WHERE o.aggregate_id = b.agg AND o.id < b.id AND o.id <> ALL($1))",
-        )
-        .bind(&ids)
-        .bind(&aggregates)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-
         let mut in_flight: Vec<(&Row, Result<PublishAckFuture, Error>)> = Vec::new();
         let mut held_back: HashSet<&str> = HashSet::new();
         for row in &claimed {
-            if blocked.contains(&row.id) || held_back.contains(row.aggregate_id.as_str()) {
+            if row.blocked || held_back.contains(row.aggregate_id.as_str()) {
                 // Keep the rest of this aggregate behind its blocked predecessor.
                 held_back.insert(&row.aggregate_id);
                 continue;
