@@ -89,6 +89,34 @@ struct Row {
     blocked: bool,
 }
 
+/// A batch whose publishes are acknowledged; deleting its rows and committing is what remains.
+struct Published {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    ids: Vec<i64>,
+    first_error: Option<Error>,
+}
+
+impl Published {
+    /// Deletes the acknowledged rows and commits (releasing the rest for a later step). Returns
+    /// how many rows were published, or the publish error if none was.
+    async fn finish(mut self) -> Result<usize, Error> {
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&self.ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
+        match self.first_error {
+            Some(e) if self.ids.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, "some outbox rows were not published; will retry");
+                Ok(self.ids.len())
+            }
+            None => Ok(self.ids.len()),
+        }
+    }
+}
+
 impl Relay {
     /// A relay over `pool`'s outbox publishing through `jetstream`.
     pub fn new(pool: PgPool, jetstream: jetstream::Context, settings: RelaySettings) -> Self {
@@ -110,6 +138,15 @@ impl Relay {
     /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
     /// were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
+        match self.publish_batch().await? {
+            Some(batch) => batch.finish().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Claims a batch and publishes it, waiting for the acks; the batch still holds its row
+    /// locks. `None` when there was nothing to claim.
+    async fn publish_batch(&self) -> Result<Option<Published>, Error> {
         // The relay's commit only deletes what JetStream acknowledged. If a database crash loses
         // that commit, the rows are published again and JetStream drops the copies by
         // `Nats-Msg-Id`, so waiting for the disk flush here buys nothing but a slower cycle.
@@ -140,7 +177,7 @@ impl Relay {
         .fetch_all(&mut *tx)
         .await?;
         if claimed.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
 
         let mut in_flight: Vec<(&Row, Result<PublishAckFuture, Error>)> = Vec::new();
@@ -181,20 +218,11 @@ impl Relay {
             }
         }
 
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-            .bind(&published)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        metrics::counter!("outbox_published_total").increment(published.len() as u64);
-        match first_error {
-            Some(e) if published.is_empty() => Err(e),
-            Some(e) => {
-                tracing::warn!(error = %e, "some outbox rows were not published; will retry");
-                Ok(published.len())
-            }
-            None => Ok(published.len()),
-        }
+        Ok(Some(Published {
+            tx,
+            ids: published,
+            first_error,
+        }))
     }
 
     async fn send(&self, row: &Row) -> Result<PublishAckFuture, Error> {
@@ -232,6 +260,38 @@ impl Relay {
         }
     }
 
+    /// Like [`Relay::drain`], but each batch's DELETE and COMMIT run while the next batch is
+    /// claimed and published, so they are off the events' path. Safe for order: the next claim
+    /// skips the finishing batch's rows (still locked) and holds back later rows of its
+    /// aggregates (still in the table). Rows held back that way get one more step once the
+    /// finishing batch has committed. Uses two connections at once.
+    pub async fn drain_pipelined(&self) -> Result<usize, Error> {
+        let mut total = 0;
+        let mut finishing: Option<Published> = None;
+        loop {
+            let overlapped = finishing.is_some();
+            let next = match finishing.take() {
+                Some(previous) => {
+                    let (finished, next) = tokio::join!(previous.finish(), self.publish_batch());
+                    total += finished?;
+                    next
+                }
+                None => self.publish_batch().await,
+            };
+            match next? {
+                Some(batch) if !batch.ids.is_empty() => finishing = Some(batch),
+                other => {
+                    if let Some(batch) = other {
+                        total += batch.finish().await?;
+                    }
+                    if !overlapped {
+                        return Ok(total);
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs until `shutdown`: ensures the streams exist, then drains the outbox whenever this
     /// process's writers wake it, a notification arrives, or the poll interval passes. Failures (NATS or PostgreSQL down)
     /// are logged and retried; events simply wait in the outbox meanwhile.
@@ -250,7 +310,7 @@ impl Relay {
             if listener.is_none() {
                 listener = self.listen().await;
             }
-            match self.drain().await {
+            match self.drain_pipelined().await {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox relay step failed; retrying");

@@ -115,9 +115,19 @@ async fn relay_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_t
 
 #[tokio::test]
 async fn two_relays_at_once_keep_per_order_versions_in_order() {
+    two_relays_at_once(false).await;
+}
+
+#[tokio::test]
+async fn two_pipelined_relays_at_once_keep_per_order_versions_in_order() {
+    two_relays_at_once(true).await;
+}
+
+/// Two relays drain the same outbox at once, with small batches so they interleave on the same
+/// orders; `pipelined` overlaps each relay's commit with its next batch as `Relay::run` does.
+async fn two_relays_at_once(pipelined: bool) {
     let stack = Stack::start_with(false).await;
     let expected = fill_outbox(&stack, 120).await;
-    // Small batches make the two relays interleave on the same orders.
     let settings = RelaySettings {
         batch_size: 7,
         ..RelaySettings::default()
@@ -128,7 +138,11 @@ async fn two_relays_at_once_keep_per_order_versions_in_order() {
         settings.clone(),
     );
     let b = Relay::new(stack.app.pool.clone(), stack.app.jetstream(), settings);
-    let (ra, rb) = tokio::join!(a.drain(), b.drain());
+    let (ra, rb) = if pipelined {
+        tokio::join!(a.drain_pipelined(), b.drain_pipelined())
+    } else {
+        tokio::join!(a.drain(), b.drain())
+    };
     let (na, nb) = (ra.unwrap(), rb.unwrap());
     assert!(na > 0 && nb > 0, "both relays did work: {na} and {nb}");
     // A relay's drain ends when a step publishes nothing, which happens while the other relay
