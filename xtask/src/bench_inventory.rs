@@ -10,9 +10,8 @@
 //! part and the consumer's; p99 per second of the burst) and the consumer's pending count
 //! sampled during the burst. Then the consumer's ceiling: as many orders again are confirmed
 //! with the consumer stopped, and the rate at which it drains that backlog is printed.
-//! Self-contained on purpose (only library crates), so it can be driven from anywhere.
+//! Runs the services from their library crates (no binaries to build first).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -26,6 +25,9 @@ use orderflow_outbox::StreamSettings;
 use orderflow_test_support::{NatsServer, PgCluster};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::bench_support::{OrdersApi, create_database, serve};
+use crate::process::step;
 
 /// Orders confirmed in the burst.
 const ORDERS: usize = 5_000;
@@ -100,34 +102,6 @@ struct Figures {
     drain_per_s: f64,
 }
 
-fn step(title: &str) {
-    println!("\n==> {title}");
-}
-
-async fn create_db(server: &str, name: &str) -> anyhow::Result<String> {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    Ok(format!(
-        "{}/{name}",
-        server.rsplit_once('/').context("pg url")?.0
-    ))
-}
-
-async fn serve(router: axum::Router, shutdown: &CancellationToken) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
-    Ok(base)
-}
-
 async fn wait_for(
     what: &str,
     timeout: Duration,
@@ -147,7 +121,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     let auth = AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET);
     let orders = OrdersApp::connect(OrdersConfig {
         listen: "127.0.0.1:0".parse()?,
-        database_url: create_db(pg_url, "orders_inv_bench").await?.into(),
+        database_url: create_database(pg_url, "orders_inv_bench").await?.into(),
         db_max_connections: 40,
         nats_url: nats.url(),
         log_format: "text".into(),
@@ -157,7 +131,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     .await?;
     let inventory = InventoryApp::connect(InventoryConfig {
         listen: "127.0.0.1:0".parse()?,
-        database_url: create_db(pg_url, "inventory_bench").await?.into(),
+        database_url: create_database(pg_url, "inventory_bench").await?.into(),
         db_max_connections: 16,
         consumer_workers: WORKERS,
         nats_url: nats.url(),
@@ -221,15 +195,9 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     let js = inventory.jetstream();
     let mut stream = js.get_stream(orderflow_events::streams::ORDERS).await?;
     let first_seq = stream.info().await?.state.last_sequence + 1;
-    let token = dev::issue_hs256(
-        dev::SECRET,
-        dev::DevClaims::new(admin).name("Bench").role("Admin"),
-    );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
-        .build()?;
+    let api = OrdersApi::admin(&base, admin, CLIENTS)?;
     let started = Instant::now();
-    let workers = confirm_all(&client, &token, &base, ids);
+    let workers = api.spawn_clients(&ids, CLIENTS, &["confirm"]);
     let mut pending = Vec::new();
     let mut confirms_elapsed = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -285,7 +253,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     ));
     consumers.cancel();
     let ids = create_drafts(&service, &actor).await?;
-    for w in confirm_all(&client, &token, &base, ids) {
+    for w in api.spawn_clients(&ids, CLIENTS, &["confirm"]) {
         w.await??;
     }
     wait_for(
@@ -342,37 +310,6 @@ async fn create_drafts(service: &OrderService, actor: &Actor) -> anyhow::Result<
         ids.push(service.create(actor, &line, None).await?.0.id.0);
     }
     Ok(ids)
-}
-
-/// Confirms every order over HTTP from `CLIENTS` concurrent clients.
-fn confirm_all(
-    client: &reqwest::Client,
-    token: &str,
-    base: &str,
-    ids: Vec<Uuid>,
-) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let ids = Arc::new(ids);
-    (0..CLIENTS)
-        .map(|worker| {
-            let (client, token, base, ids) = (
-                client.clone(),
-                token.to_owned(),
-                base.to_owned(),
-                Arc::clone(&ids),
-            );
-            tokio::spawn(async move {
-                for id in ids.iter().skip(worker).step_by(CLIENTS) {
-                    let r = client
-                        .post(format!("{base}/api/orders/{id}/confirm"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await?;
-                    anyhow::ensure!(r.status().is_success(), "confirm {id}: {}", r.status());
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect()
 }
 
 /// p50 and p99 of the two parts of the lag: orders' commit → JetStream stored (the orders

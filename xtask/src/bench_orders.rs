@@ -8,7 +8,6 @@
 //! the HTTP load from this process, PostgreSQL and nats-server as child processes.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -24,6 +23,7 @@ use orderflow_test_support::{NatsServer, PgCluster};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::bench_support::{OrdersApi, create_database, serve};
 use crate::process::step;
 use crate::tools;
 
@@ -106,11 +106,7 @@ pub fn run() -> anyhow::Result<()> {
 async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
     step("Starting nats-server and the orders service");
     let nats = NatsServer::start().await;
-    sqlx_create_db(pg_url, "orders_bench").await?;
-    let db_url = format!(
-        "{}/orders_bench",
-        pg_url.rsplit_once('/').context("pg url")?.0
-    );
+    let db_url = create_database(pg_url, "orders_bench").await?;
     let config = Config {
         listen: "127.0.0.1:0".parse()?,
         database_url: db_url.into(),
@@ -123,10 +119,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
     let app = OrdersApp::connect(config).await?;
     let shutdown = CancellationToken::new();
     app.spawn_background(&shutdown);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let router = app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(app.router(), &shutdown).await?;
 
     step(&format!(
         "Creating {} draft orders (not measured)",
@@ -150,17 +143,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
     }
     wait_outbox_empty(&app).await?;
     let js = app.jetstream();
-    let token = dev::issue_hs256(
-        dev::SECRET,
-        dev::DevClaims::new(admin).name("Bench").role("Admin"),
-    );
-    let http = Http {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(CLIENTS * 4)
-            .build()?,
-        token,
-        base,
-    };
+    let http = OrdersApi::admin(&base, admin, CLIENTS * 4)?;
     let (first, second) = ids.split_at(ORDERS);
 
     step("Driving transitions over HTTP as fast as possible");
@@ -169,27 +152,6 @@ async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
     let steady = measure(&app, &js, drive_at_rate(&http, second)).await?;
     shutdown.cancel();
     Ok((saturated, steady))
-}
-
-/// What the load generator needs to call the API.
-#[derive(Clone)]
-struct Http {
-    client: reqwest::Client,
-    token: String,
-    base: String,
-}
-
-impl Http {
-    async fn transition(&self, id: Uuid, action: &str) -> anyhow::Result<()> {
-        let r = self
-            .client
-            .post(format!("{}/api/orders/{id}/{action}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "{action} {id}: {}", r.status());
-        Ok(())
-    }
 }
 
 /// The figures of one phase.
@@ -240,31 +202,18 @@ async fn measure(
     })
 }
 
-/// `CLIENTS` workers, each walking its share of the orders through their lives back to back.
-async fn drive_closed_loop(http: &Http, ids: &[Uuid]) -> anyhow::Result<Duration> {
-    let ids: Arc<Vec<Uuid>> = Arc::new(ids.to_vec());
+/// `CLIENTS` clients, each walking its share of the orders through their lives back to back.
+async fn drive_closed_loop(http: &OrdersApi, ids: &[Uuid]) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for worker in 0..CLIENTS {
-        let (http, ids) = (http.clone(), Arc::clone(&ids));
-        workers.spawn(async move {
-            for id in ids.iter().skip(worker).step_by(CLIENTS) {
-                for action in ACTIONS {
-                    http.transition(*id, action).await?;
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(result) = workers.join_next().await {
-        result??;
+    for client in http.spawn_clients(ids, CLIENTS, &ACTIONS) {
+        client.await??;
     }
     Ok(started.elapsed())
 }
 
 /// Open loop: one transition starts every 1/`STEADY_RATE` s whatever the answers' speed (late
 /// ticks are caught up), each on an order whose previous transition has finished.
-async fn drive_at_rate(http: &Http, ids: &[Uuid]) -> anyhow::Result<Duration> {
+async fn drive_at_rate(http: &OrdersApi, ids: &[Uuid]) -> anyhow::Result<Duration> {
     let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel();
     for id in ids {
         ready_tx.send((*id, 0usize))?;
@@ -342,15 +291,6 @@ async fn read_latencies(
         latencies.len()
     );
     Ok(latencies)
-}
-
-async fn sqlx_create_db(url: &str, name: &str) -> anyhow::Result<()> {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    Ok(())
 }
 
 async fn seed_product(app: &OrdersApp) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 
 mod bench_inventory;
 mod bench_orders;
+mod bench_support;
 mod codegen;
 mod demo;
 mod process;
