@@ -5,7 +5,7 @@ import { useReducer, useState } from "react";
 import { type OrderAction, adjustStock, orderAction } from "../api";
 import type { TokenStore } from "../auth";
 import { alertsReducer } from "../state/reducers";
-import { ConnectionBadge, LiveFeed, StatusPill, money } from "./common";
+import { LiveFeed, type Notice, StatusPill, ViewHeader, money } from "./common";
 import { useLiveData } from "./useLiveData";
 
 const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
@@ -20,7 +20,7 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
     if (event.kind === "lowStock") dispatchAlerts({ type: "alert", alert: event.message });
   });
   const [busy, setBusy] = useState<string | null>(null);
-  const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
+  const [message, setMessage] = useState<Notice | null>(null);
   const [restock, setRestock] = useState<Record<string, number>>({});
 
   const act = async (key: string, work: () => Promise<string>) => {
@@ -39,20 +39,7 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
 
   return (
     <div className="layout">
-      <div className="toolbar">
-        <h1>Dashboard</h1>
-        <ConnectionBadge state={live.hub.state} error={live.hub.error} lastReplayed={live.hub.lastReplayed} />
-      </div>
-      {live.loadError && (
-        <p className="error" role="alert">
-          {live.loadError}
-        </p>
-      )}
-      {message && (
-        <p className={message.error ? "error" : "notice"} role={message.error ? "alert" : "status"}>
-          {message.text}
-        </p>
-      )}
+      <ViewHeader title="Dashboard" live={live} message={message} />
       {active.length > 0 && (
         <section className="alerts" aria-label="Low-stock alerts" role="alert">
           {active.map((a) => (

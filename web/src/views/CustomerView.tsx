@@ -4,7 +4,7 @@ import { useMemo, useState } from "react";
 import { ApiError, createOrder, orderAction } from "../api";
 import type { TokenStore } from "../auth";
 import type { Order, Product } from "../state/types";
-import { ConnectionBadge, LiveFeed, StatusPill, money } from "./common";
+import { LiveFeed, type Notice, StatusPill, ViewHeader, money } from "./common";
 import { useLiveData } from "./useLiveData";
 
 function availability(p: Product): { label: string; tone: string } {
@@ -17,7 +17,7 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
   const live = useLiveData(tokens, false);
   const [cart, setCart] = useState<Record<string, number>>({});
   const [busy, setBusy] = useState<string | null>(null);
-  const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
+  const [message, setMessage] = useState<Notice | null>(null);
 
   const bySku = useMemo(
     () => new Map((live.products ?? []).map((p) => [p.sku, p])),
@@ -60,20 +60,7 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
 
   return (
     <div className="layout">
-      <div className="toolbar">
-        <h1>Shop</h1>
-        <ConnectionBadge state={live.hub.state} error={live.hub.error} lastReplayed={live.hub.lastReplayed} />
-      </div>
-      {live.loadError && (
-        <p className="error" role="alert">
-          {live.loadError}
-        </p>
-      )}
-      {message && (
-        <p className={message.error ? "error" : "notice"} role={message.error ? "alert" : "status"}>
-          {message.text}
-        </p>
-      )}
+      <ViewHeader title="Shop" live={live} message={message} />
       <div className="grid">
         <section className="card span-2" aria-labelledby="catalog-title">
           <h2 id="catalog-title">Catalog</h2>

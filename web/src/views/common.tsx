@@ -1,4 +1,4 @@
-// Small shared pieces: connection badge, status pill, live feed, money.
+// Small shared pieces: view header, connection badge, status pill, live feed, money.
 import type { FeedItem } from "../state/reducers";
 import type { ConnectionState } from "../state/types";
 
@@ -32,6 +32,42 @@ export function ConnectionBadge({
       <span className="dot" aria-hidden="true" />
       {LABELS[state]}
     </span>
+  );
+}
+
+/** The result of a user's last action, shown under a view's title. */
+export type Notice = { text: string; error: boolean };
+
+/** A view's title with its connection badge, then its load error and the last action's result. */
+export function ViewHeader({
+  title,
+  live,
+  message,
+}: {
+  title: string;
+  live: {
+    hub: { state: ConnectionState; error: string | null; lastReplayed: number | null };
+    loadError: string | null;
+  };
+  message: Notice | null;
+}) {
+  return (
+    <>
+      <div className="toolbar">
+        <h1>{title}</h1>
+        <ConnectionBadge state={live.hub.state} error={live.hub.error} lastReplayed={live.hub.lastReplayed} />
+      </div>
+      {live.loadError && (
+        <p className="error" role="alert">
+          {live.loadError}
+        </p>
+      )}
+      {message && (
+        <p className={message.error ? "error" : "notice"} role={message.error ? "alert" : "status"}>
+          {message.text}
+        </p>
+      )}
+    </>
   );
 }
 
