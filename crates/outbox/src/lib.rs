@@ -2,8 +2,9 @@
 //!
 //! A service writes its business rows and its events in one PostgreSQL transaction with
 //! [`enqueue_then_wake`] and wakes its relay after the commit with [`RelayWaker`] (or, where it
-//! cannot run code after its commit, with [`enqueue`], which notifies relays through `NOTIFY`);
-//! nothing is published from a request handler. A [`Relay`] then publishes the
+//! cannot run code after its commit, with [`enqueue`], which notifies relays through `NOTIFY`).
+//! An optimistic writer makes its conditional change and writes its events in one statement
+//! with [`enqueue_with_change`]. Nothing is published from a request handler. A [`Relay`] then publishes the
 //! rows to JetStream in commit order per aggregate, waits for each publish ack, and only then
 //! deletes them. JetStream drops duplicates by `Nats-Msg-Id` (the event id), so a relay that dies
 //! between the ack and the delete cannot store an event twice. [`ensure_streams`] creates or
@@ -15,7 +16,9 @@ mod relay;
 mod streams;
 
 pub use error::Error;
-pub use message::{OutboxMessage, enqueue, enqueue_then_wake, pending_count};
+pub use message::{
+    OutboxMessage, PgQuery, enqueue, enqueue_then_wake, enqueue_with_change, pending_count,
+};
 pub use relay::{Relay, RelaySettings, RelayWaker};
 pub use streams::{StreamSettings, ensure_streams};
 

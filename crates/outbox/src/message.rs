@@ -1,6 +1,6 @@
 //! Writing events into the outbox inside the caller's transaction.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use crate::Error;
@@ -63,6 +63,43 @@ pub async fn enqueue_then_wake(
     insert(conn, messages, false).await
 }
 
+/// Makes a conditional change and writes `messages` in one statement, which PostgreSQL runs as
+/// its own transaction: one round trip, no `BEGIN` or `COMMIT`, and no lock held while the
+/// caller computes. `change` is a data-modifying statement with a `RETURNING` clause whose
+/// parameters start at `$7` (`bind_change` binds them); the messages are written only if it
+/// returns a row, and the result says whether it did. Made for optimistic writers: read
+/// without a lock, then change "where the version is still the one I read". As with
+/// [`enqueue_then_wake`], the caller wakes its relay after a `true`.
+pub async fn enqueue_with_change<'q>(
+    conn: &mut PgConnection,
+    change: &str,
+    bind_change: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
+    messages: &'q [OutboxMessage],
+) -> Result<bool, Error> {
+    // A data-modifying WITH runs once and to completion whatever reads it. The INSERT reads the
+    // change's output, so its rows (and their ids) come after the change took its row locks:
+    // an aggregate's rows keep commit order, which the relay's ordering check relies on.
+    let sql = format!(
+        "WITH change AS ({change}),
+              written AS ({INSERT} WHERE EXISTS (SELECT FROM change) ORDER BY ord)
+         SELECT EXISTS (SELECT FROM change)"
+    );
+    let query = Columns::of(messages).bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
+    let changed: bool = bind_change(query).fetch_one(conn).await?.try_get(0)?;
+    Ok(changed)
+}
+
+/// A query on PostgreSQL with its arguments.
+pub type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The outbox insert, reading `$1`–`$6` (see [`Columns`]). WITH ORDINALITY keeps the caller's
+/// order in the identity column, which is publish order.
+const INSERT: &str =
+    "INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
+     SELECT e, a, v, s, n, p
+     FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
+          WITH ORDINALITY AS t(e, a, v, s, n, p, ord)";
+
 /// One statement for the whole batch, with the notification folded in when asked for.
 async fn insert(
     conn: &mut PgConnection,
@@ -72,49 +109,57 @@ async fn insert(
     if messages.is_empty() {
         return Ok(());
     }
-    let mut event_ids = Vec::with_capacity(messages.len());
-    let mut aggregate_ids = Vec::with_capacity(messages.len());
-    let mut versions = Vec::with_capacity(messages.len());
-    let mut subjects = Vec::with_capacity(messages.len());
-    let mut schemas = Vec::with_capacity(messages.len());
-    let mut payloads = Vec::with_capacity(messages.len());
-    for m in messages {
-        event_ids.push(m.event_id);
-        aggregate_ids.push(m.aggregate_id.as_str());
-        versions.push(m.aggregate_version);
-        subjects.push(m.subject.as_str());
-        schemas.push(m.schema_name.as_str());
-        payloads.push(m.payload.as_slice());
-    }
-    // WITH ORDINALITY keeps the caller's order in the identity column, which is publish order.
     // A data-modifying WITH runs exactly once, so the notification costs no extra round trip.
-    let sql = if notify {
-        "WITH inserted AS (
-             INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
-             SELECT e, a, v, s, n, p
-             FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
-                  WITH ORDINALITY AS t(e, a, v, s, n, p, ord)
-             ORDER BY ord)
-         SELECT pg_notify($7, '')"
+    let query = if notify {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH inserted AS ({INSERT} ORDER BY ord) SELECT pg_notify($7, '')"
+        )))
     } else {
-        "INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
-         SELECT e, a, v, s, n, p
-         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
-              WITH ORDINALITY AS t(e, a, v, s, n, p, ord)
-         ORDER BY ord"
+        sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT} ORDER BY ord")))
     };
-    let mut query = sqlx::query(sql)
-        .bind(&event_ids)
-        .bind(&aggregate_ids)
-        .bind(&versions)
-        .bind(&subjects)
-        .bind(&schemas)
-        .bind(&payloads);
+    let mut query = Columns::of(messages).bind(query);
     if notify {
         query = query.bind(crate::NOTIFY_CHANNEL);
     }
     query.execute(conn).await?;
     Ok(())
+}
+
+/// The messages as the six column arrays `INSERT` unnests.
+struct Columns<'m> {
+    event_ids: Vec<Uuid>,
+    aggregate_ids: Vec<&'m str>,
+    versions: Vec<i64>,
+    subjects: Vec<&'m str>,
+    schemas: Vec<&'m str>,
+    payloads: Vec<&'m [u8]>,
+}
+
+impl<'m> Columns<'m> {
+    fn of(messages: &'m [OutboxMessage]) -> Self {
+        Self {
+            event_ids: messages.iter().map(|m| m.event_id).collect(),
+            aggregate_ids: messages.iter().map(|m| m.aggregate_id.as_str()).collect(),
+            versions: messages.iter().map(|m| m.aggregate_version).collect(),
+            subjects: messages.iter().map(|m| m.subject.as_str()).collect(),
+            schemas: messages.iter().map(|m| m.schema_name.as_str()).collect(),
+            payloads: messages.iter().map(|m| m.payload.as_slice()).collect(),
+        }
+    }
+
+    /// Binds the arrays as `$1`–`$6`.
+    fn bind<'q>(self, query: PgQuery<'q>) -> PgQuery<'q>
+    where
+        'm: 'q,
+    {
+        query
+            .bind(self.event_ids)
+            .bind(self.aggregate_ids)
+            .bind(self.versions)
+            .bind(self.subjects)
+            .bind(self.schemas)
+            .bind(self.payloads)
+    }
 }
 
 /// How many events wait in the outbox (for `/metrics` and tests).

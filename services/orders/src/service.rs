@@ -182,6 +182,12 @@ impl OrderService {
     /// Applies `command`. `if_match` (from `If-Match`) must equal the current version when
     /// given. Whether the actor may issue the command at all is the caller's check; this only
     /// hides other customers' orders.
+    ///
+    /// Optimistic: the order is read without a lock and the new state and its events are
+    /// written in one statement only if the order is still at the version read: two round trips
+    /// and no explicit transaction, where locking took five. A lost race re-reads and decides
+    /// again (now perhaps a 409 or 412). Each lost race means another transition committed, and
+    /// an order has at most five in its life, so the loop ends.
     pub async fn transition(
         &self,
         actor: &Actor,
@@ -189,23 +195,30 @@ impl OrderService {
         command: &Command,
         if_match: Option<u64>,
     ) -> Result<Order, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let mut order = visible(actor, store::load_order_for_update(&mut tx, id).await?)?;
-        if let Some(expected) = if_match
-            && expected != order.version
-        {
-            return Err(OrderError::VersionMismatch {
-                expected,
-                current: order.version,
-            });
+        let mut conn = self.pool.acquire().await?;
+        loop {
+            let mut order = visible(actor, store::load_order(&mut conn, id).await?)?;
+            if let Some(expected) = if_match
+                && expected != order.version
+            {
+                return Err(OrderError::VersionMismatch {
+                    expected,
+                    current: order.version,
+                });
+            }
+            let read_version = order.version;
+            let now = OffsetDateTime::now_utc();
+            let events = order.handle(command, now)?;
+            let messages = to_outbox(&order, &events, now)?;
+            if store::save_transition_if_unchanged(&mut conn, &order, read_version, &messages)
+                .await?
+            {
+                self.relay.wake();
+                metrics::counter!("orders_transitions_total", "command" => command.name())
+                    .increment(1);
+                return Ok(order);
+            }
         }
-        let now = OffsetDateTime::now_utc();
-        let events = order.handle(command, now)?;
-        store::save_transition(&mut tx, &order).await?;
-        orderflow_outbox::enqueue_then_wake(&mut tx, &to_outbox(&order, &events, now)?).await?;
-        self.commit(tx).await?;
-        metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
-        Ok(order)
     }
 }
 

@@ -119,3 +119,60 @@ async fn random_command_sequences_follow_the_model() {
         panic!("{e}");
     }
 }
+
+/// Transitions read without a lock and write only if the order is unchanged; a writer that loses
+/// that race must decide again on the new state, not fail. Three confirms and three cancels race
+/// on each order: exactly one cancel wins (a cancel that lost to a confirm retries and cancels
+/// the confirmed order), at most one confirm does, every loser is told why (409, never an
+/// error), and the outbox holds each winner's events once with consecutive versions.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_commands_are_each_applied_once_or_rejected() {
+    let stack = Stack::start_with(false).await;
+    stack.seed_product("KB-001", 100).await;
+    let service = OrderService::new(stack.app.pool.clone());
+    let actor = Actor {
+        customer_id: CustomerId(Uuid::new_v4()),
+        name: "Racer".into(),
+        is_admin: true,
+    };
+    let line = [LineRequest {
+        sku: Sku::parse("KB-001").unwrap(),
+        quantity: Quantity::new(1).unwrap(),
+    }];
+    for _ in 0..20 {
+        let (order, _) = service.create(&actor, &line, None).await.unwrap();
+        let racers = (0..6).map(|i| {
+            let (service, actor) = (service.clone(), actor.clone());
+            let command = if i % 2 == 0 {
+                Command::Confirm
+            } else {
+                Command::Cancel {
+                    reason: "race".into(),
+                }
+            };
+            tokio::spawn(async move {
+                let outcome = service.transition(&actor, order.id, &command, None).await;
+                (command, outcome)
+            })
+        });
+        let (mut confirmed, mut cancelled) = (0, 0);
+        for racer in futures::future::join_all(racers).await {
+            match racer.unwrap() {
+                (Command::Confirm, Ok(_)) => confirmed += 1,
+                (_, Ok(_)) => cancelled += 1,
+                (_, Err(OrderError::Transition(_))) => {}
+                (command, Err(e)) => panic!("{command:?} failed instead of deciding again: {e}"),
+            }
+        }
+        assert_eq!(cancelled, 1, "exactly one cancel wins");
+        assert!(confirmed <= 1, "{confirmed} confirms won");
+
+        let rows = outbox_rows(&stack.app.pool, order.id.0).await;
+        let versions: Vec<i64> = rows.iter().map(|(_, v)| *v).collect();
+        let expected: Vec<i64> = (1..=1 + 2 * (confirmed + cancelled)).collect();
+        assert_eq!(versions, expected, "{rows:?}");
+        let stored = service.get(&actor, order.id).await.unwrap();
+        assert_eq!(stored.status, OrderStatus::Cancelled);
+        assert_eq!(stored.version, *expected.last().unwrap() as u64);
+    }
+}

@@ -8,6 +8,7 @@ pub use catalog::{CatalogEntry, apply_product_upserted, find_by_skus};
 pub use orders::{
     OrderPage, PageCursor, find_idempotent, insert_order, list_orders, load_order,
     load_order_for_update, next_order_number, record_idempotency_key, save_transition,
+    save_transition_if_unchanged,
 };
 
 /// Runs the orders service's migrations and those of the outbox and inbox it uses.

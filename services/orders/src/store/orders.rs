@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use orderflow_outbox::OutboxMessage;
 use sqlx::{PgConnection, Row as _, postgres::PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -85,6 +86,33 @@ pub async fn save_transition(conn: &mut PgConnection, order: &Order) -> Result<(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Saves a transition and writes its events in one statement (its own transaction), provided
+/// the order is still at `read_version`, the version the transition was computed from. `false`
+/// means another writer changed the order first and nothing was written.
+pub async fn save_transition_if_unchanged(
+    conn: &mut PgConnection,
+    order: &Order,
+    read_version: u64,
+    events: &[OutboxMessage],
+) -> Result<bool, orderflow_outbox::Error> {
+    orderflow_outbox::enqueue_with_change(
+        conn,
+        "UPDATE orders SET status = $8, version = $9, cancel_reason = $10, updated_at = $11
+         WHERE id = $7 AND version = $12 RETURNING id",
+        |query| {
+            query
+                .bind(order.id.0)
+                .bind(order.status.as_str())
+                .bind(order.version as i64)
+                .bind(&order.cancel_reason)
+                .bind(order.updated_at)
+                .bind(read_version as i64)
+        },
+        events,
+    )
+    .await
 }
 
 /// Loads an order.
