@@ -4,14 +4,15 @@
 //! 2,000 transitions/s (open loop: latency at the goal's rate, not at saturation). pgbench's
 //! simple-update rate on the same PostgreSQL gives the scale.
 //!
-//! Everything runs on this machine: the orders service in-process (build with `--release`),
-//! the HTTP load from this process, PostgreSQL and nats-server as child processes.
+//! Everything runs on this machine: the orders service in-process (build with `--release`), the
+//! HTTP load from this process on a runtime of its own, PostgreSQL and nats-server as child
+//! processes.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::StreamExt as _;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::Event as _;
@@ -20,6 +21,7 @@ use orderflow_orders::service::{Actor, LineRequest, OrderService};
 use orderflow_orders::{Config, OrdersApp};
 use orderflow_outbox::StreamSettings;
 use orderflow_test_support::{NatsServer, PgCluster};
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -44,10 +46,18 @@ pub fn run() -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     // A durable cluster (fsync on), as in production: the comparison with pgbench is fair.
     let pg = PgCluster::start_in(scratch.path(), None)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The service and the HTTP load get a runtime each, so the load generator's tasks never
+    // queue in front of the service's (in production, clients are other machines). The two
+    // still share the machine's two cores with PostgreSQL and nats-server.
+    let service = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("orders-service")
         .enable_all()
         .build()?;
-    let (saturated, steady) = runtime.block_on(drive(&pg.url()))?;
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("http-load")
+        .enable_all()
+        .build()?;
+    let (saturated, steady) = service.block_on(drive(&pg.url(), load.handle()))?;
 
     step(&format!(
         "pgbench simple-update (-N), 16 clients, {PGBENCH_SECONDS} s"
@@ -103,7 +113,7 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
+async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
     step("Starting nats-server and the orders service");
     let nats = NatsServer::start().await;
     let db_url = create_database(pg_url, "orders_bench").await?;
@@ -144,12 +154,14 @@ async fn drive(pg_url: &str) -> anyhow::Result<(Phase, Phase)> {
     wait_outbox_empty(&app).await?;
     let js = app.jetstream();
     let http = OrdersApi::admin(&base, admin, CLIENTS * 4)?;
-    let (first, second) = ids.split_at(ORDERS);
+    let second = ids.split_off(ORDERS);
 
     step("Driving transitions over HTTP as fast as possible");
-    let saturated = measure(&app, &js, drive_closed_loop(&http, first)).await?;
+    let closed_loop = load.spawn(drive_closed_loop(http.clone(), ids));
+    let saturated = measure(&app, &js, async { closed_loop.await? }).await?;
     step("Driving transitions over HTTP at a steady rate");
-    let steady = measure(&app, &js, drive_at_rate(&http, second)).await?;
+    let at_rate = load.spawn(drive_at_rate(http, second));
+    let steady = measure(&app, &js, async { at_rate.await? }).await?;
     shutdown.cancel();
     Ok((saturated, steady))
 }
@@ -203,9 +215,9 @@ async fn measure(
 }
 
 /// `CLIENTS` clients, each walking its share of the orders through their lives back to back.
-async fn drive_closed_loop(http: &OrdersApi, ids: &[Uuid]) -> anyhow::Result<Duration> {
+async fn drive_closed_loop(http: OrdersApi, ids: Vec<Uuid>) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    for client in http.spawn_clients(ids, CLIENTS, &ACTIONS) {
+    for client in http.spawn_clients(&ids, CLIENTS, &ACTIONS) {
         client.await??;
     }
     Ok(started.elapsed())
@@ -213,9 +225,9 @@ async fn drive_closed_loop(http: &OrdersApi, ids: &[Uuid]) -> anyhow::Result<Dur
 
 /// Open loop: one transition starts every 1/`STEADY_RATE` s whatever the answers' speed (late
 /// ticks are caught up), each on an order whose previous transition has finished.
-async fn drive_at_rate(http: &OrdersApi, ids: &[Uuid]) -> anyhow::Result<Duration> {
+async fn drive_at_rate(http: OrdersApi, ids: Vec<Uuid>) -> anyhow::Result<Duration> {
     let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel();
-    for id in ids {
+    for id in &ids {
         ready_tx.send((*id, 0usize))?;
     }
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / STEADY_RATE));
@@ -248,14 +260,17 @@ async fn read_latencies(
     js: &async_nats::jetstream::Context,
     first_seq: u64,
 ) -> anyhow::Result<Vec<Duration>> {
-    // One ordered consumer reads the phase back in bulk; each message knows when it was stored.
+    // One pull consumer reads the phase back in bulk; each message knows when it was stored. Not
+    // an ordered consumer: its client-side reset once left a run waiting forever for messages
+    // the stream held.
     let consumer = js
         .get_stream("ORDERS")
         .await?
-        .create_consumer(pull::OrderedConfig {
+        .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: first_seq,
             },
+            ack_policy: AckPolicy::None,
             ..Default::default()
         })
         .await?;
@@ -263,7 +278,10 @@ async fn read_latencies(
     let mut latencies = Vec::new();
     // Per order: confirmed + status changed, then one status change per process, ship, deliver.
     for _ in 0..ORDERS * 5 {
-        let message = messages.next().await.context("stream ended early")??;
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .context("no message from the ORDERS stream for 10 s")?
+            .context("stream ended early")??;
         let schema = message
             .headers
             .as_ref()
