@@ -4,7 +4,8 @@
 //! - Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas share the work.
 //! - Per-aggregate order: a claimed row is held back while an earlier row of the same aggregate
 //!   is still in the table but not in this batch (another relay owns it, or it failed). Rows of
-//!   one aggregate get increasing ids because writers lock the aggregate row first.
+//!   one aggregate get increasing ids because writers lock the aggregate row first (a locking
+//!   read, or the conditional UPDATE of [`enqueue_with_change`](crate::enqueue_with_change)).
 //! - No row committed late is ever skipped: the relay never remembers a "last id seen"; it reads
 //!   whatever is still in the table, so a row whose id was assigned before a slower transaction
 //!   committed is simply picked up by the next step.

@@ -1,5 +1,6 @@
 //! PostgreSQL persistence of orders and the local catalog. Each write that changes an order
-//! also writes its events to the outbox in the same transaction.
+//! also writes its events to the outbox in the same transaction (for a transition, the same
+//! statement).
 
 mod catalog;
 mod orders;
