@@ -90,6 +90,54 @@ struct Row {
     blocked: bool,
 }
 
+/// A claimed batch whose publishes are sent and whose acks are outstanding.
+struct InFlight {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    sent: Vec<Sent>,
+}
+
+/// One row's publish: its ack, or why it could not be sent.
+struct Sent {
+    id: i64,
+    event_id: Uuid,
+    subject: String,
+    waited_secs: f64,
+    ack: Result<PublishAckFuture, Error>,
+}
+
+impl InFlight {
+    /// Waits for every ack; what remains is deleting the acknowledged rows.
+    async fn acknowledged(self) -> Published {
+        let mut ids = Vec::with_capacity(self.sent.len());
+        let mut first_error = None;
+        for sent in self.sent {
+            let outcome = match sent.ack {
+                Ok(ack) => ack.await.map(drop).map_err(|e| Error::Publish {
+                    event_id: sent.event_id,
+                    subject: sent.subject,
+                    reason: e.to_string(),
+                }),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => {
+                    metrics::histogram!("outbox_relay_wait_seconds").record(sent.waited_secs);
+                    ids.push(sent.id);
+                }
+                Err(e) => {
+                    metrics::counter!("outbox_publish_failures_total").increment(1);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Published {
+            tx: self.tx,
+            ids,
+            first_error,
+        }
+    }
+}
+
 /// A batch whose publishes are acknowledged; deleting its rows and committing is what remains.
 struct Published {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
@@ -139,15 +187,15 @@ impl Relay {
     /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
     /// were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
-        match self.publish_batch().await? {
-            Some(batch) => batch.finish().await,
+        match self.claim_and_send().await? {
+            Some(batch) => batch.acknowledged().await.finish().await,
             None => Ok(0),
         }
     }
 
-    /// Claims a batch and publishes it, waiting for the acks; the batch still holds its row
-    /// locks. `None` when there was nothing to claim.
-    async fn publish_batch(&self) -> Result<Option<Published>, Error> {
+    /// Claims a batch and sends its publishes without waiting for the acks; the batch holds its
+    /// row locks until it finishes. `None` when there was nothing to claim.
+    async fn claim_and_send(&self) -> Result<Option<InFlight>, Error> {
         // The relay's commit only deletes what JetStream acknowledged. If a database crash loses
         // that commit, the rows are published again and JetStream drops the copies by
         // `Nats-Msg-Id`, so waiting for the disk flush here buys nothing but a slower cycle.
@@ -157,10 +205,11 @@ impl Relay {
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await?;
         // Claim and ordering check in one statement. A row is blocked while an earlier row of its
-        // aggregate is still in the table but not in this batch (another relay holds it, or its
-        // publish failed). One snapshot is enough: an aggregate's rows get their ids in commit
-        // order (writers lock the aggregate first), so every earlier row of a claimed row's
-        // aggregate was committed before it and is visible to the same snapshot.
+        // aggregate is still in the table but not in this batch (another relay holds it, a batch
+        // of this relay still in flight holds it, or its publish failed). One snapshot is
+        // enough: an aggregate's rows get their ids in commit order (writers lock the aggregate
+        // first), so every earlier row of a claimed row's aggregate was committed before it and
+        // is visible to the same snapshot.
         let claimed: Vec<Row> = sqlx::query_as(
             "WITH claimed AS (
                  SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name,
@@ -181,7 +230,7 @@ impl Relay {
             return Ok(None);
         }
 
-        let mut in_flight: Vec<(&Row, Result<PublishAckFuture, Error>)> = Vec::new();
+        let mut sent = Vec::new();
         let mut held_back: HashSet<&str> = HashSet::new();
         for row in &claimed {
             if row.blocked || held_back.contains(row.aggregate_id.as_str()) {
@@ -189,41 +238,19 @@ impl Relay {
                 held_back.insert(&row.aggregate_id);
                 continue;
             }
-            let sent = self.send(row).await;
-            if sent.is_err() {
+            let ack = self.send(row).await;
+            if ack.is_err() {
                 held_back.insert(&row.aggregate_id);
             }
-            in_flight.push((row, sent));
+            sent.push(Sent {
+                id: row.id,
+                event_id: row.event_id,
+                subject: row.subject.clone(),
+                waited_secs: row.waited_secs,
+                ack,
+            });
         }
-
-        let mut published = Vec::with_capacity(in_flight.len());
-        let mut first_error = None;
-        for (row, sent) in in_flight {
-            let outcome = match sent {
-                Ok(ack) => ack.await.map(drop).map_err(|e| Error::Publish {
-                    event_id: row.event_id,
-                    subject: row.subject.clone(),
-                    reason: e.to_string(),
-                }),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => {
-                    metrics::histogram!("outbox_relay_wait_seconds").record(row.waited_secs);
-                    published.push(row.id);
-                }
-                Err(e) => {
-                    metrics::counter!("outbox_publish_failures_total").increment(1);
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-
-        Ok(Some(Published {
-            tx,
-            ids: published,
-            first_error,
-        }))
+        Ok(Some(InFlight { tx, sent }))
     }
 
     async fn send(&self, row: &Row) -> Result<PublishAckFuture, Error> {
@@ -261,29 +288,43 @@ impl Relay {
         }
     }
 
-    /// Like [`Relay::drain`], but each batch's DELETE and COMMIT run while the next batch is
-    /// claimed and published, so they are off the events' path. Safe for order: the next claim
-    /// skips the finishing batch's rows (still locked) and holds back later rows of its
-    /// aggregates (still in the table). Rows held back that way get one more step once the
-    /// finishing batch has committed. Uses two connections at once.
+    /// Like [`Relay::drain`], but three batches overlap: while one batch's publishes are sent,
+    /// the previous batch's acks arrive and the one before it deletes its rows and commits. A
+    /// cycle costs the slowest of the three rather than their sum. Safe for order: a claim skips
+    /// the rows of batches still in flight or finishing (locked) and holds back later rows of
+    /// their aggregates (an earlier row is still in the table), and publishes go out in claim
+    /// order on one connection. Held-back rows get another claim once nothing overlaps. Uses
+    /// three connections at once.
     pub async fn drain_pipelined(&self) -> Result<usize, Error> {
         let mut total = 0;
+        let mut in_flight: Option<InFlight> = None;
         let mut finishing: Option<Published> = None;
         loop {
-            let overlapped = finishing.is_some();
-            let next = match finishing.take() {
-                Some(previous) => {
-                    let (finished, next) = tokio::join!(previous.finish(), self.publish_batch());
-                    total += finished?;
-                    next
-                }
-                None => self.publish_batch().await,
-            };
+            let overlapped = in_flight.is_some() || finishing.is_some();
+            let (finished, acknowledged, next) = tokio::join!(
+                async {
+                    match finishing.take() {
+                        Some(batch) => batch.finish().await,
+                        None => Ok(0),
+                    }
+                },
+                async {
+                    match in_flight.take() {
+                        Some(batch) => Some(batch.acknowledged().await),
+                        None => None,
+                    }
+                },
+                self.claim_and_send(),
+            );
+            total += finished?;
+            finishing = acknowledged;
             match next? {
-                Some(batch) if !batch.ids.is_empty() => finishing = Some(batch),
+                Some(batch) if !batch.sent.is_empty() => in_flight = Some(batch),
                 other => {
+                    // Everything claimed was held back: release it now rather than keep it
+                    // locked through two more cycles.
                     if let Some(batch) = other {
-                        total += batch.finish().await?;
+                        batch.acknowledged().await.finish().await?;
                     }
                     if !overlapped {
                         return Ok(total);

@@ -28,7 +28,7 @@ pub struct OrdersApp {
     config: Config,
     /// The database pool.
     pub pool: PgPool,
-    /// The relay's own connections (its listener and two overlapping steps): requests queueing
+    /// The relay's own connections (its listener and three overlapping batches): requests queueing
     /// for `pool` under overload must not hold back publishing.
     relay_pool: PgPool,
     /// The NATS client.
@@ -51,7 +51,7 @@ impl OrdersApp {
         store::migrate(&pool)
             .await
             .context("migrating the orders database")?;
-        let relay_pool = connect::postgres(config.database_url.expose_secret(), 3)
+        let relay_pool = connect::postgres(config.database_url.expose_secret(), 4)
             .await
             .context("connecting the outbox relay to the orders database")?;
         let nats = connect::nats(&config.nats_url, "orders")
