@@ -1,4 +1,5 @@
-//! Writing events into the outbox inside the caller's transaction.
+//! Writing events into the outbox inside the caller's transaction, or in the very statement
+//! that makes the caller's change.
 
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
@@ -65,8 +66,8 @@ pub async fn enqueue_then_wake(
 
 /// Makes a conditional change and writes `messages` in one statement, which PostgreSQL runs as
 /// its own transaction: one round trip, no `BEGIN` or `COMMIT`, and no lock held while the
-/// caller computes. `change` is a data-modifying statement with a `RETURNING` clause whose
-/// parameters start at `$7` (`bind_change` binds them); the messages are written only if it
+/// caller computes. `change` is the caller's own SQL (never user input): a data-modifying
+/// statement with a `RETURNING` clause whose parameters start at `$7` (`bind_change` binds them); the messages are written only if it
 /// returns a row, and the result says whether it did. Made for optimistic writers: read
 /// without a lock, then change "where the version is still the one I read". As with
 /// [`enqueue_then_wake`], the caller wakes its relay after a `true`.
