@@ -177,7 +177,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
     )
     .await?;
     let admin = Uuid::new_v4();
-    let service = OrderService::new(orders.pool.clone());
+    let service = orders.orders();
     let actor = Actor {
         customer_id: CustomerId(admin),
         name: "Bench".into(),

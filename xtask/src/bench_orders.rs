@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::Event as _;
 use orderflow_orders::domain::{CustomerId, Quantity, Sku};
-use orderflow_orders::service::{Actor, LineRequest, OrderService};
+use orderflow_orders::service::{Actor, LineRequest};
 use orderflow_orders::{Config, OrdersApp};
 use orderflow_outbox::StreamSettings;
 use orderflow_test_support::{NatsServer, PgCluster};
@@ -137,7 +137,7 @@ async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
     ));
     seed_product(&app).await?;
     let admin = Uuid::new_v4();
-    let service = OrderService::new(app.pool.clone());
+    let service = app.orders();
     let actor = Actor {
         customer_id: CustomerId(admin),
         name: "Bench".into(),

@@ -74,10 +74,15 @@ impl OrdersApp {
         jetstream::new(self.nats.clone())
     }
 
+    /// The use cases, waking this app's relay after each commit.
+    pub fn orders(&self) -> OrderService {
+        OrderService::new(self.pool.clone(), self.relay_waker.clone())
+    }
+
     /// All HTTP routes: the API, health and metrics.
     pub fn router(&self) -> Router {
         let state = ApiState {
-            orders: OrderService::new(self.pool.clone()).waking(self.relay_waker.clone()),
+            orders: self.orders(),
             authenticator: self.authenticator.clone(),
         };
         let checks = vec![

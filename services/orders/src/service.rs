@@ -80,20 +80,13 @@ pub struct OrderService {
 }
 
 impl OrderService {
-    /// Use cases over `pool`. Their events reach JetStream at the relay's next poll unless the
-    /// service wakes the relay: see [`OrderService::waking`].
-    pub fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            relay: RelayWaker::default(),
-        }
-    }
-
-    /// Wakes `relay` after every commit that wrote events, so they are published at once.
-    #[must_use]
-    pub fn waking(mut self, relay: RelayWaker) -> Self {
-        self.relay = relay;
-        self
+    /// Use cases over `pool`, waking `relay` after every commit that wrote events so they are
+    /// published at once. The waker is required: a service that wakes nothing still works, but
+    /// its events wait for the relay's next poll. The app's is [`OrdersApp::orders`].
+    ///
+    /// [`OrdersApp::orders`]: crate::OrdersApp::orders
+    pub fn new(pool: PgPool, relay: RelayWaker) -> Self {
+        Self { pool, relay }
     }
 
     /// Commits a transaction that wrote outbox rows with `enqueue_then_wake`, then wakes the

@@ -6,7 +6,7 @@
 mod support;
 
 use orderflow_orders::domain::{Command, CustomerId, OrderStatus, Quantity, Sku};
-use orderflow_orders::service::{Actor, LineRequest, OrderError, OrderService};
+use orderflow_orders::service::{Actor, LineRequest, OrderError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use support::Stack;
@@ -56,7 +56,7 @@ async fn outbox_rows(pool: &sqlx::PgPool, order: Uuid) -> Vec<(String, i64)> {
 async fn random_command_sequences_follow_the_model() {
     let stack = Stack::start_with(false).await;
     stack.seed_product("KB-001", 100).await;
-    let service = OrderService::new(stack.app.pool.clone());
+    let service = stack.app.orders();
     let pool = stack.app.pool.clone();
     let actor = Actor {
         customer_id: CustomerId(Uuid::new_v4()),
@@ -129,7 +129,7 @@ async fn random_command_sequences_follow_the_model() {
 async fn racing_commands_are_each_applied_once_or_rejected() {
     let stack = Stack::start_with(false).await;
     stack.seed_product("KB-001", 100).await;
-    let service = OrderService::new(stack.app.pool.clone());
+    let service = stack.app.orders();
     let actor = Actor {
         customer_id: CustomerId(Uuid::new_v4()),
         name: "Racer".into(),

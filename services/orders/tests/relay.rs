@@ -33,7 +33,7 @@ async fn seed_admin_order(stack: &Stack) -> (Actor, [LineRequest; 1]) {
 
 async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
     let (actor, line) = seed_admin_order(stack).await;
-    let service = OrderService::new(stack.app.pool.clone());
+    let service = stack.app.orders();
     let mut events = 0;
     for _ in 0..orders {
         let (order, _) = service.create(&actor, &line, None).await.unwrap();
@@ -214,13 +214,14 @@ async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
     // Request handlers: rows written without NOTIFY, relay woken in-process after the commit.
     let waker = RelayWaker::default();
     let relay = start_relay_without_polling(&stack, waker.clone()).await;
-    let service = OrderService::new(stack.app.pool.clone()).waking(waker);
+    let service = OrderService::new(stack.app.pool.clone(), waker);
     service.create(&actor, &line, None).await.unwrap();
     assert!(published_soon(&stack, 1).await, "woken by the RelayWaker");
     relay.cancel();
 
     // A row written while no relay runs goes out in the next relay's first drain.
-    let silent = OrderService::new(stack.app.pool.clone());
+    // Its waker is held by no relay, so this writer wakes nothing.
+    let silent = OrderService::new(stack.app.pool.clone(), RelayWaker::default());
     silent.create(&actor, &line, None).await.unwrap();
     let relay = start_relay_without_polling(&stack, RelayWaker::default()).await;
     assert!(published_soon(&stack, 2).await, "first drain at start");
