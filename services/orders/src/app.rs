@@ -22,14 +22,17 @@ use crate::reactions::{self, Reactions};
 use crate::service::OrderService;
 use crate::store;
 
+/// The relay's listener plus the three batches `Relay::run` keeps in flight at once.
+const RELAY_CONNECTIONS: u32 = 4;
+
 /// A connected orders service, ready to serve.
 #[derive(Clone)]
 pub struct OrdersApp {
     config: Config,
     /// The database pool.
     pub pool: PgPool,
-    /// The relay's own connections (its listener and three overlapping batches): requests queueing
-    /// for `pool` under overload must not hold back publishing.
+    /// The relay's own connections: requests queueing for `pool` under overload must not hold
+    /// back publishing.
     relay_pool: PgPool,
     /// The NATS client.
     pub nats: async_nats::Client,
@@ -51,7 +54,7 @@ impl OrdersApp {
         store::migrate(&pool)
             .await
             .context("migrating the orders database")?;
-        let relay_pool = connect::postgres(config.database_url.expose_secret(), 4)
+        let relay_pool = connect::postgres(config.database_url.expose_secret(), RELAY_CONNECTIONS)
             .await
             .context("connecting the outbox relay to the orders database")?;
         let nats = connect::nats(&config.nats_url, "orders")

@@ -1,5 +1,6 @@
-//! Use cases of the orders service: each one is a single PostgreSQL transaction that loads the
-//! aggregate, applies a command, saves it and writes the resulting events to the outbox.
+//! Use cases of the orders service: each one loads the aggregate, applies a command, and saves
+//! it together with the resulting outbox events in a single PostgreSQL transaction (for a
+//! transition, a single statement after an unlocked read).
 
 use std::collections::HashMap;
 
