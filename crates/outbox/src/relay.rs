@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -52,18 +53,48 @@ impl Default for RelaySettings {
 /// Wakes the relay of this process after a commit that wrote rows with
 /// [`enqueue_then_wake`](crate::enqueue_then_wake). Cheap and never blocks; wakes that arrive
 /// while the relay is busy fold into one more drain, so none is lost.
+///
+/// It also counts its wakes, so the relay knows when a claim can find nothing new: every row
+/// whose writer woke it before a claim began is visible to that claim.
 #[derive(Debug, Clone, Default)]
-pub struct RelayWaker(Arc<Notify>);
+pub struct RelayWaker(Arc<WakerState>);
+
+#[derive(Debug, Default)]
+struct WakerState {
+    notify: Notify,
+    wakes: AtomicU64,
+}
 
 impl RelayWaker {
     /// Tells the relay that committed rows are waiting.
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.0.wakes.fetch_add(1, Ordering::Release);
+        self.0.notify.notify_one();
     }
 
-    async fn woken(&self) {
-        self.0.notified().await;
+    /// How many wakes so far. Read before a claim begins: if it is unchanged after the claim,
+    /// no writer of this process committed rows the claim could not see.
+    fn wakes(&self) -> u64 {
+        self.0.wakes.load(Ordering::Acquire)
     }
+
+    /// Returns once a wake beyond `seen` has happened (at once if one already has).
+    async fn woken_since(&self, seen: u64) {
+        loop {
+            // A wake between this check and the wait leaves a permit, so none is missed; old
+            // permits (of wakes a claim already covered) only cost another look at the count.
+            if self.wakes() != seen {
+                return;
+            }
+            self.0.notify.notified().await;
+        }
+    }
+}
+
+/// What a drain did: rows published, and the wake count its last claim covered.
+struct Drained {
+    published: usize,
+    covered: u64,
 }
 
 /// Publishes outbox rows of one database to JetStream.
@@ -94,6 +125,10 @@ struct Row {
 struct InFlight {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     sent: Vec<Sent>,
+    /// Every row claimed was sent or held back: more may be waiting beyond the batch.
+    full: bool,
+    /// Some rows were held back behind an earlier row of their aggregate.
+    held_back: bool,
 }
 
 /// One row's publish: its ack, or why it could not be sent.
@@ -250,7 +285,12 @@ impl Relay {
                 ack,
             });
         }
-        Ok(Some(InFlight { tx, sent }))
+        Ok(Some(InFlight {
+            tx,
+            full: claimed.len() as i64 >= self.settings.batch_size,
+            held_back: sent.len() < claimed.len(),
+            sent,
+        }))
     }
 
     async fn send(&self, row: &Row) -> Result<PublishAckFuture, Error> {
@@ -293,14 +333,33 @@ impl Relay {
     /// cycle costs the slowest of the three rather than their sum. Safe for order: a claim skips
     /// the rows of batches still in flight or finishing (locked) and holds back later rows of
     /// their aggregates (an earlier row is still in the table), and publishes go out in claim
-    /// order on one connection. Held-back rows get another claim once nothing overlaps. Uses
-    /// three connections at once.
+    /// order on one connection. Uses three connections at once.
     pub async fn drain_pipelined(&self) -> Result<usize, Error> {
-        let mut total = 0;
+        Ok(self.drain_overlapping().await?.published)
+    }
+
+    /// The loop of [`Relay::drain_pipelined`]. After the first claim, it claims again only when
+    /// that can find something: the last claim was full, this process's writers woke the relay
+    /// since it began, or rows it held back behind this relay's own batches are free once those
+    /// finish. An empty claim costs PostgreSQL four round trips, and at a steady rate most
+    /// claims made without one of these reasons come back empty.
+    async fn drain_overlapping(&self) -> Result<Drained, Error> {
+        let mut published = 0;
         let mut in_flight: Option<InFlight> = None;
         let mut finishing: Option<Published> = None;
+        let mut claim = true;
+        let mut retry_held_back = false;
+        let mut covered = self.waker.wakes();
         loop {
             let overlapped = in_flight.is_some() || finishing.is_some();
+            if !overlapped && retry_held_back {
+                claim = true;
+                retry_held_back = false;
+            }
+            if !claim && !overlapped {
+                return Ok(Drained { published, covered });
+            }
+            let wakes_before = self.waker.wakes();
             let (finished, acknowledged, next) = tokio::join!(
                 async {
                     match finishing.take() {
@@ -314,23 +373,35 @@ impl Relay {
                         None => None,
                     }
                 },
-                self.claim_and_send(),
-            );
-            total += finished?;
-            finishing = acknowledged;
-            match next? {
-                Some(batch) if !batch.sent.is_empty() => in_flight = Some(batch),
-                other => {
-                    // Everything claimed was held back: release it now rather than keep it
-                    // locked through two more cycles.
-                    if let Some(batch) = other {
-                        batch.acknowledged().await.finish().await?;
+                async {
+                    if claim {
+                        self.claim_and_send().await
+                    } else {
+                        Ok(None)
                     }
-                    if !overlapped {
-                        return Ok(total);
+                },
+            );
+            published += finished?;
+            finishing = acknowledged;
+            let mut full = false;
+            if claim {
+                covered = wakes_before;
+                if let Some(batch) = next? {
+                    full = batch.full;
+                    // Held back behind our own batches: free once they finish. Held back with
+                    // nothing of ours in flight: another relay holds the earlier rows, so they
+                    // wait for a later drain.
+                    retry_held_back |= batch.held_back && overlapped;
+                    if batch.sent.is_empty() {
+                        // Release what was held back now rather than keep it locked through
+                        // two more cycles.
+                        batch.acknowledged().await.finish().await?;
+                    } else {
+                        in_flight = Some(batch);
                     }
                 }
             }
+            claim = full || self.waker.wakes() != covered;
         }
     }
 
@@ -352,8 +423,8 @@ impl Relay {
             if listener.is_none() {
                 listener = self.listen().await;
             }
-            match self.drain_pipelined().await {
-                Ok(_) => {}
+            let covered = match self.drain_overlapping().await {
+                Ok(drained) => drained.covered,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox relay step failed; retrying");
                     if sleep_or_cancel(self.settings.retry_backoff, &shutdown).await {
@@ -361,12 +432,12 @@ impl Relay {
                     }
                     continue;
                 }
-            }
+            };
             let wait = tokio::time::sleep(self.settings.poll_interval);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = wait => {}
-                () = self.waker.woken() => {}
+                () = self.waker.woken_since(covered) => {}
                 notified = recv(&mut listener) => {
                     if !notified {
                         listener = None;
