@@ -469,3 +469,38 @@ async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) -> bo
         () = tokio::time::sleep(duration) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::RelayWaker;
+
+    #[tokio::test]
+    async fn a_wake_after_the_count_was_read_is_never_missed() {
+        let waker = RelayWaker::default();
+        let seen = waker.wakes();
+        let waiting = tokio::spawn({
+            let waker = waker.clone();
+            async move { waker.woken_since(seen).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no wake yet");
+        waker.wake();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        // Already past `seen`: returns at once.
+        waker.woken_since(seen).await;
+    }
+
+    #[tokio::test]
+    async fn an_old_permit_does_not_count_as_a_new_wake() {
+        let waker = RelayWaker::default();
+        waker.wake(); // leaves a permit behind
+        let seen = waker.wakes();
+        let waited = tokio::time::timeout(Duration::from_millis(50), waker.woken_since(seen)).await;
+        assert!(waited.is_err(), "a wake the relay already covered woke it");
+    }
+}
