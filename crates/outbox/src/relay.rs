@@ -125,7 +125,7 @@ struct Row {
 struct InFlight {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     sent: Vec<Sent>,
-    /// Every row claimed was sent or held back: more may be waiting beyond the batch.
+    /// The claim reached the batch size: more rows may be waiting beyond it.
     full: bool,
     /// Some rows were held back behind an earlier row of their aggregate.
     held_back: bool,
