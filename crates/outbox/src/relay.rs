@@ -9,6 +9,10 @@
 //! - No row committed late is ever skipped: the relay never remembers a "last id seen"; it reads
 //!   whatever is still in the table, so a row whose id was assigned before a slower transaction
 //!   committed is simply picked up by the next step.
+//! - No row waits for the poll when its writer woke the relay: a claim covers every wake
+//!   counted before it began, and the relay claims again only when a wake came after that (or
+//!   its last claim was full, or it held rows back behind its own batches), so it does not
+//!   spend claims that find nothing.
 //! - A row is deleted only after its publish ack; a crash in between republishes it and
 //!   JetStream's duplicate window (keyed by `Nats-Msg-Id`) drops the copy.
 
