@@ -13,8 +13,9 @@
 //!   counted before it began, and the relay claims again only when a wake came after that (or
 //!   its last claim was full, or it held rows back behind its own batches), so it does not
 //!   spend claims that find nothing.
-//! - A row is deleted only after its publish ack; a crash in between republishes it and
-//!   JetStream's duplicate window (keyed by `Nats-Msg-Id`) drops the copy.
+//! - A batch is claimed and deleted by one statement, in a transaction that commits only after
+//!   every publish ack; a crash before that rolls the delete back, the rows are published again
+//!   and JetStream's duplicate window (keyed by `Nats-Msg-Id`) drops the copies.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,12 +26,13 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use bytes::Bytes;
 use orderflow_events::headers;
-use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::connections::Connections;
 use crate::{Error, StreamSettings, ensure_streams};
 
 /// Tuning of a relay.
@@ -105,6 +107,7 @@ struct Drained {
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
+    connections: Arc<Connections>,
     jetstream: jetstream::Context,
     settings: RelaySettings,
     waker: RelayWaker,
@@ -125,9 +128,10 @@ struct Row {
     blocked: bool,
 }
 
-/// A claimed batch whose publishes are sent and whose acks are outstanding.
+/// A claimed batch whose publishes are sent and whose acks are outstanding. Its rows are deleted
+/// in its connection's open transaction.
 struct InFlight {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    conn: PgConnection,
     sent: Vec<Sent>,
     /// The claim reached the batch size: more rows may be waiting beyond it.
     full: bool,
@@ -145,7 +149,7 @@ struct Sent {
 }
 
 impl InFlight {
-    /// Waits for every ack; what remains is deleting the acknowledged rows.
+    /// Waits for every ack; what remains is committing the delete.
     async fn acknowledged(self) -> Published {
         let mut ids = Vec::with_capacity(self.sent.len());
         let mut first_error = None;
@@ -170,38 +174,47 @@ impl InFlight {
             }
         }
         Published {
-            tx: self.tx,
+            conn: self.conn,
             ids,
             first_error,
         }
     }
 }
 
-/// A batch whose publishes are acknowledged; deleting its rows and committing is what remains.
+/// A batch whose publishes are acknowledged; committing its delete is what remains.
 struct Published {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    conn: PgConnection,
     ids: Vec<i64>,
     first_error: Option<Error>,
 }
 
 impl Published {
-    /// Deletes the acknowledged rows and commits (releasing the rest for a later step). Returns
-    /// how many rows were published, or the publish error if none was.
-    async fn finish(mut self) -> Result<usize, Error> {
+    /// Commits the batch's delete and keeps the connection for the next batch. If some
+    /// publishes failed, their rows must stay: the delete is rolled back and only the
+    /// acknowledged rows are deleted. Returns how many rows were published, or the publish
+    /// error if none was.
+    async fn finish(mut self, connections: &Connections) -> Result<usize, Error> {
+        let Some(error) = self.first_error else {
+            sqlx::raw_sql("COMMIT").execute(&mut self.conn).await?;
+            connections.put_back(self.conn);
+            metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
+            return Ok(self.ids.len());
+        };
+        // Until the second statement, acknowledged rows are back in the table; a claim that
+        // takes one meanwhile publishes it again and JetStream drops the copy.
+        sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
+        if self.ids.is_empty() {
+            connections.put_back(self.conn);
+            return Err(error);
+        }
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&self.ids)
-            .execute(&mut *self.tx)
+            .execute(&mut self.conn)
             .await?;
-        self.tx.commit().await?;
+        connections.put_back(self.conn);
         metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
-        match self.first_error {
-            Some(e) if self.ids.is_empty() => Err(e),
-            Some(e) => {
-                tracing::warn!(error = %e, "some outbox rows were not published; will retry");
-                Ok(self.ids.len())
-            }
-            None => Ok(self.ids.len()),
-        }
+        tracing::warn!(error = %error, "some outbox rows were not published; will retry");
+        Ok(self.ids.len())
     }
 }
 
@@ -209,6 +222,7 @@ impl Relay {
     /// A relay over `pool`'s outbox publishing through `jetstream`.
     pub fn new(pool: PgPool, jetstream: jetstream::Context, settings: RelaySettings) -> Self {
         Self {
+            connections: Arc::new(Connections::new(pool.clone())),
             pool,
             jetstream,
             settings,
@@ -223,49 +237,59 @@ impl Relay {
         self
     }
 
-    /// One step: claim a batch, publish it, delete what was acknowledged. Returns how many rows
-    /// were published. Errors leave unacknowledged rows in place for the next step.
+    /// One step: claim and delete a batch, publish it, commit the delete of what was
+    /// acknowledged. Returns how many rows were published. Errors leave unacknowledged rows in place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
         match self.claim_and_send().await? {
-            Some(batch) => batch.acknowledged().await.finish().await,
+            Some(batch) => batch.acknowledged().await.finish(&self.connections).await,
             None => Ok(0),
         }
     }
 
-    /// Claims a batch and sends its publishes without waiting for the acks; the batch holds its
-    /// row locks until it finishes. `None` when there was nothing to claim.
+    /// Claims a batch and sends its publishes without waiting for the acks; the batch's delete
+    /// stays uncommitted (its rows locked) until it finishes. `None` when there was nothing to
+    /// claim.
     async fn claim_and_send(&self) -> Result<Option<InFlight>, Error> {
+        let mut conn = self.connections.take().await?;
         // The relay's commit only deletes what JetStream acknowledged. If a database crash loses
         // that commit, the rows are published again and JetStream drops the copies by
         // `Nats-Msg-Id`, so waiting for the disk flush here buys nothing but a slower cycle.
-        // Both statements go in the one round trip of the BEGIN.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+        // Both statements go in one round trip.
+        sqlx::raw_sql("BEGIN; SET LOCAL synchronous_commit = off")
+            .execute(&mut conn)
             .await?;
-        // Claim and ordering check in one statement. A row is blocked while an earlier row of its
-        // aggregate is still in the table but not in this batch (another relay holds it, a batch
-        // of this relay still in flight holds it, or its publish failed). One snapshot is
-        // enough: an aggregate's rows get their ids in commit order (writers lock the aggregate
-        // first), so every earlier row of a claimed row's aggregate was committed before it and
-        // is visible to the same snapshot.
+        // Claim, ordering check and delete in one statement. A row is blocked while an earlier
+        // row of its aggregate is still in the table but not in this batch (another relay holds
+        // it, a batch of this relay still in flight holds it, or its publish failed); a blocked
+        // row is only locked, every other claimed row is deleted. One snapshot is enough: an
+        // aggregate's rows get their ids in commit order (writers lock the aggregate first), so
+        // every earlier row of a claimed row's aggregate was committed before it and is visible
+        // to the same snapshot. The delete is invisible to the rest of the statement, and to
+        // other claims until it commits: for them the rows are still there, locked.
         let claimed: Vec<Row> = sqlx::query_as(
             "WITH claimed AS (
-                 SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name,
-                        payload, created_at
-                 FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-             SELECT c.id, c.event_id, c.aggregate_id, c.aggregate_version, c.subject,
-                    c.schema_name, c.payload,
-                    extract(epoch FROM clock_timestamp() - c.created_at)::float8 AS waited_secs,
-                    EXISTS (SELECT 1 FROM outbox o
-                            WHERE o.aggregate_id = c.aggregate_id AND o.id < c.id
-                              AND o.id NOT IN (SELECT id FROM claimed)) AS blocked
-             FROM claimed c ORDER BY c.id",
+                 SELECT ctid, id, event_id, aggregate_id, aggregate_version, subject,
+                        schema_name, payload, created_at
+                 FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+             checked AS (
+                 SELECT c.*, EXISTS (SELECT 1 FROM outbox o
+                                     WHERE o.aggregate_id = c.aggregate_id AND o.id < c.id
+                                       AND o.id NOT IN (SELECT id FROM claimed)) AS blocked
+                 FROM claimed c),
+             deleted AS (
+                 DELETE FROM outbox
+                 WHERE ctid = ANY (ARRAY(SELECT ctid FROM checked WHERE NOT blocked)))
+             SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload,
+                    extract(epoch FROM clock_timestamp() - created_at)::float8 AS waited_secs,
+                    blocked
+             FROM checked ORDER BY id",
         )
         .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut conn)
         .await?;
         if claimed.is_empty() {
+            sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
+            self.connections.put_back(conn);
             return Ok(None);
         }
 
@@ -290,7 +314,7 @@ impl Relay {
             });
         }
         Ok(Some(InFlight {
-            tx,
+            conn,
             full: claimed.len() as i64 >= self.settings.batch_size,
             held_back: sent.len() < claimed.len(),
             sent,
@@ -333,7 +357,7 @@ impl Relay {
     }
 
     /// Like [`Relay::drain`], but three batches overlap: while one batch's publishes are sent,
-    /// the previous batch's acks arrive and the one before it deletes its rows and commits. A
+    /// the previous batch's acks arrive and the one before it commits its delete. A
     /// cycle costs the slowest of the three rather than their sum. Safe for order: a claim skips
     /// the rows of batches still in flight or finishing (locked) and holds back later rows of
     /// their aggregates (an earlier row is still in the table), and publishes go out in claim
@@ -367,7 +391,7 @@ impl Relay {
             let (finished, acknowledged, next) = tokio::join!(
                 async {
                     match finishing.take() {
-                        Some(batch) => batch.finish().await,
+                        Some(batch) => batch.finish(&self.connections).await,
                         None => Ok(0),
                     }
                 },
@@ -399,7 +423,7 @@ impl Relay {
                     if batch.sent.is_empty() {
                         // Release what was held back now rather than keep it locked through
                         // two more cycles.
-                        batch.acknowledged().await.finish().await?;
+                        batch.acknowledged().await.finish(&self.connections).await?;
                     } else {
                         in_flight = Some(batch);
                     }

@@ -22,8 +22,9 @@ use crate::reactions::{self, Reactions};
 use crate::service::OrderService;
 use crate::store;
 
-/// The relay's listener plus the three batches `Relay::run` keeps in flight at once.
-const RELAY_CONNECTIONS: u32 = 4;
+/// The relay's listener, kept out of the request pool. Its batches use connections it opens and
+/// keeps itself.
+const RELAY_CONNECTIONS: u32 = 1;
 
 /// A connected orders service, ready to serve.
 #[derive(Clone)]

@@ -1,0 +1,93 @@
+//! A batch in which some publishes fail, on a real PostgreSQL and nats-server: the acknowledged
+//! rows are deleted, the failed ones stay for a later step, and the relay carries on with the
+//! same connections.
+
+use async_nats::jetstream::{self, stream};
+use orderflow_outbox::{OutboxMessage, Relay, RelaySettings, enqueue, pending_count};
+use orderflow_test_support::{NatsServer, fresh_database};
+use uuid::Uuid;
+
+fn message(aggregate: &str, version: i64, subject: &str) -> OutboxMessage {
+    OutboxMessage {
+        event_id: Uuid::now_v7(),
+        aggregate_id: aggregate.into(),
+        aggregate_version: version,
+        subject: subject.into(),
+        schema_name: "things.v1.Changed".into(),
+        payload: vec![version as u8],
+    }
+}
+
+/// Subjects of the stream's messages, in stream order.
+async fn stored_subjects(js: &jetstream::Context) -> Vec<String> {
+    let mut things = js.get_stream("THINGS").await.unwrap();
+    let last = things.info().await.unwrap().state.last_sequence;
+    let mut subjects = Vec::new();
+    for sequence in 1..=last {
+        let raw = things.get_raw_message(sequence).await.unwrap();
+        subjects.push(raw.subject.to_string());
+    }
+    subjects
+}
+
+#[tokio::test]
+async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted() {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.create_stream(stream::Config {
+        name: "THINGS".into(),
+        subjects: vec!["things.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pool = fresh_database().await.pool().await;
+    orderflow_outbox::migrate(&pool).await.unwrap();
+
+    // No stream takes `nowhere.>`, so that publish is never acknowledged.
+    let mut conn = pool.acquire().await.unwrap();
+    enqueue(
+        &mut conn,
+        &[
+            message("a", 1, "things.a.1"),
+            message("b", 1, "things.b.1"),
+            message("a", 2, "nowhere.a.2"),
+            message("b", 2, "things.b.2"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let relay = Relay::new(pool.clone(), js.clone(), RelaySettings::default());
+    let published = relay.step().await.unwrap();
+    assert_eq!(published, 3, "the three publishes JetStream acknowledged");
+    assert_eq!(
+        stored_subjects(&js).await,
+        ["things.a.1", "things.b.1", "things.b.2"]
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT subject FROM outbox")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(left, ["nowhere.a.2"], "only the failed row stays");
+
+    // The next step retries it, fails again, and still keeps it.
+    assert!(relay.step().await.is_err(), "the only row fails again");
+    assert_eq!(pending_count(&pool).await.unwrap(), 1);
+
+    // Once it can be stored, it is, and the outbox is empty.
+    js.create_stream(stream::Config {
+        name: "NOWHERE".into(),
+        subjects: vec!["nowhere.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(relay.drain().await.unwrap(), 1);
+    assert_eq!(pending_count(&pool).await.unwrap(), 0);
+    assert_eq!(
+        stored_subjects(&js).await.len(),
+        3,
+        "nothing stored twice in THINGS"
+    );
+}
