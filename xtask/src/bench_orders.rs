@@ -279,11 +279,23 @@ async fn read_latencies(
     let mut messages = consumer.messages().await?;
     let mut latencies = Vec::new();
     // Per order: confirmed + status changed, then one status change per process, ship, deliver.
-    for _ in 0..ORDERS * 5 {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .context("no message from the ORDERS stream for 10 s")?
-            .context("stream ended early")??;
+    for read in 0..ORDERS * 5 {
+        let Ok(next) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await else {
+            let last = js
+                .get_stream("ORDERS")
+                .await?
+                .info()
+                .await?
+                .state
+                .last_sequence;
+            anyhow::bail!(
+                "no message from the ORDERS stream for 10 s: read {read} of {}; the stream holds {} \
+                 since the phase began",
+                ORDERS * 5,
+                last + 1 - first_seq
+            );
+        };
+        let message = next.context("stream ended early")??;
         let schema = message
             .headers
             .as_ref()
