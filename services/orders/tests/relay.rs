@@ -1,5 +1,6 @@
 //! The relay under faults: killed mid-batch and restarted loses nothing and stores nothing twice;
-//! two relays at once keep every order's versions in order; it wakes at commit, not at its poll.
+//! two relays at once keep every order's versions in order, also while writers commit; it wakes at
+//! commit, not at its poll.
 
 mod support;
 
@@ -256,4 +257,82 @@ async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
         "the NOTIFY woke the relay, which also took the silent writer's row"
     );
     relay.cancel();
+}
+
+/// The benchmark's situation with a second replica: writers commit while two running relays
+/// claim, delete and publish in overlapping batches. Every event is stored once, in order.
+#[tokio::test]
+async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_order() {
+    let stack = Stack::start_with(false).await;
+    let (actor, line) = seed_admin_order(&stack).await;
+    let waker = RelayWaker::default();
+    let settings = RelaySettings {
+        batch_size: 5,
+        ..RelaySettings::default()
+    };
+    let shutdown = CancellationToken::new();
+    for _ in 0..2 {
+        let relay = Relay::new(
+            stack.app.pool.clone(),
+            stack.app.jetstream(),
+            settings.clone(),
+        )
+        .woken_by(waker.clone());
+        tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+    }
+    let service = OrderService::new(stack.app.pool.clone(), waker);
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (service, actor, line) = (service.clone(), actor.clone(), line.clone());
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    let (order, _) = service.create(&actor, &line, None).await.unwrap();
+                    for command in [
+                        Command::Confirm,
+                        Command::StartProcessing,
+                        Command::Ship,
+                        Command::Deliver,
+                    ] {
+                        service
+                            .transition(&actor, order.id, &command, None)
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let expected = 8 * 25 * (1 + 2 + 1 + 1 + 1);
+    // Done when every event is stored and every relay committed its deletes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = stack
+            .app
+            .jetstream()
+            .get_stream("ORDERS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages as usize;
+        let pending = orderflow_outbox::pending_count(&stack.app.pool)
+            .await
+            .unwrap();
+        if stored >= expected && pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{stored} of {expected} events stored, {pending} rows still in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
+    assert_exactly_once_in_order(&stored, expected);
 }
