@@ -159,11 +159,9 @@ async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
     let second = ids.split_off(ORDERS);
 
     step("Driving transitions over HTTP as fast as possible");
-    let closed_loop = load.spawn(drive_closed_loop(http.clone(), ids));
-    let saturated = measure(&app, &js, async { closed_loop.await? }).await?;
+    let saturated = measure(&app, &js, load, drive_closed_loop(http.clone(), ids)).await?;
     step("Driving transitions over HTTP at a steady rate");
-    let at_rate = load.spawn(drive_at_rate(http, second));
-    let steady = measure(&app, &js, async { at_rate.await? }).await?;
+    let steady = measure(&app, &js, load, drive_at_rate(http, second)).await?;
     shutdown.cancel();
     Ok((saturated, steady))
 }
@@ -188,23 +186,25 @@ impl Phase {
     }
 }
 
-/// Runs one phase's driver (which returns how long driving took), waits until the relay has
-/// published everything, and reads each transition's commit→stored latency back.
+/// Runs one phase's driver on the `load` runtime (it returns how long driving took), waits until
+/// the relay has published everything, checks that the stream gained exactly the phase's events,
+/// and reads each transition's commit→stored latency back.
 async fn measure(
     app: &OrdersApp,
     js: &async_nats::jetstream::Context,
-    driver: impl std::future::Future<Output = anyhow::Result<Duration>>,
+    load: &Handle,
+    driver: impl Future<Output = anyhow::Result<Duration>> + Send + 'static,
 ) -> anyhow::Result<Phase> {
-    let first_seq = js
-        .get_stream("ORDERS")
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence
-        + 1;
-    let elapsed = driver.await?;
+    // Read before the driver starts: the relay stores a phase's first events within milliseconds.
+    let first_seq = last_sequence(js).await? + 1;
+    let elapsed = load.spawn(driver).await??;
     wait_outbox_empty(app).await?;
+    let stored = last_sequence(js).await? + 1 - first_seq;
+    anyhow::ensure!(
+        stored == (ORDERS * 5) as u64,
+        "the ORDERS stream gained {stored} messages in the phase, not {}",
+        ORDERS * 5
+    );
     let mut latencies = read_latencies(js, first_seq).await?;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
@@ -214,6 +214,16 @@ async fn measure(
         p99: pct(0.99),
         max: *latencies.last().context("no events")?,
     })
+}
+
+async fn last_sequence(js: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
+    Ok(js
+        .get_stream("ORDERS")
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence)
 }
 
 /// `CLIENTS` clients, each walking its share of the orders through their lives back to back.
@@ -281,18 +291,9 @@ async fn read_latencies(
     // Per order: confirmed + status changed, then one status change per process, ship, deliver.
     for read in 0..ORDERS * 5 {
         let Ok(next) = tokio::time::timeout(Duration::from_secs(10), messages.next()).await else {
-            let last = js
-                .get_stream("ORDERS")
-                .await?
-                .info()
-                .await?
-                .state
-                .last_sequence;
             anyhow::bail!(
-                "no message from the ORDERS stream for 10 s: read {read} of {}; the stream holds {} \
-                 since the phase began",
-                ORDERS * 5,
-                last + 1 - first_seq
+                "no message from the ORDERS stream for 10 s: read {read} of {}",
+                ORDERS * 5
             );
         };
         let message = next.context("stream ended early")??;
