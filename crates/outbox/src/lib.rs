@@ -4,11 +4,11 @@
 //! [`enqueue_then_wake`] and wakes its relay after the commit with [`RelayWaker`] (or, where it
 //! cannot run code after its commit, with [`enqueue`], which notifies relays through `NOTIFY`).
 //! An optimistic writer makes its conditional change and writes its events in one statement
-//! with [`enqueue_with_change`]. Nothing is published from a request handler. A [`Relay`] then publishes the
-//! rows to JetStream in commit order per aggregate, and its delete of them commits only once every
-//! publish is acknowledged. JetStream drops duplicates by `Nats-Msg-Id` (the event id), so a relay
-//! that dies between the ack and that commit cannot store an event twice. [`ensure_streams`] creates or
-//! updates the streams idempotently.
+//! with [`enqueue_with_change`]. Nothing is published from a request handler. A [`Relay`] then
+//! publishes the rows to JetStream in commit order per aggregate, and its delete of them commits
+//! only once every publish is acknowledged. JetStream drops duplicates by `Nats-Msg-Id` (the
+//! event id), so a relay that dies between the ack and that commit cannot store an event twice.
+//! [`ensure_streams`] creates or updates the streams idempotently.
 
 mod connections;
 mod error;

@@ -243,7 +243,8 @@ impl Relay {
     }
 
     /// One step: claim and delete a batch, publish it, commit the delete of what was
-    /// acknowledged. Returns how many rows were published. Errors leave unacknowledged rows in place for the next step.
+    /// acknowledged. Returns how many rows were published. Errors leave unacknowledged rows in
+    /// place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
         match self.claim_and_send().await? {
             Some(batch) => batch.acknowledged().await.finish(&self.connections).await,
@@ -302,7 +303,10 @@ impl Relay {
         let mut held_back: HashSet<&str> = HashSet::new();
         for row in &claimed {
             if row.blocked || held_back.contains(row.aggregate_id.as_str()) {
-                // Keep the rest of this aggregate behind its blocked predecessor.
+                // Keep the rest of this aggregate behind its blocked predecessor. No row skipped
+                // here was deleted unless a send failed: a row after a blocked one is blocked too
+                // (the earlier row outside the batch precedes it as well), and a failed send
+                // rolls the whole delete back when the batch finishes.
                 held_back.insert(&row.aggregate_id);
                 continue;
             }
@@ -439,8 +443,9 @@ impl Relay {
     }
 
     /// Runs until `shutdown`: ensures the streams exist, then drains the outbox whenever this
-    /// process's writers wake it, a notification arrives, or the poll interval passes. Failures (NATS or PostgreSQL down)
-    /// are logged and retried; events simply wait in the outbox meanwhile.
+    /// process's writers wake it, a notification arrives, or the poll interval passes. Failures
+    /// (NATS or PostgreSQL down) are logged and retried; events simply wait in the outbox
+    /// meanwhile.
     pub async fn run(self, streams: StreamSettings, shutdown: CancellationToken) {
         while let Err(e) = ensure_streams(&self.jetstream, &streams).await {
             tracing::warn!(error = %e, "streams not ready; retrying");
