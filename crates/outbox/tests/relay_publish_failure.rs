@@ -18,6 +18,16 @@ fn message(aggregate: &str, version: i64, subject: &str) -> OutboxMessage {
     }
 }
 
+async fn create_stream(js: &jetstream::Context, name: &str, subjects: &str) {
+    js.create_stream(stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
 /// Subjects of the stream's messages, in stream order.
 async fn stored_subjects(js: &jetstream::Context) -> Vec<String> {
     let mut things = js.get_stream("THINGS").await.unwrap();
@@ -34,13 +44,7 @@ async fn stored_subjects(js: &jetstream::Context) -> Vec<String> {
 async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted() {
     let nats = NatsServer::start().await;
     let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    js.create_stream(stream::Config {
-        name: "THINGS".into(),
-        subjects: vec!["things.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "THINGS", "things.>").await;
     let pool = fresh_database().await.pool().await;
     orderflow_outbox::migrate(&pool).await.unwrap();
 
@@ -76,13 +80,7 @@ async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted()
     assert_eq!(pending_count(&pool).await.unwrap(), 1);
 
     // Once it can be stored, it is, and the outbox is empty.
-    js.create_stream(stream::Config {
-        name: "NOWHERE".into(),
-        subjects: vec!["nowhere.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "NOWHERE", "nowhere.>").await;
     assert_eq!(relay.drain().await.unwrap(), 1);
     assert_eq!(pending_count(&pool).await.unwrap(), 0);
     assert_eq!(

@@ -15,8 +15,6 @@ use support::{Stack, Stored, read_stream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Writes `orders` orders and walks each through confirm → process → ship → deliver, with no
-/// relay running, so the outbox fills up. Returns the number of events written.
 /// Seeds product KB-001 and returns an admin actor with a one-line order request for it.
 async fn seed_admin_order(stack: &Stack) -> (Actor, [LineRequest; 1]) {
     stack.seed_product("KB-001", 100).await;
@@ -32,24 +30,36 @@ async fn seed_admin_order(stack: &Stack) -> (Actor, [LineRequest; 1]) {
     (actor, line)
 }
 
+/// Creates an order and walks it through confirm → process → ship → deliver. Returns the number
+/// of events written: created, confirmed and status changed, then a status change per step.
+async fn order_through_its_life(
+    service: &OrderService,
+    actor: &Actor,
+    line: &[LineRequest; 1],
+) -> usize {
+    let (order, _) = service.create(actor, line, None).await.unwrap();
+    for command in [
+        Command::Confirm,
+        Command::StartProcessing,
+        Command::Ship,
+        Command::Deliver,
+    ] {
+        service
+            .transition(actor, order.id, &command, None)
+            .await
+            .unwrap();
+    }
+    1 + 2 + 1 + 1 + 1
+}
+
+/// Writes `orders` orders through their lives with no relay running, so the outbox fills up.
+/// Returns the number of events written.
 async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
     let (actor, line) = seed_admin_order(stack).await;
     let service = stack.app.orders();
     let mut events = 0;
     for _ in 0..orders {
-        let (order, _) = service.create(&actor, &line, None).await.unwrap();
-        for command in [
-            Command::Confirm,
-            Command::StartProcessing,
-            Command::Ship,
-            Command::Deliver,
-        ] {
-            service
-                .transition(&actor, order.id, &command, None)
-                .await
-                .unwrap();
-        }
-        events += 1 + 2 + 1 + 1 + 1;
+        events += order_through_its_life(&service, &actor, &line).await;
     }
     events
 }
@@ -285,27 +295,18 @@ async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_o
         .map(|_| {
             let (service, actor, line) = (service.clone(), actor.clone(), line.clone());
             tokio::spawn(async move {
+                let mut events = 0;
                 for _ in 0..25 {
-                    let (order, _) = service.create(&actor, &line, None).await.unwrap();
-                    for command in [
-                        Command::Confirm,
-                        Command::StartProcessing,
-                        Command::Ship,
-                        Command::Deliver,
-                    ] {
-                        service
-                            .transition(&actor, order.id, &command, None)
-                            .await
-                            .unwrap();
-                    }
+                    events += order_through_its_life(&service, &actor, &line).await;
                 }
+                events
             })
         })
         .collect();
+    let mut expected = 0;
     for writer in writers {
-        writer.await.unwrap();
+        expected += writer.await.unwrap();
     }
-    let expected = 8 * 25 * (1 + 2 + 1 + 1 + 1);
     // Done when every event is stored and every relay committed its deletes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
