@@ -378,7 +378,7 @@ impl Relay {
     /// The loop of [`Relay::drain_pipelined`]. After the first claim, it claims again only when
     /// that can find something: the last claim was full, this process's writers woke the relay
     /// since it began, or rows it held back behind this relay's own batches are free once those
-    /// finish. An empty claim costs PostgreSQL four round trips, and at a steady rate most
+    /// finish. An empty claim costs PostgreSQL three round trips, and at a steady rate most
     /// claims made without one of these reasons come back empty.
     async fn drain_overlapping(&self) -> Result<Drained, Error> {
         let mut published = 0;
