@@ -194,32 +194,34 @@ impl Published {
     /// acknowledged rows are deleted. Returns how many rows were published, or the publish
     /// error if none was.
     async fn finish(mut self, connections: &Connections) -> Result<usize, Error> {
-        let Some(error) = self.first_error else {
+        if self.first_error.is_none() {
             sqlx::raw_sql("COMMIT").execute(&mut self.conn).await?;
-            connections.put_back(self.conn);
-            metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
-            return Ok(self.ids.len());
-        };
-        // Until the second statement, acknowledged rows are back in the table. A claim that takes
-        // one meanwhile publishes it again (JetStream drops the copy) and deletes it itself, so
-        // the delete skips rows locked by then: waiting for them could mean waiting for a batch
-        // of this very drain, which finishes only after this one.
-        sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
-        if self.ids.is_empty() {
-            connections.put_back(self.conn);
-            return Err(error);
+        } else {
+            // Until the second statement, acknowledged rows are back in the table. A claim that
+            // takes one meanwhile publishes it again (JetStream drops the copy) and deletes it
+            // itself, so the delete skips rows locked by then: waiting for them could mean
+            // waiting for a batch of this very drain, which finishes only after this one.
+            sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
+            if !self.ids.is_empty() {
+                sqlx::query(
+                    "DELETE FROM outbox WHERE id IN
+                         (SELECT id FROM outbox WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)",
+                )
+                .bind(&self.ids)
+                .execute(&mut self.conn)
+                .await?;
+            }
         }
-        sqlx::query(
-            "DELETE FROM outbox WHERE id IN
-                 (SELECT id FROM outbox WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(&self.ids)
-        .execute(&mut self.conn)
-        .await?;
         connections.put_back(self.conn);
         metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
-        tracing::warn!(error = %error, "some outbox rows were not published; will retry");
-        Ok(self.ids.len())
+        match self.first_error {
+            Some(e) if self.ids.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, "some outbox rows were not published; will retry");
+                Ok(self.ids.len())
+            }
+            None => Ok(self.ids.len()),
+        }
     }
 }
 
