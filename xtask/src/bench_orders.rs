@@ -173,6 +173,10 @@ struct Phase {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// Busy time of all the machine's cores over the phase (service, relay, PostgreSQL,
+    /// nats-server and the load generator), per transition: the cost of a transition, which
+    /// the machine's speed of the moment moves far less than latency.
+    cpu_per_transition: Duration,
 }
 
 impl Phase {
@@ -183,6 +187,10 @@ impl Phase {
         println!("commit -> stored p50:          {:.2} ms", ms(self.p50));
         println!("commit -> stored p99:          {:.2} ms", ms(self.p99));
         println!("commit -> stored max:          {:.2} ms", ms(self.max));
+        println!(
+            "machine CPU per transition:    {:.0} us",
+            self.cpu_per_transition.as_secs_f64() * 1e6
+        );
     }
 }
 
@@ -197,8 +205,10 @@ async fn measure(
 ) -> anyhow::Result<Phase> {
     // Read before the driver starts: the relay stores a phase's first events within milliseconds.
     let first_seq = last_sequence(js).await? + 1;
+    let busy_before = machine_busy()?;
     let elapsed = load.spawn(driver).await??;
     wait_outbox_empty(app).await?;
+    let busy = machine_busy()? - busy_before;
     let stored = last_sequence(js).await? + 1 - first_seq;
     anyhow::ensure!(
         stored == (ORDERS * 5) as u64,
@@ -213,7 +223,25 @@ async fn measure(
         p50: pct(0.50),
         p99: pct(0.99),
         max: *latencies.last().context("no events")?,
+        cpu_per_transition: busy / (ORDERS * 4) as u32,
     })
+}
+
+/// Time the machine's cores have spent busy since boot (`/proc/stat`: every state but idle and
+/// I/O wait).
+fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq steal ...; the kernel counts in USER_HZ (100/s).
+    let busy: u64 = ticks.iter().take(8).sum::<u64>() - ticks[3] - ticks[4];
+    Ok(Duration::from_millis(busy * 10))
 }
 
 async fn last_sequence(js: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
