@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// At most this many connections are kept: one per batch a relay overlaps.
-const KEEP_AT_MOST: usize = 3;
+const KEEP_AT_MOST: usize = crate::relay::BATCHES_AT_ONCE;
 
 /// Connections opened with one pool's settings and reused batch after batch.
 #[derive(Debug)]

@@ -25,6 +25,9 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use orderflow_events::headers;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -34,6 +37,9 @@ use uuid::Uuid;
 
 use crate::connections::Connections;
 use crate::{Error, StreamSettings, ensure_streams};
+
+/// Most batches a relay has claimed and not yet finished at once; each holds a connection.
+pub(crate) const BATCHES_AT_ONCE: usize = 3;
 
 /// Tuning of a relay.
 #[derive(Debug, Clone)]
@@ -367,80 +373,80 @@ impl Relay {
         }
     }
 
-    /// Like [`Relay::drain`], but three batches overlap: while one batch's publishes are sent,
-    /// the previous batch's acks arrive and the one before it commits its delete. A
-    /// cycle costs the slowest of the three rather than their sum. Safe for order: a claim skips
-    /// the rows of batches still in flight or finishing (locked) and holds back later rows of
-    /// their aggregates (an earlier row is still in the table), and publishes go out in claim
-    /// order on one connection. Uses three connections at once.
+    /// Like [`Relay::drain`], but batches overlap: a batch is claimed and sent while earlier
+    /// batches still wait for their acks or commit their delete, up to [`BATCHES_AT_ONCE`]
+    /// batches (one connection each). Safe for order: a claim skips the rows of unfinished
+    /// batches (locked) and holds back later rows of their aggregates (an earlier row is still
+    /// in the table), and publishes go out in claim order on one connection.
     pub async fn drain_pipelined(&self) -> Result<usize, Error> {
         Ok(self.drain_overlapping().await?.published)
     }
 
-    /// The loop of [`Relay::drain_pipelined`]. After the first claim, it claims again only when
-    /// that can find something: the last claim was full, this process's writers woke the relay
-    /// since it began, or rows it held back behind this relay's own batches are free once those
-    /// finish. An empty claim costs PostgreSQL three round trips, and at a steady rate most
-    /// claims made without one of these reasons come back empty.
+    /// The loop of [`Relay::drain_pipelined`]. A claim never waits for an earlier batch's acks:
+    /// a slow ack (nats-server paused for some milliseconds) would otherwise hold up every
+    /// event committed meanwhile. After the first claim, it claims again only when that can find
+    /// something: the last claim was full, this process's writers woke the relay since it
+    /// began, or rows it held back behind this relay's own batches are free once those finish.
+    /// An empty claim costs PostgreSQL three round trips, and at a steady rate most claims made
+    /// without one of these reasons come back empty.
     async fn drain_overlapping(&self) -> Result<Drained, Error> {
         let mut published = 0;
-        let mut in_flight: Option<InFlight> = None;
-        let mut finishing: Option<Published> = None;
+        // Batches sent: each waits for its acks, then commits its delete.
+        let mut unfinished = FuturesUnordered::new();
+        let mut claiming: Option<BoxFuture<'_, Result<Option<InFlight>, Error>>> = None;
         let mut claim = true;
+        // Whether the claim in progress began while batches of this relay were unfinished.
+        let mut claim_overlapped = false;
         let mut retry_held_back = false;
         let mut covered = self.waker.wakes();
         loop {
-            let overlapped = in_flight.is_some() || finishing.is_some();
-            if !overlapped && retry_held_back {
-                claim = true;
-                retry_held_back = false;
-            }
-            if !claim && !overlapped {
-                return Ok(Drained { published, covered });
-            }
-            let wakes_before = self.waker.wakes();
-            let (finished, acknowledged, next) = tokio::join!(
-                async {
-                    match finishing.take() {
-                        Some(batch) => batch.finish(&self.connections).await,
-                        None => Ok(0),
-                    }
-                },
-                async {
-                    match in_flight.take() {
-                        Some(batch) => Some(batch.acknowledged().await),
-                        None => None,
-                    }
-                },
-                async {
-                    if claim {
-                        self.claim_and_send().await
-                    } else {
-                        Ok(None)
-                    }
-                },
-            );
-            published += finished?;
-            finishing = acknowledged;
-            let mut full = false;
-            if claim {
-                covered = wakes_before;
-                if let Some(batch) = next? {
-                    full = batch.full;
-                    // Held back behind our own batches: free once they finish. Held back with
-                    // nothing of ours in flight: another relay holds the earlier rows, so they
-                    // wait for a later drain.
-                    retry_held_back |= batch.held_back && overlapped;
-                    if batch.sent.is_empty() {
-                        // Release what was held back now rather than keep it locked through
-                        // two more cycles.
-                        batch.acknowledged().await.finish(&self.connections).await?;
-                    } else {
-                        in_flight = Some(batch);
-                    }
+            if claiming.is_none() {
+                if unfinished.is_empty() {
+                    claim |= std::mem::take(&mut retry_held_back);
+                }
+                if claim && unfinished.len() < BATCHES_AT_ONCE {
+                    covered = self.waker.wakes();
+                    claim_overlapped = !unfinished.is_empty();
+                    claiming = Some(self.claim_and_send().boxed());
+                    claim = false;
+                } else if !claim && unfinished.is_empty() {
+                    return Ok(Drained { published, covered });
                 }
             }
-            claim = full || self.waker.wakes() != covered;
+            tokio::select! {
+                claimed = async { claiming.as_mut().expect("guarded").await },
+                    if claiming.is_some() =>
+                {
+                    claiming = None;
+                    if let Some(batch) = claimed? {
+                        // `|=`: a finish during the claim may already have asked for another.
+                        claim |= batch.full;
+                        // Held back behind our own batches: free once those finish. Held back
+                        // with nothing of ours unfinished: another relay holds the earlier rows,
+                        // so they wait for a later drain.
+                        retry_held_back |= batch.held_back && claim_overlapped;
+                        // A batch of held-back rows only sends nothing and finishes at once,
+                        // releasing its locks.
+                        let finishing = batch.acknowledged().then(|b| b.finish(&self.connections));
+                        unfinished.push(finishing);
+                    }
+                    claim |= self.waker.wakes() != covered;
+                }
+                Some(finished) = unfinished.next() => {
+                    let n = finished?;
+                    published += n;
+                    // Perhaps the batch that held rows back: retry now rather than after every
+                    // batch has finished. Not after a batch that published nothing: it held
+                    // nothing back, and retrying on it would spin while the batch that did
+                    // waits for a slow ack.
+                    if n > 0 {
+                        claim |= std::mem::take(&mut retry_held_back);
+                    }
+                }
+                () = self.waker.woken_since(covered), if !claim && claiming.is_none() => {
+                    claim = true;
+                }
+            }
         }
     }
 

@@ -1,10 +1,18 @@
-//! A batch in which some publishes fail, on a real PostgreSQL and nats-server: the acknowledged
-//! rows are deleted, the failed ones stay for a later step, and the relay carries on with the
-//! same connections.
+//! Publishes JetStream does not acknowledge, on a real PostgreSQL and nats-server: in a batch in
+//! which some publishes fail, the acknowledged rows are deleted, the failed ones stay for a later
+//! step, and the relay carries on with the same connections; and an ack that is slow to come
+//! holds up neither later events nor their deletes.
+
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use orderflow_outbox::{OutboxMessage, Relay, RelaySettings, enqueue, pending_count};
+use futures::StreamExt as _;
+use orderflow_outbox::{
+    OutboxMessage, Relay, RelaySettings, RelayWaker, StreamSettings, enqueue, enqueue_then_wake,
+    pending_count,
+};
 use orderflow_test_support::{NatsServer, fresh_database};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn message(aggregate: &str, version: i64, subject: &str) -> OutboxMessage {
@@ -88,4 +96,51 @@ async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted()
         3,
         "nothing stored twice in THINGS"
     );
+}
+
+#[tokio::test]
+async fn a_slow_ack_does_not_hold_up_later_events() {
+    let nats = NatsServer::start().await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = jetstream::new(client.clone());
+    create_stream(&js, "THINGS", "things.>").await;
+    // No stream takes `silent.>`, but this subscriber receives its publishes and never answers:
+    // their acks stay outstanding for as long as the relay's request timeout.
+    let mut silent = client.subscribe("silent.>").await.unwrap();
+    let mut relay_js = jetstream::new(client.clone());
+    relay_js.set_timeout(Duration::from_secs(60));
+    let pool = fresh_database().await.pool().await;
+    orderflow_outbox::migrate(&pool).await.unwrap();
+    let waker = RelayWaker::default();
+    let shutdown = CancellationToken::new();
+    let relay =
+        Relay::new(pool.clone(), relay_js, RelaySettings::default()).woken_by(waker.clone());
+    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+
+    let mut conn = pool.acquire().await.unwrap();
+    enqueue_then_wake(&mut conn, &[message("a", 1, "silent.a.1")])
+        .await
+        .unwrap();
+    waker.wake();
+    let sent = tokio::time::timeout(Duration::from_secs(10), silent.next()).await;
+    assert!(sent.is_ok(), "the relay sent the first event");
+
+    // Its ack is outstanding; an event of another aggregate goes out anyway.
+    enqueue_then_wake(&mut conn, &[message("b", 1, "things.b.1")])
+        .await
+        .unwrap();
+    waker.wake();
+    // Stored, and its delete committed on its own: only the first row, whose ack has not come,
+    // is left.
+    let finished = tokio::time::timeout(Duration::from_secs(10), async {
+        while stored_subjects(&js).await.is_empty() || pending_count(&pool).await.unwrap() != 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        finished.is_ok(),
+        "the second event waited for the first one's ack"
+    );
+    shutdown.cancel();
 }
