@@ -1,7 +1,8 @@
-//! Publishes JetStream does not acknowledge, on a real PostgreSQL and nats-server: in a batch in
-//! which some publishes fail, the acknowledged rows are deleted, the failed ones stay for a later
-//! step, and the relay carries on with the same connections; and an ack that is slow to come
-//! holds up neither later events nor their deletes.
+//! The relay on a real PostgreSQL and nats-server: in a batch in which some publishes fail, the
+//! acknowledged rows are deleted, the failed ones stay for a later step, and the relay carries on
+//! with the same connections; an ack that is slow to come holds up neither later events nor
+//! their deletes; and rows held back behind the relay's own unfinished batches go out as soon as
+//! those finish, never at the next poll.
 
 use std::time::Duration;
 
@@ -143,4 +144,67 @@ async fn a_slow_ack_does_not_hold_up_later_events() {
         "the second event waited for the first one's ack"
     );
     shutdown.cancel();
+}
+
+#[tokio::test]
+async fn rows_held_back_behind_unfinished_batches_go_out_without_the_poll() {
+    const AGGREGATES: usize = 8;
+    const ROUNDS: i64 = 30;
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    create_stream(&js, "THINGS", "things.>").await;
+    let pool = fresh_database().await.pool().await;
+    orderflow_outbox::migrate(&pool).await.unwrap();
+    let waker = RelayWaker::default();
+    let shutdown = CancellationToken::new();
+    // The poll is an hour away: whatever is not sent on a wake or a finished batch stays.
+    let settings = RelaySettings {
+        poll_interval: Duration::from_secs(3600),
+        ..RelaySettings::default()
+    };
+    let relay = Relay::new(pool.clone(), js.clone(), settings).woken_by(waker.clone());
+    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+
+    // Each round, every aggregate commits two versions back to back: the second is often
+    // committed while the batch with the first waits for its ack, so it is held back. Nothing
+    // else comes after it to wake the relay, so only the first batch's finish can send it.
+    for round in 0..ROUNDS {
+        let writers = (0..AGGREGATES).map(|a| {
+            let (pool, waker) = (pool.clone(), waker.clone());
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await.unwrap();
+                for v in [2 * round + 1, 2 * round + 2] {
+                    let event = message(&format!("a{a}"), v, &format!("things.a{a}.{v}"));
+                    enqueue_then_wake(&mut conn, &[event]).await.unwrap();
+                    waker.wake();
+                }
+            })
+        });
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while pending_count(&pool).await.unwrap() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(drained.is_ok(), "round {round}: rows waited for the poll");
+    }
+    shutdown.cancel();
+
+    let subjects = stored_subjects(&js).await;
+    assert_eq!(subjects.len(), AGGREGATES * 2 * ROUNDS as usize);
+    for a in 0..AGGREGATES {
+        let versions: Vec<i64> = subjects
+            .iter()
+            .filter_map(|s| s.strip_prefix(&format!("things.a{a}.")))
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(
+            versions,
+            (1..=2 * ROUNDS).collect::<Vec<_>>(),
+            "a{a} in order"
+        );
+    }
 }
