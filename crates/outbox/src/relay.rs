@@ -425,7 +425,7 @@ impl Relay {
                         // with nothing of ours unfinished: another relay holds the earlier rows,
                         // so they wait for a later drain.
                         retry_held_back |= batch.held_back && claim_overlapped;
-                        // A batch of held-back rows only sends nothing and finishes at once,
+                        // A batch of only held-back rows sends nothing and finishes at once,
                         // releasing its locks.
                         let finishing = batch.acknowledged().then(|b| b.finish(&self.connections));
                         unfinished.push(finishing);
