@@ -92,3 +92,35 @@ pub fn issue_hs256(secret: impl AsRef<[u8]>, claims: DevClaims) -> String {
     // HMAC accepts keys of any length and the claims are plain JSON, so signing cannot fail.
     .expect("HS256 signing of JSON claims is infallible")
 }
+
+/// A user with a fresh id and a token for the development settings, as test suites need them.
+#[derive(Clone, Debug)]
+pub struct DevUser {
+    /// The user (customer) id, the token's `sub`.
+    pub id: Uuid,
+    /// A token signed with [`SECRET`].
+    pub token: String,
+}
+
+impl DevUser {
+    /// A customer called `name`.
+    pub fn customer(name: &str) -> Self {
+        Self::issue(DevClaims::new(Uuid::new_v4()).name(name))
+    }
+
+    /// An administrator (role `Admin`).
+    pub fn admin() -> Self {
+        Self::issue(
+            DevClaims::new(Uuid::new_v4())
+                .name("Ada Admin")
+                .role("Admin"),
+        )
+    }
+
+    fn issue(claims: DevClaims) -> Self {
+        Self {
+            id: claims.sub,
+            token: issue_hs256(SECRET, claims),
+        }
+    }
+}

@@ -223,6 +223,21 @@ async fn dev_issuer_round_trips_with_dev_settings() {
     );
 }
 
+#[tokio::test]
+async fn dev_users_are_who_they_say() {
+    let auth = Authenticator::new(AuthSettings::dev()).unwrap();
+    let customer = dev::DevUser::customer("Carl Customer");
+    let principal = auth.authenticate(&customer.token).await.unwrap();
+    assert_eq!(principal.user_id, customer.id);
+    assert_eq!(principal.name, "Carl Customer");
+    assert!(!principal.is_admin());
+    let admin = dev::DevUser::admin();
+    let principal = auth.authenticate(&admin.token).await.unwrap();
+    assert_eq!(principal.user_id, admin.id);
+    assert!(principal.is_admin());
+    assert_ne!(customer.id, admin.id, "each user is new");
+}
+
 #[test]
 fn configuration_is_checked() {
     let short = Authenticator::new(AuthSettings::hs256(ISSUER, AUDIENCE, "too-short"));

@@ -171,29 +171,14 @@ pub async fn problem(response: reqwest::Response, status: StatusCode, code: &str
 }
 
 /// A user with a token for the dev settings.
-pub struct User {
-    pub id: Uuid,
-    pub token: String,
-}
+pub type User = dev::DevUser;
 
 pub fn customer(name: &str) -> User {
-    user(name, None)
+    User::customer(name)
 }
 
 pub fn admin() -> User {
-    user("Ada Admin", Some("Admin"))
-}
-
-fn user(name: &str, role: Option<&str>) -> User {
-    let id = Uuid::new_v4();
-    let mut claims = dev::DevClaims::new(id).name(name);
-    if let Some(role) = role {
-        claims = claims.role(role);
-    }
-    User {
-        id,
-        token: dev::issue_hs256(dev::SECRET, claims),
-    }
+    User::admin()
 }
 
 /// A message stored in a stream, decoded.
