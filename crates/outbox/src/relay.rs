@@ -402,6 +402,7 @@ impl Relay {
         loop {
             if claiming.is_none() {
                 if unfinished.is_empty() {
+                    // Nothing of ours holds or blocks the held-back rows any more.
                     claim |= std::mem::take(&mut retry_held_back);
                 }
                 if claim && unfinished.len() < BATCHES_AT_ONCE {
@@ -435,13 +436,13 @@ impl Relay {
                 Some(finished) = unfinished.next() => {
                     let n = finished?;
                     published += n;
-                    // Perhaps the batch that held rows back: retry now rather than after every
-                    // batch has finished. Not after a batch that published nothing: it held
-                    // nothing back, and retrying on it would spin while the batch that did
-                    // waits for a slow ack.
-                    if n > 0 {
-                        claim |= std::mem::take(&mut retry_held_back);
-                    }
+                    // Perhaps the batch the held-back rows wait for: retry now rather than once
+                    // every batch has finished. The wish stays until then: the retry may find
+                    // the rows still locked (by the batch that held them back, or behind
+                    // another unfinished one) and come back empty. Not after a batch that
+                    // published nothing: retrying on those would spin while the batch that
+                    // blocks the rows waits for a slow ack.
+                    claim |= n > 0 && retry_held_back;
                 }
                 () = self.waker.woken_since(covered), if !claim && claiming.is_none() => {
                     claim = true;
