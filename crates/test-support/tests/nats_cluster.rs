@@ -25,12 +25,8 @@ async fn replicated_stream_survives_losing_a_node() {
     })
     .await
     .unwrap();
-    let ack = js
-        .publish("r3.a", "before".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    // The stream's own group elects its leader just after it is created.
+    let ack = publish_until_acknowledged(&js, "r3.a", "before").await;
     assert_eq!(ack.sequence, 1);
 
     // Kill the meta leader: the hardest node to lose.
@@ -39,20 +35,8 @@ async fn replicated_stream_survives_losing_a_node() {
     let new_leader = cluster.wait_for_meta_leader().await;
     assert_ne!(new_leader, leader, "a dead node cannot stay leader");
 
-    // The stream may need a moment to elect its own new leader; retry briefly.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ack = loop {
-        match js.publish("r3.b", "after".into()).await {
-            Ok(future) => match future.await {
-                Ok(ack) => break ack,
-                Err(e) if Instant::now() < deadline => eprintln!("retrying publish: {e}"),
-                Err(e) => panic!("publish after failover never acknowledged: {e}"),
-            },
-            Err(e) if Instant::now() < deadline => eprintln!("retrying publish: {e}"),
-            Err(e) => panic!("publish after failover failed: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    // The stream may need a moment to elect its own new leader.
+    let ack = publish_until_acknowledged(&js, "r3.b", "after").await;
     assert_eq!(ack.sequence, 2);
 
     cluster.restart(victim).await;
@@ -60,4 +44,26 @@ async fn replicated_stream_survives_losing_a_node() {
     let info = stream.info().await.unwrap();
     assert_eq!(info.state.messages, 2);
     assert_eq!(info.config.num_replicas, 3);
+}
+
+/// Publishes until JetStream acknowledges, for up to 30 s: a replicated stream cannot take
+/// messages while its group elects a leader (just after it is created, or after losing one).
+async fn publish_until_acknowledged(
+    js: &jetstream::Context,
+    subject: &'static str,
+    payload: &'static str,
+) -> jetstream::publish::PublishAck {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let outcome = match js.publish(subject, payload.into()).await {
+            Ok(future) => future.await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(ack) => return ack,
+            Err(e) if Instant::now() < deadline => eprintln!("retrying publish: {e}"),
+            Err(e) => panic!("publish to {subject} never acknowledged: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
