@@ -10,7 +10,6 @@
 //! event id), so a relay that dies between the ack and that commit cannot store an event twice.
 //! [`ensure_streams`] creates or updates the streams idempotently.
 
-mod connections;
 mod error;
 mod message;
 mod relay;

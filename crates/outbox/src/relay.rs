@@ -28,18 +28,18 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
+use orderflow_connections::{Connections, Kept};
 use orderflow_events::headers;
+use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::connections::Connections;
 use crate::{Error, StreamSettings, ensure_streams};
 
 /// Most batches a relay has claimed and not yet finished at once; each holds a connection.
-pub(crate) const BATCHES_AT_ONCE: usize = 3;
+const BATCHES_AT_ONCE: usize = 3;
 
 /// Tuning of a relay.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ struct Drained {
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
-    connections: Arc<Connections>,
+    connections: Connections,
     jetstream: jetstream::Context,
     settings: RelaySettings,
     waker: RelayWaker,
@@ -137,7 +137,7 @@ struct Row {
 /// A claimed batch whose publishes are sent and whose acks are outstanding. Its rows are deleted
 /// in its connection's open transaction.
 struct InFlight {
-    conn: PgConnection,
+    conn: Kept,
     sent: Vec<Sent>,
     /// The claim reached the batch size: more rows may be waiting beyond it.
     full: bool,
@@ -189,7 +189,7 @@ impl InFlight {
 
 /// A batch whose publishes are acknowledged; committing its delete is what remains.
 struct Published {
-    conn: PgConnection,
+    conn: Kept,
     ids: Vec<i64>,
     first_error: Option<Error>,
 }
@@ -199,26 +199,26 @@ impl Published {
     /// publishes failed, their rows must stay: the delete is rolled back and only the
     /// acknowledged rows are deleted. Returns how many rows were published, or the publish
     /// error if none was.
-    async fn finish(mut self, connections: &Connections) -> Result<usize, Error> {
+    async fn finish(mut self) -> Result<usize, Error> {
         if self.first_error.is_none() {
-            sqlx::raw_sql("COMMIT").execute(&mut self.conn).await?;
+            sqlx::raw_sql("COMMIT").execute(&mut *self.conn).await?;
         } else {
             // Until the second statement, acknowledged rows are back in the table. A claim that
             // takes one meanwhile publishes it again (JetStream drops the copy) and deletes it
             // itself, so the delete skips rows locked by then: waiting for them could mean
             // waiting for a batch of this very drain, which finishes only after this one.
-            sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
+            sqlx::raw_sql("ROLLBACK").execute(&mut *self.conn).await?;
             if !self.ids.is_empty() {
                 sqlx::query(
                     "DELETE FROM outbox WHERE id IN
                          (SELECT id FROM outbox WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)",
                 )
                 .bind(&self.ids)
-                .execute(&mut self.conn)
+                .execute(&mut *self.conn)
                 .await?;
             }
         }
-        connections.put_back(self.conn);
+        self.conn.release();
         metrics::counter!("outbox_published_total").increment(self.ids.len() as u64);
         match self.first_error {
             Some(e) if self.ids.is_empty() => Err(e),
@@ -235,7 +235,7 @@ impl Relay {
     /// A relay over `pool`'s outbox publishing through `jetstream`.
     pub fn new(pool: PgPool, jetstream: jetstream::Context, settings: RelaySettings) -> Self {
         Self {
-            connections: Arc::new(Connections::new(pool.clone())),
+            connections: Connections::like(&pool, BATCHES_AT_ONCE),
             pool,
             jetstream,
             settings,
@@ -255,7 +255,7 @@ impl Relay {
     /// place for the next step.
     pub async fn step(&self) -> Result<usize, Error> {
         match self.claim_and_send().await? {
-            Some(batch) => batch.acknowledged().await.finish(&self.connections).await,
+            Some(batch) => batch.acknowledged().await.finish().await,
             None => Ok(0),
         }
     }
@@ -264,13 +264,13 @@ impl Relay {
     /// stays uncommitted (its rows locked) until it finishes. `None` when there was nothing to
     /// claim.
     async fn claim_and_send(&self) -> Result<Option<InFlight>, Error> {
-        let mut conn = self.connections.take().await?;
+        let mut conn = self.connections.acquire().await?;
         // The relay's commit only deletes what JetStream acknowledged. If a database crash loses
         // that commit, the rows are published again and JetStream drops the copies by
         // `Nats-Msg-Id`, so waiting for the disk flush here buys nothing but a slower cycle.
         // Both statements go in one round trip.
         sqlx::raw_sql("BEGIN; SET LOCAL synchronous_commit = off")
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         // Claim, ordering check and delete in one statement. A row is blocked while an earlier
         // row of its aggregate is still in the table but not in this batch (another relay holds
@@ -299,11 +299,11 @@ impl Relay {
              FROM checked ORDER BY id",
         )
         .bind(self.settings.batch_size)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await?;
         if claimed.is_empty() {
-            sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
-            self.connections.put_back(conn);
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+            conn.release();
             return Ok(None);
         }
 
@@ -428,7 +428,7 @@ impl Relay {
                         retry_held_back |= batch.held_back && claim_overlapped;
                         // A batch of only held-back rows sends nothing and finishes at once,
                         // releasing its locks.
-                        let finishing = batch.acknowledged().then(|b| b.finish(&self.connections));
+                        let finishing = batch.acknowledged().then(Published::finish);
                         unfinished.push(finishing);
                     }
                     claim |= self.waker.wakes() != covered;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use axum::Router;
 use orderflow_auth::Authenticator;
+use orderflow_connections::Connections;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, RelayWaker, ensure_streams};
 use orderflow_runtime::{connect, health};
@@ -22,19 +23,18 @@ use crate::reactions::{self, Reactions};
 use crate::service::OrderService;
 use crate::store;
 
-/// The relay's listener, kept out of the request pool. Its batches use connections it opens and
-/// keeps itself.
-const RELAY_CONNECTIONS: u32 = 1;
+/// The pool's share: migrations, health checks, the event consumer and the relay's listener.
+/// Requests and the relay's batches use connections of their own.
+const BACKGROUND_CONNECTIONS: u32 = 4;
 
 /// A connected orders service, ready to serve.
 #[derive(Clone)]
 pub struct OrdersApp {
     config: Config,
-    /// The database pool.
+    /// The database pool, for everything but requests.
     pub pool: PgPool,
-    /// The relay's own connections: requests queueing for `pool` under overload must not hold
-    /// back publishing.
-    relay_pool: PgPool,
+    /// The requests' connections.
+    pub connections: Connections,
     /// The NATS client.
     pub nats: async_nats::Client,
     authenticator: Authenticator,
@@ -46,18 +46,13 @@ impl OrdersApp {
     /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail start-up:
     /// the client keeps reconnecting and events wait in the outbox.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let pool = connect::postgres(
-            config.database_url.expose_secret(),
-            config.db_max_connections,
-        )
-        .await
-        .context("connecting to the orders database")?;
+        let pool = connect::postgres(config.database_url.expose_secret(), BACKGROUND_CONNECTIONS)
+            .await
+            .context("connecting to the orders database")?;
         store::migrate(&pool)
             .await
             .context("migrating the orders database")?;
-        let relay_pool = connect::postgres(config.database_url.expose_secret(), RELAY_CONNECTIONS)
-            .await
-            .context("connecting the outbox relay to the orders database")?;
+        let connections = Connections::like(&pool, config.db_max_connections);
         let nats = connect::nats(&config.nats_url, "orders")
             .await
             .context("configuring the NATS client")?;
@@ -66,7 +61,7 @@ impl OrdersApp {
         Ok(Self {
             config,
             pool,
-            relay_pool,
+            connections,
             nats,
             authenticator,
             relay_waker: RelayWaker::default(),
@@ -80,7 +75,7 @@ impl OrdersApp {
 
     /// The use cases, waking this app's relay after each commit.
     pub fn orders(&self) -> OrderService {
-        OrderService::new(self.pool.clone(), self.relay_waker.clone())
+        OrderService::new(self.connections.clone(), self.relay_waker.clone())
     }
 
     /// All HTTP routes: the API, health and metrics.
@@ -107,7 +102,7 @@ impl OrdersApp {
     /// Starts the outbox relay and the inventory-event consumer.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
         let relay = Relay::new(
-            self.relay_pool.clone(),
+            self.pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
         )

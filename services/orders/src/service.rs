@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
+use orderflow_connections::{Connections, Kept};
 use orderflow_outbox::RelayWaker;
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -76,26 +77,19 @@ pub struct LineRequest {
 /// The orders use cases over one database.
 #[derive(Clone)]
 pub struct OrderService {
-    pool: PgPool,
+    connections: Connections,
     relay: RelayWaker,
 }
 
 impl OrderService {
-    /// Use cases over `pool`, waking `relay` after every commit that wrote events so they are
-    /// published at once. The waker is required: a service that wakes nothing still works, but
-    /// its events wait for the relay's next poll. The app's is [`OrdersApp::orders`].
+    /// Use cases over the database of `connections`, waking `relay` after every commit that
+    /// wrote events so they are published at once. The waker is required: a service that wakes
+    /// nothing still works, but its events wait for the relay's next poll. The app's is
+    /// [`OrdersApp::orders`].
     ///
     /// [`OrdersApp::orders`]: crate::OrdersApp::orders
-    pub fn new(pool: PgPool, relay: RelayWaker) -> Self {
-        Self { pool, relay }
-    }
-
-    /// Commits a transaction that wrote outbox rows with `enqueue_then_wake`, then wakes the
-    /// relay (after the commit: a relay woken earlier would not see the rows yet).
-    async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), OrderError> {
-        tx.commit().await?;
-        self.relay.wake();
-        Ok(())
+    pub fn new(connections: Connections, relay: RelayWaker) -> Self {
+        Self { connections, relay }
     }
 
     /// Places a draft order priced from the local catalog. With an idempotency key, a retry of
@@ -106,53 +100,31 @@ impl OrderService {
         requested: &[LineRequest],
         idempotency_key: Option<&str>,
     ) -> Result<(Order, bool), OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let id = OrderId(Uuid::now_v7());
-        if let Some(key) = idempotency_key {
-            let fingerprint = fingerprint(requested);
-            let earlier =
-                store::record_idempotency_key(&mut tx, actor.customer_id, key, &fingerprint, id)
-                    .await?;
-            if let Some((earlier_fingerprint, earlier_id)) = earlier {
-                if earlier_fingerprint != fingerprint {
-                    return Err(OrderError::IdempotencyKeyReused);
-                }
-                let order = store::load_order(&mut tx, earlier_id)
-                    .await?
-                    .ok_or(OrderError::NotFound)?;
-                return Ok((order, false));
-            }
+        let mut conn = self.connections.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let outcome = create_in(&mut tx, actor, requested, idempotency_key).await;
+        // Ended either way, so that a refused request leaves the connection fit to keep.
+        match &outcome {
+            Ok(_) => tx.commit().await?,
+            Err(_) => tx.rollback().await?,
         }
-        let lines = price(&mut tx, requested).await?;
-        let currency = lines
-            .first()
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| "USD".to_owned());
-        let now = OffsetDateTime::now_utc();
-        let number = store::next_order_number(&mut tx, now.year()).await?;
-        let (order, events) = Order::create(
-            NewOrder {
-                id,
-                number,
-                customer_id: actor.customer_id,
-                customer_name: actor.name.clone(),
-                lines: lines.into_iter().map(|(l, _)| l).collect(),
-                currency,
-            },
-            now,
-        );
-        store::insert_order(&mut tx, &order).await?;
-        orderflow_outbox::enqueue_then_wake(&mut tx, &to_outbox(&order, &events, now)?).await?;
-        self.commit(tx).await?;
-        metrics::counter!("orders_created_total").increment(1);
-        Ok((order, true))
+        release_unless_failed(conn, &outcome);
+        if let Ok((_, true)) = outcome {
+            // After the commit: a relay woken earlier would not see the rows yet.
+            self.relay.wake();
+            metrics::counter!("orders_created_total").increment(1);
+        }
+        outcome
     }
 
     /// Reads one order the actor may see.
     pub async fn get(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderError> {
-        let mut conn = self.pool.acquire().await?;
-        let order = store::load_order(&mut conn, id).await?;
-        visible(actor, order)
+        let mut conn = self.connections.acquire().await?;
+        let order = store::load_order(&mut conn, id)
+            .await
+            .map_err(OrderError::from);
+        release_unless_failed(conn, &order);
+        visible(actor, order?)
     }
 
     /// Lists the actor's orders (all orders for admins, optionally one customer's).
@@ -169,19 +141,17 @@ impl OrderService {
         } else {
             Some(actor.customer_id)
         };
-        let mut conn = self.pool.acquire().await?;
-        Ok(store::list_orders(&mut conn, customer, status, after, limit).await?)
+        let mut conn = self.connections.acquire().await?;
+        let page = store::list_orders(&mut conn, customer, status, after, limit)
+            .await
+            .map_err(OrderError::from);
+        release_unless_failed(conn, &page);
+        page
     }
 
     /// Applies `command`. `if_match` (from `If-Match`) must equal the current version when
     /// given. Whether the actor may issue the command at all is the caller's check; this only
     /// hides other customers' orders.
-    ///
-    /// Optimistic: the order is read without a lock and the new state and its events are
-    /// written in one statement only if the order is still at the version read: two round trips
-    /// and no explicit transaction, where locking took five. A lost race re-reads and decides
-    /// again (now perhaps a 409 or 412). Each lost race means another transition committed, and
-    /// an order has at most five in its life, so the loop ends.
     pub async fn transition(
         &self,
         actor: &Actor,
@@ -189,29 +159,102 @@ impl OrderService {
         command: &Command,
         if_match: Option<u64>,
     ) -> Result<Order, OrderError> {
-        let mut conn = self.pool.acquire().await?;
-        loop {
-            let mut order = visible(actor, store::load_order(&mut conn, id).await?)?;
-            if let Some(expected) = if_match
-                && expected != order.version
-            {
-                return Err(OrderError::VersionMismatch {
-                    expected,
-                    current: order.version,
-                });
+        let mut conn = self.connections.acquire().await?;
+        let outcome = transition_on(&mut conn, actor, id, command, if_match).await;
+        release_unless_failed(conn, &outcome);
+        if outcome.is_ok() {
+            self.relay.wake();
+            metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
+        }
+        outcome
+    }
+}
+
+/// Keeps `conn` for the next request unless the database failed on it: a connection that
+/// failed may be broken, so it is closed instead. Refusals (404, 409, ...) keep it, so that
+/// refused requests cost no new connections.
+fn release_unless_failed<T>(conn: Kept, outcome: &Result<T, OrderError>) {
+    match outcome {
+        Err(OrderError::Database(_) | OrderError::Outbox(_)) => drop(conn),
+        _ => conn.release(),
+    }
+}
+
+/// Places the order inside the transaction `tx`, which the caller ends.
+async fn create_in(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    requested: &[LineRequest],
+    idempotency_key: Option<&str>,
+) -> Result<(Order, bool), OrderError> {
+    let id = OrderId(Uuid::now_v7());
+    if let Some(key) = idempotency_key {
+        let fingerprint = fingerprint(requested);
+        let earlier =
+            store::record_idempotency_key(tx, actor.customer_id, key, &fingerprint, id).await?;
+        if let Some((earlier_fingerprint, earlier_id)) = earlier {
+            if earlier_fingerprint != fingerprint {
+                return Err(OrderError::IdempotencyKeyReused);
             }
-            let read_version = order.version;
-            let now = OffsetDateTime::now_utc();
-            let events = order.handle(command, now)?;
-            let messages = to_outbox(&order, &events, now)?;
-            if store::save_transition_if_unchanged(&mut conn, &order, read_version, &messages)
+            let order = store::load_order(tx, earlier_id)
                 .await?
-            {
-                self.relay.wake();
-                metrics::counter!("orders_transitions_total", "command" => command.name())
-                    .increment(1);
-                return Ok(order);
-            }
+                .ok_or(OrderError::NotFound)?;
+            return Ok((order, false));
+        }
+    }
+    let lines = price(tx, requested).await?;
+    let currency = lines
+        .first()
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| "USD".to_owned());
+    let now = OffsetDateTime::now_utc();
+    let number = store::next_order_number(tx, now.year()).await?;
+    let (order, events) = Order::create(
+        NewOrder {
+            id,
+            number,
+            customer_id: actor.customer_id,
+            customer_name: actor.name.clone(),
+            lines: lines.into_iter().map(|(l, _)| l).collect(),
+            currency,
+        },
+        now,
+    );
+    store::insert_order(tx, &order).await?;
+    orderflow_outbox::enqueue_then_wake(tx, &to_outbox(&order, &events, now)?).await?;
+    Ok((order, true))
+}
+
+/// Applies `command` on `conn`, outside any transaction.
+///
+/// Optimistic: the order is read without a lock and the new state and its events are written in
+/// one statement only if the order is still at the version read: two round trips and no explicit
+/// transaction, where locking took five. A lost race re-reads and decides again (now perhaps a
+/// 409 or 412). Each lost race means another transition committed, and an order has at most five
+/// in its life, so the loop ends.
+async fn transition_on(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: OrderId,
+    command: &Command,
+    if_match: Option<u64>,
+) -> Result<Order, OrderError> {
+    loop {
+        let mut order = visible(actor, store::load_order(conn, id).await?)?;
+        if let Some(expected) = if_match
+            && expected != order.version
+        {
+            return Err(OrderError::VersionMismatch {
+                expected,
+                current: order.version,
+            });
+        }
+        let read_version = order.version;
+        let now = OffsetDateTime::now_utc();
+        let events = order.handle(command, now)?;
+        let messages = to_outbox(&order, &events, now)?;
+        if store::save_transition_if_unchanged(conn, &order, read_version, &messages).await? {
+            return Ok(order);
         }
     }
 }
@@ -235,7 +278,7 @@ fn fingerprint(requested: &[LineRequest]) -> String {
 
 /// Prices the requested lines from the local catalog.
 async fn price(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     requested: &[LineRequest],
 ) -> Result<Vec<(OrderLine, String)>, OrderError> {
     let skus: Vec<Sku> = requested.iter().map(|l| l.sku.clone()).collect();

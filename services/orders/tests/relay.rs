@@ -225,14 +225,14 @@ async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
     // Request handlers: rows written without NOTIFY, relay woken in-process after the commit.
     let waker = RelayWaker::default();
     let relay = start_relay_without_polling(&stack, waker.clone()).await;
-    let service = OrderService::new(stack.app.pool.clone(), waker);
+    let service = OrderService::new(stack.app.connections.clone(), waker);
     service.create(&actor, &line, None).await.unwrap();
     assert!(published_soon(&stack, 1).await, "woken by the RelayWaker");
     relay.cancel();
 
     // A row written while no relay runs goes out in the next relay's first drain.
     // Its waker is held by no relay, so this writer wakes nothing.
-    let silent = OrderService::new(stack.app.pool.clone(), RelayWaker::default());
+    let silent = OrderService::new(stack.app.connections.clone(), RelayWaker::default());
     silent.create(&actor, &line, None).await.unwrap();
     let relay = start_relay_without_polling(&stack, RelayWaker::default()).await;
     assert!(published_soon(&stack, 2).await, "first drain at start");
@@ -290,7 +290,7 @@ async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_o
         .woken_by(waker.clone());
         tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
     }
-    let service = OrderService::new(stack.app.pool.clone(), waker);
+    let service = OrderService::new(stack.app.connections.clone(), waker);
     let writers: Vec<_> = (0..8)
         .map(|_| {
             let (service, actor, line) = (service.clone(), actor.clone(), line.clone());

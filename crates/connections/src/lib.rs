@@ -1,0 +1,182 @@
+//! PostgreSQL connections kept between uses, for the paths that run hundreds of short uses a
+//! second: request handlers and the outbox relay.
+//!
+//! sqlx's pool pings every connection that goes back to it. That is one more round trip per use,
+//! about a ninth of the machine's CPU per order transition here (docs/benchmarks.md). The ping
+//! also has no timeout: if PostgreSQL goes silent, each release waits for TCP to give up while it
+//! holds its pool slot, and the pool runs dry for as long as TCP retries (transact-rs/sqlx#4349).
+//!
+//! [`Connections`] keeps connections without that ping. Whoever holds one says when it is fit
+//! for the next user: [`Kept::release`], once every query on it has finished and its transaction
+//! has ended. A connection dropped without that (a cancelled request, an error midway) is closed
+//! instead, so nothing it left half done reaches the next user. The server rolls back whatever
+//! that connection had open.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a kept connection may sit unused before it is pinged before use (a restart or a
+/// firewall may have cut it meanwhile).
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
+
+/// At most a fixed number of connections, opened when needed and kept after a clean use.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    options: PgConnectOptions,
+    acquire_timeout: Duration,
+    /// One per connection open or being opened, so there are never more than the bound.
+    permits: Arc<Semaphore>,
+    /// Last released on top: the connections in use stay warm, the rest age and get pinged.
+    idle: Mutex<Vec<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    conn: PgConnection,
+    since: Instant,
+}
+
+impl Connections {
+    /// At most `max` connections, opened with `pool`'s connect options. Like a checkout from
+    /// `pool`, [`acquire`](Self::acquire) gives up after the pool's acquire timeout.
+    pub fn like(pool: &PgPool, max: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                options: (*pool.connect_options()).clone(),
+                acquire_timeout: pool.options().get_acquire_timeout(),
+                permits: Arc::new(Semaphore::new(max)),
+                idle: Mutex::new(Vec::with_capacity(max)),
+            }),
+        }
+    }
+
+    /// A connection outside any transaction: the last one released if there is one, else a
+    /// new one. Fails with [`sqlx::Error::PoolTimedOut`] when none is free, reachable and
+    /// answering within the acquire timeout: an unreachable server, or a connection cut without
+    /// a word, must not hold the caller for as long as TCP keeps trying.
+    pub async fn acquire(&self) -> Result<Kept, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + self.shared.acquire_timeout;
+        let permit = tokio::time::timeout_at(deadline, self.shared.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .expect("the semaphore is never closed");
+        let conn = tokio::time::timeout_at(deadline, self.reuse_or_open())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        Ok(Kept {
+            conn: Some(conn),
+            shared: Arc::clone(&self.shared),
+            _permit: permit,
+        })
+    }
+
+    async fn reuse_or_open(&self) -> Result<PgConnection, sqlx::Error> {
+        loop {
+            let idle = self.shared.idle.lock().expect("never poisoned").pop();
+            let Some(Idle { mut conn, since }) = idle else {
+                return PgConnection::connect_with(&self.shared.options).await;
+            };
+            // One that failed its ping is dropped, which closes it.
+            if since.elapsed() < PING_WHEN_IDLE_FOR || conn.ping().await.is_ok() {
+                return Ok(conn);
+            }
+        }
+    }
+}
+
+/// A connection taken from [`Connections`]; use it as a `PgConnection`. Dropping it closes it,
+/// [`release`](Self::release) keeps it for the next user.
+#[derive(Debug)]
+pub struct Kept {
+    conn: Option<PgConnection>,
+    shared: Arc<Shared>,
+    /// Returned after `conn` is kept or closed.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Kept {
+    /// Keeps the connection for the next user, without a round trip. Call it once every query
+    /// started on it has finished and its transaction, if any, has been committed or rolled back.
+    /// A connection still in a transaction, or holding a rollback that was queued but never sent
+    /// (a `Transaction` dropped unfinished), is closed instead, which ends the transaction.
+    pub fn release(mut self) {
+        let conn = self.conn.take().expect("present until released");
+        // `should_flush` is sqlx's own test for a queued message, such as that rollback; it is
+        // hidden from its docs but public, and sqlx is pinned once in the workspace.
+        if conn.is_in_transaction() || conn.should_flush() {
+            return;
+        }
+        let mut idle = self.shared.idle.lock().expect("never poisoned");
+        idle.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+    }
+}
+
+impl Deref for Kept {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("present until released")
+    }
+}
+
+impl DerefMut for Kept {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("present until released")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Connections, PING_WHEN_IDLE_FOR};
+
+    #[tokio::test]
+    async fn a_kept_connection_cut_while_idle_is_replaced() {
+        let pool = orderflow_test_support::fresh_database().await.pool().await;
+        let connections = Connections::like(&pool, 1);
+        let mut conn = connections.acquire().await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        conn.release();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&pool)
+            .await
+            .unwrap();
+        while sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)",
+        )
+        .bind(pid)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // As if it had sat unused long enough to be pinged before use.
+        connections.shared.idle.lock().unwrap()[0].since = Instant::now() - PING_WHEN_IDLE_FOR * 2;
+
+        let mut conn = connections.acquire().await.unwrap();
+        let new_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_ne!(new_pid, pid, "a fresh connection");
+    }
+}
