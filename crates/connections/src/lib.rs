@@ -1,5 +1,5 @@
 //! PostgreSQL connections kept between uses, for the paths that run hundreds of short uses a
-//! second: request handlers and the outbox relay.
+//! second: request handlers, event consumers and the outbox relay.
 //!
 //! sqlx's pool pings every connection that goes back to it. That is one more round trip per use,
 //! about a ninth of the machine's CPU per order transition here (docs/benchmarks.md). The ping
@@ -8,9 +8,9 @@
 //!
 //! [`Connections`] keeps connections without that ping. Whoever holds one says when it is fit
 //! for the next user: [`Kept::release`], once every query on it has finished and its transaction
-//! has ended. A connection dropped without that (a cancelled request, an error midway) is closed
-//! instead, so nothing it left half done reaches the next user. The server rolls back whatever
-//! that connection had open.
+//! has ended ([`Connections::transaction`] does this itself). A connection dropped without that
+//! (a cancelled request, an error midway) is closed instead, so nothing it left half done reaches
+//! the next user. The server rolls back whatever that connection had open.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
@@ -78,6 +78,27 @@ impl Connections {
             shared: Arc::clone(&self.shared),
             _permit: permit,
         })
+    }
+
+    /// Runs `work` in a transaction on a connection of these: commits if it returns `Ok`, rolls
+    /// back if it returns `Err`. Either way the connection is kept, since that last round trip
+    /// just proved it sound; if the commit or the rollback fails, it is closed.
+    pub async fn transaction<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<sqlx::Error>,
+    {
+        let mut conn = self.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let outcome = work(&mut tx).await;
+        match &outcome {
+            Ok(_) => tx.commit().await?,
+            Err(_) => tx.rollback().await?,
+        }
+        conn.release();
+        outcome
     }
 
     async fn reuse_or_open(&self) -> Result<PgConnection, sqlx::Error> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use orderflow_connections::{Connections, Kept};
 use orderflow_test_support::{TestDatabase, fresh_database};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -83,6 +83,54 @@ async fn a_committed_transaction_leaves_the_connection_fit_to_keep() {
     let mut conn = connections.acquire().await.unwrap();
     assert_eq!(backend(&mut conn).await, first, "kept");
     assert_eq!(rows(&pool).await, 1);
+}
+
+#[tokio::test]
+async fn a_transaction_commits_on_ok_rolls_back_on_err_and_keeps_the_connection() {
+    let db = fresh_database().await;
+    let (connections, pool) = connections(&db, 1).await;
+    let insert = async |tx: &mut PgConnection, n: i32| {
+        sqlx::query("INSERT INTO written VALUES ($1)")
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+            .fetch_one(tx)
+            .await
+    };
+    let first: Result<i32, sqlx::Error> = connections
+        .transaction(async |tx| insert(tx, 1).await)
+        .await;
+    let first = first.unwrap();
+    let refused: Result<(), Refused> = connections
+        .transaction(async |tx| {
+            let pid = insert(tx, 2).await?;
+            Err(Refused::Because(pid))
+        })
+        .await;
+    let Err(Refused::Because(second)) = refused else {
+        panic!("the work's own error comes back: {refused:?}")
+    };
+    assert_eq!(second, first, "kept after the commit");
+    let mut conn = connections.acquire().await.unwrap();
+    assert_eq!(backend(&mut conn).await, first, "kept after the rollback");
+    let kept: Vec<i32> = sqlx::query_scalar("SELECT n FROM written")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, [1], "the refused work was rolled back");
+}
+
+#[derive(Debug)]
+enum Refused {
+    Because(i32),
+    Database(#[expect(dead_code, reason = "shown by Debug when the test fails")] sqlx::Error),
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
 }
 
 #[tokio::test]

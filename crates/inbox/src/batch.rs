@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 
 use async_nats::jetstream;
 use orderflow_events::AnyEvent;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{Consumer, EventFailed, Handler, HandlerError, Outcome};
@@ -165,9 +166,20 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    /// One transaction over `pending`: inbox rows, the handler on the fresh events, commit.
+    /// One transaction over `pending`: inbox rows, the handler on the fresh events, commit (or
+    /// roll back if the batch failed).
     async fn attempt(&self, pending: &[Pending<'_>]) -> Result<Vec<Outcome>, Failure> {
-        let mut tx = self.pool.begin().await?;
+        self.connection
+            .transaction(async |tx| self.attempt_in(tx, pending).await)
+            .await
+    }
+
+    /// The batch's statements inside the transaction `tx`.
+    async fn attempt_in(
+        &self,
+        tx: &mut PgConnection,
+        pending: &[Pending<'_>],
+    ) -> Result<Vec<Outcome>, Failure> {
         let ids: Vec<Uuid> = pending.iter().map(|p| p.event_id).collect();
         let mut fresh: HashSet<Uuid> = sqlx::query_scalar(
             "INSERT INTO inbox (consumer, event_id)
@@ -201,7 +213,7 @@ impl<H: Handler> Consumer<H> {
             .collect();
         if !applying.is_empty() {
             let events: Vec<&AnyEvent> = applying.iter().map(|(_, e)| *e).collect();
-            match self.handler.handle_batch(&mut tx, &events).await {
+            match self.handler.handle_batch(tx, &events).await {
                 Ok(()) => {}
                 Err(EventFailed {
                     index,
@@ -220,7 +232,6 @@ impl<H: Handler> Consumer<H> {
                 }) => return Err(Failure::Transient(e)),
             }
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
 }

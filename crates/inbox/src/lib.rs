@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
+use orderflow_connections::Connections;
 use orderflow_events::{AnyEvent, decode_by_schema, headers};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -112,7 +113,8 @@ pub enum Error {
 /// A durable, idempotent consumer of one stream.
 pub struct Consumer<H> {
     name: String,
-    pool: PgPool,
+    /// One connection: a consumer applies one batch at a time (workers are separate consumers).
+    connection: Connections,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     handler: H,
     /// Batches that lost a lock race (deadlock or serialization failure) and were retried.
@@ -147,7 +149,7 @@ impl<H: Handler> Consumer<H> {
             .map_err(|e| err(&e))?;
         Ok(Self {
             name: name.to_owned(),
-            pool,
+            connection: Connections::like(&pool, 1),
             consumer,
             handler,
             conflicts: AtomicU64::new(0),

@@ -5,6 +5,11 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection as _, PgPool};
 
+/// The pool size a service needs besides its kept connections (`orderflow_connections`, for
+/// requests, event consumers and the relay's batches): migrations, health checks and the relay's
+/// listener.
+pub const BACKGROUND_POOL: u32 = 4;
+
 /// A PostgreSQL pool of at most `max_connections`; waiting for a connection fails after 5 s so a
 /// saturated pool answers with an error instead of hanging requests.
 pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {

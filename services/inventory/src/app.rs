@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use axum::Router;
 use orderflow_auth::Authenticator;
+use orderflow_connections::Connections;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
 use orderflow_runtime::{connect, health};
@@ -26,8 +27,10 @@ use crate::store;
 #[derive(Clone)]
 pub struct InventoryApp {
     config: Config,
-    /// The database pool.
+    /// The database pool, for everything but requests, consumers and the relay's batches.
     pub pool: PgPool,
+    /// The requests' connections.
+    pub connections: Connections,
     /// The NATS client.
     pub nats: async_nats::Client,
     authenticator: Authenticator,
@@ -39,13 +42,14 @@ impl InventoryApp {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let pool = connect::postgres(
             config.database_url.expose_secret(),
-            config.db_max_connections,
+            connect::BACKGROUND_POOL,
         )
         .await
         .context("connecting to the inventory database")?;
         store::migrate(&pool)
             .await
             .context("migrating the inventory database")?;
+        let connections = Connections::like(&pool, config.db_max_connections);
         let nats = connect::nats(&config.nats_url, "inventory")
             .await
             .context("configuring the NATS client")?;
@@ -54,6 +58,7 @@ impl InventoryApp {
         Ok(Self {
             config,
             pool,
+            connections,
             nats,
             authenticator,
         })
@@ -66,7 +71,7 @@ impl InventoryApp {
 
     /// The catalog and stock use cases.
     pub fn catalog(&self) -> CatalogService {
-        CatalogService::new(self.pool.clone())
+        CatalogService::new(self.connections.clone())
     }
 
     /// Creates the streams if needed and binds the durable order-event consumer. Tests call

@@ -17,9 +17,10 @@ pub struct Config {
     /// PostgreSQL URL of the inventory database.
     #[arg(long, env = "INVENTORY_DATABASE_URL", hide_env_values = true)]
     pub database_url: SecretString,
-    /// Largest number of pooled database connections.
+    /// Largest number of database connections for requests (each consumer worker, the relay
+    /// and background work have more: see docs/operations.md).
     #[arg(long, env = "INVENTORY_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    pub db_max_connections: usize,
     /// Order-event consumer workers pulling from the one durable consumer. Each applies what
     /// it fetched as one batch in one transaction; two overlap one batch's fetch and acks with
     /// the other's database work. More add little: batches touching the same products queue

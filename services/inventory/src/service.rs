@@ -2,7 +2,7 @@
 //! changes the product and writes its events to the outbox, bumping the product's version once
 //! per event.
 
-use sqlx::PgPool;
+use orderflow_connections::Connections;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -17,13 +17,13 @@ pub const INITIAL_STOCK_REASON: &str = "initial stock";
 /// The catalog and stock use cases over one database.
 #[derive(Clone)]
 pub struct CatalogService {
-    pool: PgPool,
+    connections: Connections,
 }
 
 impl CatalogService {
-    /// Use cases over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Use cases over the database of `connections`.
+    pub fn new(connections: Connections) -> Self {
+        Self { connections }
     }
 
     /// Creates a product: `ProductUpserted` (version 1), and `StockLevelChanged` from 0
@@ -55,22 +55,25 @@ impl CatalogService {
             };
             messages.push(events::stock_level_changed(&product, &change, now)?);
         }
-        let mut tx = self.pool.begin().await?;
-        if !store::insert_product(&mut tx, &product).await? {
-            return Err(InventoryError::SkuTaken(product.sku));
-        }
-        orderflow_outbox::enqueue(&mut tx, &messages).await?;
-        tx.commit().await?;
+        self.connections
+            .transaction(async |tx| {
+                if !store::insert_product(tx, &product).await? {
+                    return Err(InventoryError::SkuTaken(product.sku.clone()));
+                }
+                orderflow_outbox::enqueue(tx, &messages).await?;
+                Ok(())
+            })
+            .await?;
         metrics::counter!("inventory_products_created_total").increment(1);
         Ok(product)
     }
 
     /// Reads one product.
     pub async fn get(&self, sku: &Sku) -> Result<Product, InventoryError> {
-        let mut conn = self.pool.acquire().await?;
-        store::find_by_sku(&mut conn, sku, false)
-            .await?
-            .ok_or_else(|| InventoryError::NotFound(sku.clone()))
+        let mut conn = self.connections.acquire().await?;
+        let product = store::find_by_sku(&mut conn, sku, false).await?;
+        conn.release();
+        product.ok_or_else(|| InventoryError::NotFound(sku.clone()))
     }
 
     /// A page of products in sku order after `after`, and whether more follow.
@@ -79,37 +82,42 @@ impl CatalogService {
         after: Option<&Sku>,
         limit: u32,
     ) -> Result<(Vec<Product>, bool), InventoryError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(store::list_products(&mut conn, after, limit).await?)
+        let mut conn = self.connections.acquire().await?;
+        let page = store::list_products(&mut conn, after, limit).await?;
+        conn.release();
+        Ok(page)
     }
 
     /// Changes catalog data. Emits `ProductUpserted` only when something actually changed, so
     /// a repeated PATCH is harmless.
     pub async fn update(&self, sku: &Sku, patch: ProductPatch) -> Result<Product, InventoryError> {
-        let mut tx = self.pool.begin().await?;
-        let mut product = store::find_by_sku(&mut tx, sku, true)
-            .await?
-            .ok_or_else(|| InventoryError::NotFound(sku.clone()))?;
-        let before = product.clone();
-        if let Some(name) = patch.name {
-            product.name = name;
-        }
-        if let Some(price) = patch.unit_price {
-            product.unit_price = price;
-        }
-        if let Some(threshold) = patch.low_stock_threshold {
-            product.low_stock_threshold = threshold;
-        }
-        if product == before {
-            return Ok(product);
-        }
-        let now = OffsetDateTime::now_utc();
-        product.version += 1;
-        product.updated_at = now;
-        store::save_catalog(&mut tx, &product).await?;
-        orderflow_outbox::enqueue(&mut tx, &[events::product_upserted(&product, now)?]).await?;
-        tx.commit().await?;
-        Ok(product)
+        self.connections
+            .transaction(async |tx| {
+                let mut product = store::find_by_sku(tx, sku, true)
+                    .await?
+                    .ok_or_else(|| InventoryError::NotFound(sku.clone()))?;
+                let before = product.clone();
+                if let Some(name) = patch.name {
+                    product.name = name;
+                }
+                if let Some(price) = patch.unit_price {
+                    product.unit_price = price;
+                }
+                if let Some(threshold) = patch.low_stock_threshold {
+                    product.low_stock_threshold = threshold;
+                }
+                if product == before {
+                    return Ok(product);
+                }
+                let now = OffsetDateTime::now_utc();
+                product.version += 1;
+                product.updated_at = now;
+                store::save_catalog(tx, &product).await?;
+                let message = events::product_upserted(&product, now)?;
+                orderflow_outbox::enqueue(tx, &[message]).await?;
+                Ok(product)
+            })
+            .await
     }
 
     /// Adds `delta` (positive or negative) to the level; a level below zero is refused.
@@ -120,30 +128,35 @@ impl CatalogService {
         reason: &str,
     ) -> Result<Product, InventoryError> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await?;
-        let Some(product) = store::adjust_level(&mut tx, sku, delta, MAX_UNITS, now).await? else {
-            let current = store::find_by_sku(&mut tx, sku, false)
-                .await?
-                .ok_or_else(|| InventoryError::NotFound(sku.clone()))?;
-            return Err(if delta < 0 {
-                InventoryError::InsufficientStock {
-                    sku: sku.clone(),
-                    available: current.stock_level,
-                    delta,
-                }
-            } else {
-                InventoryError::StockOverflow(sku.clone())
-            });
-        };
-        let change = LevelChange {
-            old_level: product.stock_level - delta,
-            new_level: product.stock_level,
-            reason: reason.to_owned(),
-            order_id: None,
-        };
-        let message = events::stock_level_changed(&product, &change, now)?;
-        orderflow_outbox::enqueue(&mut tx, &[message]).await?;
-        tx.commit().await?;
+        let product = self
+            .connections
+            .transaction(async |tx| {
+                let Some(product) = store::adjust_level(tx, sku, delta, MAX_UNITS, now).await?
+                else {
+                    let current = store::find_by_sku(tx, sku, false)
+                        .await?
+                        .ok_or_else(|| InventoryError::NotFound(sku.clone()))?;
+                    return Err(if delta < 0 {
+                        InventoryError::InsufficientStock {
+                            sku: sku.clone(),
+                            available: current.stock_level,
+                            delta,
+                        }
+                    } else {
+                        InventoryError::StockOverflow(sku.clone())
+                    });
+                };
+                let change = LevelChange {
+                    old_level: product.stock_level - delta,
+                    new_level: product.stock_level,
+                    reason: reason.to_owned(),
+                    order_id: None,
+                };
+                let message = events::stock_level_changed(&product, &change, now)?;
+                orderflow_outbox::enqueue(tx, &[message]).await?;
+                Ok(product)
+            })
+            .await?;
         metrics::counter!("inventory_stock_adjustments_total").increment(1);
         Ok(product)
     }

@@ -23,10 +23,6 @@ use crate::reactions::{self, Reactions};
 use crate::service::OrderService;
 use crate::store;
 
-/// The pool's share: migrations, health checks, the event consumer and the relay's listener.
-/// Requests and the relay's batches use connections of their own.
-const BACKGROUND_CONNECTIONS: u32 = 4;
-
 /// A connected orders service, ready to serve.
 #[derive(Clone)]
 pub struct OrdersApp {
@@ -46,9 +42,12 @@ impl OrdersApp {
     /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail start-up:
     /// the client keeps reconnecting and events wait in the outbox.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let pool = connect::postgres(config.database_url.expose_secret(), BACKGROUND_CONNECTIONS)
-            .await
-            .context("connecting to the orders database")?;
+        let pool = connect::postgres(
+            config.database_url.expose_secret(),
+            connect::BACKGROUND_POOL,
+        )
+        .await
+        .context("connecting to the orders database")?;
         store::migrate(&pool)
             .await
             .context("migrating the orders database")?;

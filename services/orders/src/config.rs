@@ -17,8 +17,8 @@ pub struct Config {
     /// PostgreSQL URL of the orders database.
     #[arg(long, env = "ORDERS_DATABASE_URL", hide_env_values = true)]
     pub database_url: SecretString,
-    /// Largest number of database connections for requests (the relay and background work
-    /// have up to 7 more).
+    /// Largest number of database connections for requests (the event consumer, the relay and
+    /// background work have up to 8 more: see docs/operations.md).
     #[arg(long, env = "ORDERS_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: usize,
     /// NATS server URL(s), comma separated.

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use orderflow_connections::{Connections, Kept};
+use orderflow_connections::Connections;
 use orderflow_outbox::RelayWaker;
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -100,15 +100,10 @@ impl OrderService {
         requested: &[LineRequest],
         idempotency_key: Option<&str>,
     ) -> Result<(Order, bool), OrderError> {
-        let mut conn = self.connections.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let outcome = create_in(&mut tx, actor, requested, idempotency_key).await;
-        // Ended either way, so that a refused request leaves the connection fit to keep.
-        match &outcome {
-            Ok(_) => tx.commit().await?,
-            Err(_) => tx.rollback().await?,
-        }
-        release_unless_failed(conn, &outcome);
+        let outcome = self
+            .connections
+            .transaction(async |tx| create_in(tx, actor, requested, idempotency_key).await)
+            .await;
         if let Ok((_, true)) = outcome {
             // After the commit: a relay woken earlier would not see the rows yet.
             self.relay.wake();
@@ -120,11 +115,9 @@ impl OrderService {
     /// Reads one order the actor may see.
     pub async fn get(&self, actor: &Actor, id: OrderId) -> Result<Order, OrderError> {
         let mut conn = self.connections.acquire().await?;
-        let order = store::load_order(&mut conn, id)
-            .await
-            .map_err(OrderError::from);
-        release_unless_failed(conn, &order);
-        visible(actor, order?)
+        let order = store::load_order(&mut conn, id).await?;
+        conn.release();
+        visible(actor, order)
     }
 
     /// Lists the actor's orders (all orders for admins, optionally one customer's).
@@ -142,11 +135,9 @@ impl OrderService {
             Some(actor.customer_id)
         };
         let mut conn = self.connections.acquire().await?;
-        let page = store::list_orders(&mut conn, customer, status, after, limit)
-            .await
-            .map_err(OrderError::from);
-        release_unless_failed(conn, &page);
-        page
+        let page = store::list_orders(&mut conn, customer, status, after, limit).await?;
+        conn.release();
+        Ok(page)
     }
 
     /// Applies `command`. `if_match` (from `If-Match`) must equal the current version when
@@ -161,7 +152,12 @@ impl OrderService {
     ) -> Result<Order, OrderError> {
         let mut conn = self.connections.acquire().await?;
         let outcome = transition_on(&mut conn, actor, id, command, if_match).await;
-        release_unless_failed(conn, &outcome);
+        match &outcome {
+            // It may be broken.
+            Err(OrderError::Database(_) | OrderError::Outbox(_)) => drop(conn),
+            // Refusals (404, 409, 412) keep it: they cost no new connections.
+            _ => conn.release(),
+        }
         if outcome.is_ok() {
             self.relay.wake();
             metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
@@ -170,17 +166,7 @@ impl OrderService {
     }
 }
 
-/// Keeps `conn` for the next request unless the database failed on it: a connection that
-/// failed may be broken, so it is closed instead. Refusals (404, 409, ...) keep it, so that
-/// refused requests cost no new connections.
-fn release_unless_failed<T>(conn: Kept, outcome: &Result<T, OrderError>) {
-    match outcome {
-        Err(OrderError::Database(_) | OrderError::Outbox(_)) => drop(conn),
-        _ => conn.release(),
-    }
-}
-
-/// Places the order inside the transaction `tx`, which the caller ends.
+/// Places the order inside the transaction `tx`.
 async fn create_in(
     tx: &mut PgConnection,
     actor: &Actor,
