@@ -13,6 +13,7 @@ use orderflow_outbox::{
     pending_count,
 };
 use orderflow_test_support::{NatsServer, fresh_database};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -37,6 +38,29 @@ async fn create_stream(js: &jetstream::Context, name: &str, subjects: &str) {
     .unwrap();
 }
 
+/// A nats-server with the stream `THINGS` (`things.>`), and a database with the outbox.
+async fn things_and_outbox() -> (NatsServer, async_nats::Client, PgPool) {
+    let nats = NatsServer::start().await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    create_stream(&jetstream::new(client.clone()), "THINGS", "things.>").await;
+    let pool = fresh_database().await.pool().await;
+    orderflow_outbox::migrate(&pool).await.unwrap();
+    (nats, client, pool)
+}
+
+/// Runs a relay until the returned token is cancelled; the returned waker wakes it.
+fn spawn_relay(
+    pool: &PgPool,
+    js: jetstream::Context,
+    settings: RelaySettings,
+) -> (RelayWaker, CancellationToken) {
+    let waker = RelayWaker::default();
+    let shutdown = CancellationToken::new();
+    let relay = Relay::new(pool.clone(), js, settings).woken_by(waker.clone());
+    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+    (waker, shutdown)
+}
+
 /// Subjects of the stream's messages, in stream order.
 async fn stored_subjects(js: &jetstream::Context) -> Vec<String> {
     let mut things = js.get_stream("THINGS").await.unwrap();
@@ -51,11 +75,8 @@ async fn stored_subjects(js: &jetstream::Context) -> Vec<String> {
 
 #[tokio::test]
 async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted() {
-    let nats = NatsServer::start().await;
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    create_stream(&js, "THINGS", "things.>").await;
-    let pool = fresh_database().await.pool().await;
-    orderflow_outbox::migrate(&pool).await.unwrap();
+    let (_nats, client, pool) = things_and_outbox().await;
+    let js = jetstream::new(client);
 
     // No stream takes `nowhere.>`, so that publish is never acknowledged.
     let mut conn = pool.acquire().await.unwrap();
@@ -101,22 +122,14 @@ async fn failed_publishes_stay_in_the_outbox_and_acknowledged_ones_are_deleted()
 
 #[tokio::test]
 async fn a_slow_ack_does_not_hold_up_later_events() {
-    let nats = NatsServer::start().await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let (_nats, client, pool) = things_and_outbox().await;
     let js = jetstream::new(client.clone());
-    create_stream(&js, "THINGS", "things.>").await;
     // No stream takes `silent.>`, but this subscriber receives its publishes and never answers:
     // their acks stay outstanding for as long as the relay's request timeout.
     let mut silent = client.subscribe("silent.>").await.unwrap();
     let mut relay_js = jetstream::new(client.clone());
     relay_js.set_timeout(Duration::from_secs(60));
-    let pool = fresh_database().await.pool().await;
-    orderflow_outbox::migrate(&pool).await.unwrap();
-    let waker = RelayWaker::default();
-    let shutdown = CancellationToken::new();
-    let relay =
-        Relay::new(pool.clone(), relay_js, RelaySettings::default()).woken_by(waker.clone());
-    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+    let (waker, shutdown) = spawn_relay(&pool, relay_js, RelaySettings::default());
 
     let mut conn = pool.acquire().await.unwrap();
     enqueue_then_wake(&mut conn, &[message("a", 1, "silent.a.1")])
@@ -150,20 +163,14 @@ async fn a_slow_ack_does_not_hold_up_later_events() {
 async fn rows_held_back_behind_unfinished_batches_go_out_without_the_poll() {
     const AGGREGATES: usize = 8;
     const ROUNDS: i64 = 30;
-    let nats = NatsServer::start().await;
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    create_stream(&js, "THINGS", "things.>").await;
-    let pool = fresh_database().await.pool().await;
-    orderflow_outbox::migrate(&pool).await.unwrap();
-    let waker = RelayWaker::default();
-    let shutdown = CancellationToken::new();
+    let (_nats, client, pool) = things_and_outbox().await;
+    let js = jetstream::new(client);
     // The poll is an hour away: whatever is not sent on a wake or a finished batch stays.
     let settings = RelaySettings {
         poll_interval: Duration::from_secs(3600),
         ..RelaySettings::default()
     };
-    let relay = Relay::new(pool.clone(), js.clone(), settings).woken_by(waker.clone());
-    tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
+    let (waker, shutdown) = spawn_relay(&pool, js.clone(), settings);
 
     // Each round, every aggregate commits two versions back to back: the second is often
     // committed while the batch with the first waits for its ack, so it is held back. Nothing
