@@ -34,6 +34,11 @@ pub struct Connections {
 struct Shared {
     options: PgConnectOptions,
     acquire_timeout: Duration,
+    /// A connection this old is closed rather than kept, so that the server's per-backend
+    /// caches do not grow forever and a moved server is found again.
+    max_lifetime: Option<Duration>,
+    /// A connection unused this long is closed, so that a burst's extra connections go away.
+    idle_timeout: Option<Duration>,
     /// One per connection open or being opened, so there are never more than the bound.
     permits: Arc<Semaphore>,
     /// Last released on top: the connections in use stay warm, the rest age and get pinged.
@@ -43,17 +48,22 @@ struct Shared {
 #[derive(Debug)]
 struct Idle {
     conn: PgConnection,
+    opened: Instant,
     since: Instant,
 }
 
 impl Connections {
-    /// At most `max` connections, opened with `pool`'s connect options. Like a checkout from
-    /// `pool`, [`acquire`](Self::acquire) gives up after the pool's acquire timeout.
+    /// At most `max` connections, opened with `pool`'s connect options and kept no longer than
+    /// its connections (its maximum lifetime and idle timeout). Like a checkout from `pool`,
+    /// [`acquire`](Self::acquire) gives up after the pool's acquire timeout.
     pub fn like(pool: &PgPool, max: usize) -> Self {
+        let settings = pool.options();
         Self {
             shared: Arc::new(Shared {
                 options: (*pool.connect_options()).clone(),
-                acquire_timeout: pool.options().get_acquire_timeout(),
+                acquire_timeout: settings.get_acquire_timeout(),
+                max_lifetime: settings.get_max_lifetime(),
+                idle_timeout: settings.get_idle_timeout(),
                 permits: Arc::new(Semaphore::new(max)),
                 idle: Mutex::new(Vec::with_capacity(max)),
             }),
@@ -70,11 +80,12 @@ impl Connections {
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .expect("the semaphore is never closed");
-        let conn = tokio::time::timeout_at(deadline, self.reuse_or_open())
+        let (conn, opened) = tokio::time::timeout_at(deadline, self.reuse_or_open())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
         Ok(Kept {
             conn: Some(conn),
+            opened,
             shared: Arc::clone(&self.shared),
             _permit: permit,
         })
@@ -101,17 +112,35 @@ impl Connections {
         outcome
     }
 
-    async fn reuse_or_open(&self) -> Result<PgConnection, sqlx::Error> {
+    /// A kept connection, or a new one; with the time it was opened.
+    async fn reuse_or_open(&self) -> Result<(PgConnection, Instant), sqlx::Error> {
         loop {
             let idle = self.shared.idle.lock().expect("never poisoned").pop();
-            let Some(Idle { mut conn, since }) = idle else {
-                return PgConnection::connect_with(&self.shared.options).await;
+            let Some(Idle {
+                mut conn,
+                opened,
+                since,
+            }) = idle
+            else {
+                let conn = PgConnection::connect_with(&self.shared.options).await?;
+                return Ok((conn, Instant::now()));
             };
-            // One that failed its ping is dropped, which closes it.
+            // One that is past its time or failed its ping is dropped, which closes it.
+            if self.shared.outlived(opened, since) {
+                continue;
+            }
             if since.elapsed() < PING_WHEN_IDLE_FOR || conn.ping().await.is_ok() {
-                return Ok(conn);
+                return Ok((conn, opened));
             }
         }
+    }
+}
+
+impl Shared {
+    /// Whether a connection opened at `opened` and unused since `since` is past its time.
+    fn outlived(&self, opened: Instant, since: Instant) -> bool {
+        self.max_lifetime.is_some_and(|l| opened.elapsed() >= l)
+            || self.idle_timeout.is_some_and(|t| since.elapsed() >= t)
     }
 }
 
@@ -120,6 +149,7 @@ impl Connections {
 #[derive(Debug)]
 pub struct Kept {
     conn: Option<PgConnection>,
+    opened: Instant,
     shared: Arc<Shared>,
     /// Returned after `conn` is kept or closed.
     _permit: OwnedSemaphorePermit,
@@ -129,19 +159,32 @@ impl Kept {
     /// Keeps the connection for the next user, without a round trip. Call it once every query
     /// started on it has finished and its transaction, if any, has been committed or rolled back.
     /// A connection still in a transaction, or holding a rollback that was queued but never sent
-    /// (a `Transaction` dropped unfinished), is closed instead, which ends the transaction.
+    /// (a `Transaction` dropped unfinished), is closed instead, which ends the transaction; so
+    /// is one past its lifetime. Kept connections unused for longer than the idle timeout are
+    /// closed here too, the longest unused first.
     pub fn release(mut self) {
         let conn = self.conn.take().expect("present until released");
+        let now = Instant::now();
         // `should_flush` is sqlx's own test for a queued message, such as that rollback; it is
         // hidden from its docs but public, and sqlx is pinned once in the workspace.
-        if conn.is_in_transaction() || conn.should_flush() {
-            return;
-        }
+        let keep = !(conn.is_in_transaction()
+            || conn.should_flush()
+            || self.shared.outlived(self.opened, now));
         let mut idle = self.shared.idle.lock().expect("never poisoned");
-        idle.push(Idle {
-            conn,
-            since: Instant::now(),
-        });
+        // The bottom of the stack has been unused the longest.
+        while idle
+            .first()
+            .is_some_and(|i| self.shared.outlived(i.opened, i.since))
+        {
+            idle.remove(0);
+        }
+        if keep {
+            idle.push(Idle {
+                conn,
+                opened: self.opened,
+                since: now,
+            });
+        }
     }
 }
 
@@ -163,7 +206,44 @@ impl DerefMut for Kept {
 mod tests {
     use std::time::{Duration, Instant};
 
+    use sqlx::postgres::PgPoolOptions;
+
     use super::{Connections, PING_WHEN_IDLE_FOR};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    async fn connections(max: usize) -> Connections {
+        let db = orderflow_test_support::fresh_database().await;
+        let pool = PgPoolOptions::new()
+            .max_lifetime(MINUTE)
+            .idle_timeout(MINUTE)
+            .connect_lazy_with(db.connect_options());
+        Connections::like(&pool, max)
+    }
+
+    fn kept(connections: &Connections) -> usize {
+        connections.shared.idle.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_its_lifetime_is_closed_not_kept() {
+        let connections = connections(1).await;
+        let mut conn = connections.acquire().await.unwrap();
+        conn.opened -= 2 * MINUTE;
+        conn.release();
+        assert_eq!(kept(&connections), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_unused_past_the_idle_timeout_are_closed_at_the_next_release() {
+        let connections = connections(2).await;
+        let first = connections.acquire().await.unwrap();
+        let second = connections.acquire().await.unwrap();
+        first.release();
+        connections.shared.idle.lock().unwrap()[0].since -= 2 * MINUTE;
+        second.release();
+        assert_eq!(kept(&connections), 1, "only the one just released");
+    }
 
     #[tokio::test]
     async fn a_kept_connection_cut_while_idle_is_replaced() {
