@@ -9,7 +9,7 @@ use axum::Router;
 use orderflow_auth::Authenticator;
 use orderflow_connections::Connections;
 use orderflow_inbox::Consumer;
-use orderflow_outbox::{Relay, RelaySettings, ensure_streams};
+use orderflow_outbox::{Relay, RelaySettings, RelayWaker, ensure_streams};
 use orderflow_runtime::{connect, health};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -34,6 +34,8 @@ pub struct InventoryApp {
     /// The NATS client.
     pub nats: async_nats::Client,
     authenticator: Authenticator,
+    /// Shared by the catalog use cases (they wake it after each commit) and the relay.
+    relay_waker: RelayWaker,
 }
 
 impl InventoryApp {
@@ -61,6 +63,7 @@ impl InventoryApp {
             connections,
             nats,
             authenticator,
+            relay_waker: RelayWaker::default(),
         })
     }
 
@@ -71,7 +74,7 @@ impl InventoryApp {
 
     /// The catalog and stock use cases.
     pub fn catalog(&self) -> CatalogService {
-        CatalogService::new(self.connections.clone())
+        CatalogService::new(self.connections.clone(), self.relay_waker.clone())
     }
 
     /// Creates the streams if needed and binds the durable order-event consumer. Tests call
@@ -123,7 +126,8 @@ impl InventoryApp {
             self.pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
-        );
+        )
+        .woken_by(self.relay_waker.clone());
         tokio::spawn(relay.run(self.config.streams.clone(), stop.clone()));
     }
 

@@ -3,6 +3,7 @@
 //! per event.
 
 use orderflow_connections::Connections;
+use orderflow_outbox::{RelayWaker, enqueue_then_wake};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,12 +19,14 @@ pub const INITIAL_STOCK_REASON: &str = "initial stock";
 #[derive(Clone)]
 pub struct CatalogService {
     connections: Connections,
+    relay: RelayWaker,
 }
 
 impl CatalogService {
-    /// Use cases over the database of `connections`.
-    pub fn new(connections: Connections) -> Self {
-        Self { connections }
+    /// Use cases over the database of `connections`, waking `relay` after every commit that
+    /// wrote events so they are published at once (without it they wait for the relay's poll).
+    pub fn new(connections: Connections, relay: RelayWaker) -> Self {
+        Self { connections, relay }
     }
 
     /// Creates a product: `ProductUpserted` (version 1), and `StockLevelChanged` from 0
@@ -60,10 +63,11 @@ impl CatalogService {
                 if !store::insert_product(tx, &product).await? {
                     return Err(InventoryError::SkuTaken(product.sku.clone()));
                 }
-                orderflow_outbox::enqueue(tx, &messages).await?;
+                enqueue_then_wake(tx, &messages).await?;
                 Ok(())
             })
             .await?;
+        self.relay.wake();
         metrics::counter!("inventory_products_created_total").increment(1);
         Ok(product)
     }
@@ -91,8 +95,9 @@ impl CatalogService {
     /// Changes catalog data. Emits `ProductUpserted` only when something actually changed, so
     /// a repeated PATCH is harmless.
     pub async fn update(&self, sku: &Sku, patch: ProductPatch) -> Result<Product, InventoryError> {
-        self.connections
-            .transaction(async |tx| {
+        let product = self
+            .connections
+            .transaction(async |tx| -> Result<Product, InventoryError> {
                 let mut product = store::find_by_sku(tx, sku, true)
                     .await?
                     .ok_or_else(|| InventoryError::NotFound(sku.clone()))?;
@@ -114,10 +119,13 @@ impl CatalogService {
                 product.updated_at = now;
                 store::save_catalog(tx, &product).await?;
                 let message = events::product_upserted(&product, now)?;
-                orderflow_outbox::enqueue(tx, &[message]).await?;
+                enqueue_then_wake(tx, &[message]).await?;
                 Ok(product)
             })
-            .await
+            .await?;
+        // A repeated PATCH wrote no event; waking for it only costs the relay an empty claim.
+        self.relay.wake();
+        Ok(product)
     }
 
     /// Adds `delta` (positive or negative) to the level; a level below zero is refused.
@@ -153,10 +161,11 @@ impl CatalogService {
                     order_id: None,
                 };
                 let message = events::stock_level_changed(&product, &change, now)?;
-                orderflow_outbox::enqueue(tx, &[message]).await?;
+                enqueue_then_wake(tx, &[message]).await?;
                 Ok(product)
             })
             .await?;
+        self.relay.wake();
         metrics::counter!("inventory_stock_adjustments_total").increment(1);
         Ok(product)
     }
