@@ -4,13 +4,16 @@
 use std::time::{Duration, Instant};
 
 use orderflow_connections::{Connections, Kept};
-use orderflow_test_support::{TestDatabase, fresh_database};
+use orderflow_test_support::fresh_database;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
-async fn connections(db: &TestDatabase, max: usize) -> (Connections, PgPool) {
+/// At most `max` connections to a fresh database with an empty table `written`, and a pool
+/// to look at that database from the side.
+async fn connections(max: usize) -> (Connections, PgPool) {
+    let db = fresh_database().await;
     let pool = PgPoolOptions::new()
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(db.connect_options())
@@ -37,6 +40,15 @@ async fn rows(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
+/// Asserts that backend `closed` ended, that its transaction was rolled back, and that the
+/// next connection is a new one.
+async fn closed_and_rolled_back(connections: &Connections, pool: &PgPool, closed: i32) {
+    ended(pool, closed).await;
+    assert_eq!(rows(pool).await, 0, "rolled back");
+    let mut conn = connections.acquire().await.unwrap();
+    assert_ne!(backend(&mut conn).await, closed, "a new connection");
+}
+
 /// Waits until the server has ended backend `pid`, as it does once its client is gone.
 async fn ended(pool: &PgPool, pid: i32) {
     let gone = async {
@@ -58,8 +70,7 @@ async fn ended(pool: &PgPool, pid: i32) {
 
 #[tokio::test]
 async fn a_released_connection_is_used_again() {
-    let db = fresh_database().await;
-    let (connections, _pool) = connections(&db, 2).await;
+    let (connections, _pool) = connections(2).await;
     let mut conn = connections.acquire().await.unwrap();
     let first = backend(&mut conn).await;
     conn.release();
@@ -68,27 +79,8 @@ async fn a_released_connection_is_used_again() {
 }
 
 #[tokio::test]
-async fn a_committed_transaction_leaves_the_connection_fit_to_keep() {
-    let db = fresh_database().await;
-    let (connections, pool) = connections(&db, 1).await;
-    let mut conn = connections.acquire().await.unwrap();
-    let first = backend(&mut conn).await;
-    let mut tx = conn.begin().await.unwrap();
-    sqlx::query("INSERT INTO written VALUES (1)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    conn.release();
-    let mut conn = connections.acquire().await.unwrap();
-    assert_eq!(backend(&mut conn).await, first, "kept");
-    assert_eq!(rows(&pool).await, 1);
-}
-
-#[tokio::test]
 async fn a_transaction_commits_on_ok_rolls_back_on_err_and_keeps_the_connection() {
-    let db = fresh_database().await;
-    let (connections, pool) = connections(&db, 1).await;
+    let (connections, pool) = connections(1).await;
     let insert = async |tx: &mut PgConnection, n: i32| {
         sqlx::query("INSERT INTO written VALUES ($1)")
             .bind(n)
@@ -135,8 +127,7 @@ impl From<sqlx::Error> for Refused {
 
 #[tokio::test]
 async fn a_transaction_dropped_unfinished_closes_the_connection_and_rolls_back() {
-    let db = fresh_database().await;
-    let (connections, pool) = connections(&db, 1).await;
+    let (connections, pool) = connections(1).await;
     let mut conn = connections.acquire().await.unwrap();
     let first = backend(&mut conn).await;
     let mut tx = conn.begin().await.unwrap();
@@ -148,16 +139,12 @@ async fn a_transaction_dropped_unfinished_closes_the_connection_and_rolls_back()
     // the transaction (and its locks) until then.
     drop(tx);
     conn.release();
-    ended(&pool, first).await;
-    assert_eq!(rows(&pool).await, 0, "rolled back");
-    let mut conn = connections.acquire().await.unwrap();
-    assert_ne!(backend(&mut conn).await, first, "a new connection");
+    closed_and_rolled_back(&connections, &pool, first).await;
 }
 
 #[tokio::test]
 async fn a_connection_dropped_midway_is_closed_and_its_transaction_rolled_back() {
-    let db = fresh_database().await;
-    let (connections, pool) = connections(&db, 1).await;
+    let (connections, pool) = connections(1).await;
     let mut conn = connections.acquire().await.unwrap();
     let first = backend(&mut conn).await;
     // Begun in raw SQL, as the relay does: sqlx does not know a transaction is open.
@@ -166,16 +153,12 @@ async fn a_connection_dropped_midway_is_closed_and_its_transaction_rolled_back()
         .await
         .unwrap();
     drop(conn);
-    ended(&pool, first).await;
-    assert_eq!(rows(&pool).await, 0, "rolled back");
-    let mut conn = connections.acquire().await.unwrap();
-    assert_ne!(backend(&mut conn).await, first, "a new connection");
+    closed_and_rolled_back(&connections, &pool, first).await;
 }
 
 #[tokio::test]
 async fn a_query_cancelled_midway_does_not_reach_the_next_user() {
-    let db = fresh_database().await;
-    let (connections, _pool) = connections(&db, 1).await;
+    let (connections, _pool) = connections(1).await;
     let mut conn = connections.acquire().await.unwrap();
     let first = backend(&mut conn).await;
     let cancelled = tokio::time::timeout(
@@ -197,8 +180,7 @@ async fn a_query_cancelled_midway_does_not_reach_the_next_user() {
 
 #[tokio::test]
 async fn no_more_than_the_bound_are_open_and_a_waiter_gives_up_after_the_timeout() {
-    let db = fresh_database().await;
-    let (connections, _pool) = connections(&db, 1).await;
+    let (connections, _pool) = connections(1).await;
     let held = connections.acquire().await.unwrap();
     let started = Instant::now();
     let waited = connections.acquire().await;
