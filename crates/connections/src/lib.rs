@@ -1,9 +1,9 @@
 //! PostgreSQL connections kept between uses, for the paths that run hundreds of short uses a
 //! second: request handlers, event consumers and the outbox relay.
 //!
-//! sqlx's pool pings every connection that goes back to it. That is one more round trip per use,
-//! about a ninth of the machine's CPU per order transition here (docs/benchmarks.md). The ping
-//! also has no timeout: if PostgreSQL goes silent, each release waits for TCP to give up while it
+//! sqlx's pool pings every connection that goes back to it. That is one more round trip per use;
+//! without it an order transition took 13% less of the machine's CPU in the saturated benchmark
+//! (docs/benchmarks.md, seventh session). The ping also has no timeout: if PostgreSQL goes silent, each release waits for TCP to give up while it
 //! holds its pool slot, and the pool runs dry for as long as TCP retries (transact-rs/sqlx#4349).
 //!
 //! [`Connections`] keeps connections without that ping. Whoever holds one says when it is fit
