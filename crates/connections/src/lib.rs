@@ -20,9 +20,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a kept connection may sit unused before it is pinged before use (a restart or a
-/// firewall may have cut it meanwhile).
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
+/// How long a connection may sit unused before it is pinged before use (a restart or a firewall
+/// may have cut it meanwhile). The services' sqlx pools follow the same rule.
+pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// At most a fixed number of connections, opened when needed and kept after a clean use.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use orderflow_connections::PING_WHEN_IDLE_FOR;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection as _, PgPool};
 
@@ -11,14 +12,15 @@ use sqlx::{Connection as _, PgPool};
 pub const BACKGROUND_POOL: u32 = 4;
 
 /// A PostgreSQL pool of at most `max_connections`; waiting for a connection fails after 5 s so a
-/// saturated pool answers with an error instead of hanging requests.
+/// saturated pool answers with an error instead of hanging requests. Kept connections made
+/// `like` it (`orderflow_connections`) share that timeout.
 pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        // sqlx pings every connection it hands out by default: one more round trip per request,
-        // a sixth of an order transition's. A connection in steady use has just proven itself;
-        // only one that sat idle (where a restart or a firewall may have cut it) is pinged.
+        // sqlx pings every connection it hands out by default: one more round trip per use. A
+        // connection in steady use has just proven itself; only one that sat idle (where a
+        // restart or a firewall may have cut it) is pinged, as kept connections are.
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
@@ -31,9 +33,6 @@ pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, sqlx::E
         .connect(url)
         .await
 }
-
-/// How long a pooled connection may sit unused before it is pinged on its way out.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// A NATS client named `name`. `urls` is one server or a comma-separated cluster list; the client
 /// fails over between them. NATS being down does not fail start-up: the client keeps retrying.
