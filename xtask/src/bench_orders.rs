@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::bench_support::{OrdersApi, create_database, serve};
+use crate::cpu::CpuTimes;
 use crate::process::step;
 use crate::tools;
 
@@ -77,6 +78,7 @@ pub fn run() -> anyhow::Result<()> {
         "pgbench -i failed: {}",
         String::from_utf8_lossy(&init.stderr)
     );
+    let (cpu_before, window) = (CpuTimes::now()?, Instant::now());
     let out = Command::new(&pgbench)
         .args([
             "-N",
@@ -89,6 +91,9 @@ pub fn run() -> anyhow::Result<()> {
             &bench_db,
         ])
         .output()?;
+    let pgbench_others = CpuTimes::now()?
+        .since(cpu_before)
+        .others_share(window.elapsed())?;
     let text = String::from_utf8_lossy(&out.stdout);
     let pgbench_tps: f64 = text
         .lines()
@@ -105,6 +110,10 @@ pub fn run() -> anyhow::Result<()> {
         "steady offered rate of {STEADY_RATE:.0}/s, open loop"
     ));
     println!("pgbench simple-update tps:     {pgbench_tps:.0}");
+    println!(
+        "other work during pgbench:     {:.0}% of the cores",
+        100.0 * pgbench_others
+    );
     println!(
         "transitions / pgbench:         {:.0}% (as fast as possible)",
         100.0 * saturated.rate / pgbench_tps
@@ -177,6 +186,9 @@ struct Phase {
     /// nats-server and the load generator), per transition: the cost of a transition, which
     /// the machine's speed of the moment moves far less than latency.
     cpu_per_transition: Duration,
+    /// The share of the machine's cores that other work took over the phase: a run that
+    /// others slowed down shows as such.
+    others_share: f64,
 }
 
 impl Phase {
@@ -190,6 +202,10 @@ impl Phase {
         println!(
             "machine CPU per transition:    {:.0} us",
             self.cpu_per_transition.as_secs_f64() * 1e6
+        );
+        println!(
+            "other work on the machine:     {:.0}% of the cores",
+            100.0 * self.others_share
         );
     }
 }
@@ -205,10 +221,10 @@ async fn measure(
 ) -> anyhow::Result<Phase> {
     // Read before the driver starts: the relay stores a phase's first events within milliseconds.
     let first_seq = last_sequence(js).await? + 1;
-    let busy_before = machine_busy()?;
+    let (cpu_before, window) = (CpuTimes::now()?, Instant::now());
     let elapsed = load.spawn(driver).await??;
     wait_outbox_empty(app).await?;
-    let busy = machine_busy()? - busy_before;
+    let (cpu, window) = (CpuTimes::now()?.since(cpu_before), window.elapsed());
     let stored = last_sequence(js).await? + 1 - first_seq;
     anyhow::ensure!(
         stored == (ORDERS * 5) as u64,
@@ -223,25 +239,9 @@ async fn measure(
         p50: pct(0.50),
         p99: pct(0.99),
         max: *latencies.last().context("no events")?,
-        cpu_per_transition: busy / (ORDERS * 4) as u32,
+        cpu_per_transition: cpu.machine / (ORDERS * 4) as u32,
+        others_share: cpu.others_share(window)?,
     })
-}
-
-/// Time the machine's cores have spent busy since boot (`/proc/stat`: every state but idle and
-/// I/O wait).
-fn machine_busy() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("cpu "))
-        .context("no cpu line in /proc/stat")?
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    // user nice system idle iowait irq softirq steal ...; the kernel counts in USER_HZ (100/s).
-    let busy: u64 = ticks.iter().take(8).sum::<u64>() - ticks[3] - ticks[4];
-    Ok(Duration::from_millis(busy * 10))
 }
 
 async fn last_sequence(js: &async_nats::jetstream::Context) -> anyhow::Result<u64> {

@@ -11,6 +11,7 @@ mod bench_inventory;
 mod bench_orders;
 mod bench_support;
 mod codegen;
+mod cpu;
 mod demo;
 mod process;
 mod test;
