@@ -13,7 +13,7 @@
 //! the next user. The server rolls back whatever that connection had open.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
@@ -56,18 +56,26 @@ impl Connections {
     /// At most `max` connections, opened with `pool`'s connect options and kept no longer than
     /// its connections (its maximum lifetime and idle timeout). Like a checkout from `pool`,
     /// [`acquire`](Self::acquire) gives up after the pool's acquire timeout.
+    ///
+    /// Must be called within a Tokio runtime: a task closes kept connections once they are past
+    /// their time, checking every half of the shorter of the two limits, so that a service
+    /// that has gone quiet does not hold its connections open. The task ends when the last
+    /// clone of these `Connections` is dropped.
     pub fn like(pool: &PgPool, max: usize) -> Self {
         let settings = pool.options();
-        Self {
-            shared: Arc::new(Shared {
-                options: (*pool.connect_options()).clone(),
-                acquire_timeout: settings.get_acquire_timeout(),
-                max_lifetime: settings.get_max_lifetime(),
-                idle_timeout: settings.get_idle_timeout(),
-                permits: Arc::new(Semaphore::new(max)),
-                idle: Mutex::new(Vec::with_capacity(max)),
-            }),
+        let shared = Arc::new(Shared {
+            options: (*pool.connect_options()).clone(),
+            acquire_timeout: settings.get_acquire_timeout(),
+            max_lifetime: settings.get_max_lifetime(),
+            idle_timeout: settings.get_idle_timeout(),
+            permits: Arc::new(Semaphore::new(max)),
+            idle: Mutex::new(Vec::with_capacity(max)),
+        });
+        let limits = [shared.max_lifetime, shared.idle_timeout];
+        if let Some(shorter) = limits.into_iter().flatten().min() {
+            tokio::spawn(close_outlived(Arc::downgrade(&shared), shorter / 2));
         }
+        Self { shared }
     }
 
     /// A connection outside any transaction: the last one released if there is one, else a
@@ -136,6 +144,29 @@ impl Connections {
     }
 }
 
+/// Every `period`, closes the kept connections that are past their time, until `shared` is
+/// gone.
+async fn close_outlived(shared: Weak<Shared>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        // Dropped, which closes them, after the lock is released.
+        let outlived: Vec<Idle> = {
+            let mut idle = shared.idle.lock().expect("never poisoned");
+            let (outlived, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| shared.outlived(i.opened, i.since));
+            *idle = kept;
+            outlived
+        };
+        drop(outlived);
+    }
+}
+
 impl Shared {
     /// Whether a connection opened at `opened` and unused since `since` is past its time.
     fn outlived(&self, opened: Instant, since: Instant) -> bool {
@@ -160,8 +191,7 @@ impl Kept {
     /// started on it has finished and its transaction, if any, has been committed or rolled back.
     /// A connection still in a transaction, or holding a rollback that was queued but never sent
     /// (a `Transaction` dropped unfinished), is closed instead, which ends the transaction; so
-    /// is one past its lifetime. Kept connections unused for longer than the idle timeout are
-    /// closed here too, the longest unused first.
+    /// is one past its lifetime.
     pub fn release(mut self) {
         let conn = self.conn.take().expect("present until released");
         let now = Instant::now();
@@ -170,15 +200,8 @@ impl Kept {
         let keep = !(conn.is_in_transaction()
             || conn.should_flush()
             || self.shared.outlived(self.opened, now));
-        let mut idle = self.shared.idle.lock().expect("never poisoned");
-        // The bottom of the stack has been unused the longest.
-        while idle
-            .first()
-            .is_some_and(|i| self.shared.outlived(i.opened, i.since))
-        {
-            idle.remove(0);
-        }
         if keep {
+            let mut idle = self.shared.idle.lock().expect("never poisoned");
             idle.push(Idle {
                 conn,
                 opened: self.opened,
@@ -235,14 +258,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_unused_past_the_idle_timeout_are_closed_at_the_next_release() {
-        let connections = connections(2).await;
-        let first = connections.acquire().await.unwrap();
+    async fn kept_connections_past_the_idle_timeout_are_closed_without_further_use() {
+        let db = orderflow_test_support::fresh_database().await;
+        let idle_timeout = Duration::from_millis(200);
+        let pool = PgPoolOptions::new()
+            .idle_timeout(idle_timeout)
+            .connect_lazy_with(db.connect_options());
+        let connections = Connections::like(&pool, 2);
+        let mut first = connections.acquire().await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *first)
+            .await
+            .unwrap();
         let second = connections.acquire().await.unwrap();
         first.release();
-        connections.shared.idle.lock().unwrap()[0].since -= 2 * MINUTE;
         second.release();
-        assert_eq!(kept(&connections), 1, "only the one just released");
+        assert_eq!(kept(&connections), 2);
+
+        // Nothing uses them again: the idle timeout and one check period, with room to spare.
+        tokio::time::sleep(idle_timeout * 3).await;
+        assert_eq!(kept(&connections), 0);
+        // The server ends the backend once it sees the connection closed.
+        let admin = db.pool().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)",
+        )
+        .bind(pid)
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        {
+            assert!(Instant::now() < deadline, "backend {pid} still there");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]
