@@ -186,8 +186,8 @@ struct Phase {
     /// nats-server and the load generator), per transition: the cost of a transition, which
     /// the machine's speed of the moment moves far less than latency.
     cpu_per_transition: Duration,
-    /// The share of the machine's cores that other work took over the phase: a run that
-    /// others slowed down shows as such.
+    /// The share of the machine's cores that other work took over the phase. A host that
+    /// slows this virtual machine down does not show here.
     others_share: f64,
 }
 

@@ -1,7 +1,8 @@
 //! CPU time read from `/proc` for the benchmarks: how busy the whole machine was, and how much of
 //! that was this process and its descendants (the services it runs in-process, PostgreSQL and
 //! its backends, nats-server). The rest is other work on the machine. The benchmarks print it,
-//! so that a run slowed down by something else shows as one instead of passing for our figure.
+//! so that a run slowed down by something else on the machine shows as one instead of passing
+//! for our figure. (A host that runs this machine slower is not seen here.)
 
 use std::time::Duration;
 
