@@ -258,43 +258,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn kept_connections_past_the_idle_timeout_are_closed_without_further_use() {
-        let db = orderflow_test_support::fresh_database().await;
-        let idle_timeout = Duration::from_millis(200);
-        let pool = PgPoolOptions::new()
-            .idle_timeout(idle_timeout)
-            .connect_lazy_with(db.connect_options());
-        let connections = Connections::like(&pool, 2);
-        let mut first = connections.acquire().await.unwrap();
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *first)
-            .await
-            .unwrap();
-        let second = connections.acquire().await.unwrap();
-        first.release();
-        second.release();
-        assert_eq!(kept(&connections), 2);
-
-        // Nothing uses them again: the idle timeout and one check period, with room to spare.
-        tokio::time::sleep(idle_timeout * 3).await;
-        assert_eq!(kept(&connections), 0);
-        // The server ends the backend once it sees the connection closed.
-        let admin = db.pool().await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)",
-        )
-        .bind(pid)
-        .fetch_one(&admin)
-        .await
-        .unwrap()
-        {
-            assert!(Instant::now() < deadline, "backend {pid} still there");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    #[tokio::test]
     async fn a_kept_connection_cut_while_idle_is_replaced() {
         let pool = orderflow_test_support::fresh_database().await.pool().await;
         let connections = Connections::like(&pool, 1);

@@ -1,5 +1,6 @@
 //! Kept connections against a real PostgreSQL: kept after a clean use, closed after anything
-//! else, bounded, and never waiting longer than the acquire timeout.
+//! else or once unused past the idle timeout, bounded, and never waiting longer than the
+//! acquire timeout.
 
 use std::time::{Duration, Instant};
 
@@ -222,4 +223,24 @@ async fn a_server_that_never_answers_times_out_like_a_pool_checkout() {
         matches!(taken, Err(sqlx::Error::PoolTimedOut)),
         "timed out: {taken:?}"
     );
+}
+
+#[tokio::test]
+async fn connections_left_unused_past_the_idle_timeout_are_closed() {
+    let db = fresh_database().await;
+    let pool = PgPoolOptions::new()
+        .idle_timeout(Duration::from_millis(200))
+        .connect_with(db.connect_options())
+        .await
+        .unwrap();
+    let connections = Connections::like(&pool, 2);
+    let mut first = connections.acquire().await.unwrap();
+    let mut second = connections.acquire().await.unwrap();
+    let backends = [backend(&mut first).await, backend(&mut second).await];
+    first.release();
+    second.release();
+    // Nothing uses them again, yet they go.
+    for pid in backends {
+        ended(&pool, pid).await;
+    }
 }
