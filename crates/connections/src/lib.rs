@@ -3,8 +3,9 @@
 //!
 //! sqlx's pool pings every connection that goes back to it. That is one more round trip per use;
 //! without it an order transition took 13% less of the machine's CPU in the saturated benchmark
-//! (docs/benchmarks.md, seventh session). The ping also has no timeout: if PostgreSQL goes silent, each release waits for TCP to give up while it
-//! holds its pool slot, and the pool runs dry for as long as TCP retries (transact-rs/sqlx#4349).
+//! (docs/benchmarks.md, seventh session). The ping also has no timeout: if PostgreSQL goes
+//! silent, each release waits for TCP to give up while it holds its pool slot, and the pool runs
+//! dry for as long as TCP retries (transact-rs/sqlx#4349).
 //!
 //! [`Connections`] keeps connections without that ping. Whoever holds one says when it is fit
 //! for the next user: [`Kept::release`], once every query on it has finished and its transaction
@@ -73,7 +74,9 @@ impl Connections {
         });
         let limits = [shared.max_lifetime, shared.idle_timeout];
         if let Some(shorter) = limits.into_iter().flatten().min() {
-            tokio::spawn(close_outlived(Arc::downgrade(&shared), shorter / 2));
+            // A zero limit keeps nothing, but a zero period would make the interval panic.
+            let period = (shorter / 2).max(Duration::from_millis(1));
+            tokio::spawn(close_outlived(Arc::downgrade(&shared), period));
         }
         Self { shared }
     }
