@@ -21,6 +21,7 @@ mod nats;
 mod nats_cluster;
 mod pg;
 mod process;
+pub mod proxy;
 
 use std::collections::HashSet;
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
-//! Building and running the gateway: shared state, the router, serving on a listener, and the
-//! drain on shutdown (stop accepting, tell every connection to reconnect elsewhere, wait for
-//! them within the grace period).
+//! Building and running the gateway: shared state, the NATS connection and the two live
+//! feeds, the router, serving on a listener, and the drain on shutdown (stop accepting, tell
+//! every connection to reconnect elsewhere, wait for them within the grace period).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,14 +13,20 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use orderflow_auth::Authenticator;
 use orderflow_runtime::health::{self, ReadinessCheck};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::GatewaySettings;
+use crate::connection_token::TokenKey;
 use crate::endpoints;
 use crate::error::GatewayError;
+use crate::feed::{Feed, FeedTask};
 use crate::groups::Groups;
+use crate::history::History;
+use crate::protocol::StreamName;
 use crate::registry::Registry;
 
 /// The hub's path.
@@ -32,14 +38,18 @@ pub struct Shared {
     pub settings: GatewaySettings,
     /// Validates JWTs.
     pub auth: Authenticator,
-    /// Negotiated connections.
+    /// Seals and checks connection tokens (shared by every gateway of a deployment).
+    pub token_key: TokenKey,
+    /// The connections this gateway holds.
     pub registry: Registry,
-    /// Groups and their NATS subscriptions.
-    pub groups: Groups,
+    /// Groups and the fan-out to their members.
+    pub groups: Arc<Groups>,
+    /// The live feeds of `ORDERS` and `INVENTORY` (index `StreamName as usize`).
+    pub feeds: [Arc<Feed>; 2],
+    /// Reads the streams for resumes.
+    pub history: History,
     /// NATS connection.
     pub nats: async_nats::Client,
-    /// JetStream, for `Resume` replays.
-    pub jetstream: async_nats::jetstream::Context,
     /// Cancelled when the gateway drains.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so the drain can wait for them.
@@ -63,6 +73,16 @@ impl AppState {
     pub fn next_key(&self) -> u64 {
         self.next_key.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// The live feed of `stream`.
+    pub fn feed(&self, stream: StreamName) -> &Feed {
+        &self.feeds[stream as usize]
+    }
+
+    /// Whether both feeds know where their streams stand, so connections can be served.
+    pub fn is_ready(&self) -> bool {
+        self.feeds.iter().all(|f| f.is_ready())
+    }
 }
 
 /// A gateway bound to its listener, ready to run.
@@ -77,21 +97,46 @@ impl Gateway {
     pub async fn build(settings: GatewaySettings) -> Result<Gateway, GatewayError> {
         let metrics = orderflow_runtime::metrics::install();
         let auth = Authenticator::new(settings.auth.clone())?;
-        let nats =
-            orderflow_runtime::connect::nats(&settings.nats_url, "orderflow-gateway").await?;
-        let jetstream = async_nats::jetstream::new(nats.clone());
+        let token_key = match &settings.connection_token_secret {
+            Some(secret) => TokenKey::from_secret(secret.expose_secret().as_bytes()),
+            None => {
+                tracing::warn!(
+                    "GATEWAY_CONNECTION_TOKEN_SECRET is not set: connection tokens are valid on this gateway only; set the same secret on every gateway"
+                );
+                TokenKey::random()
+            }
+        };
+        let (link, link_changes) = watch::channel(0);
+        let nats = crate::nats::connect(&settings.nats_url, link).await?;
         let listener = TcpListener::bind(settings.listen).await?;
+        let feeds = StreamName::ALL.map(|s| Feed::new(s, settings.replay_window));
         let state = AppState(Arc::new(Shared {
             auth,
+            token_key,
             registry: Registry::default(),
-            groups: Groups::new(nats.clone()),
+            groups: Arc::default(),
+            feeds,
+            history: History::new(nats.clone()),
             nats,
-            jetstream,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             next_key: AtomicU64::new(1),
             settings,
         }));
+        for feed in &state.feeds {
+            tokio::spawn(
+                FeedTask {
+                    feed: Arc::clone(feed),
+                    groups: Arc::clone(&state.groups),
+                    client: state.nats.clone(),
+                    history: state.history.clone(),
+                    link: link_changes.clone(),
+                    tail_check: state.settings.tail_check,
+                    shutdown: state.shutdown.clone(),
+                }
+                .run(),
+            );
+        }
         Ok(Gateway {
             state,
             listener,
@@ -144,21 +189,24 @@ impl Gateway {
 }
 
 fn router(state: AppState, metrics: PrometheusHandle) -> Router {
-    let nats = state.nats.clone();
-    let draining = state.shutdown.clone();
-    let ready: ReadinessCheck = Arc::new(move || {
-        let nats = nats.clone();
-        let draining = draining.clone();
-        Box::pin(async move {
-            if draining.is_cancelled() {
-                return Err("draining".to_owned());
-            }
-            match nats.connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("nats {other}")),
-            }
+    let ready: ReadinessCheck = {
+        let state = state.clone();
+        Arc::new(move || {
+            let state = state.clone();
+            Box::pin(async move {
+                if state.shutdown.is_cancelled() {
+                    return Err("draining".to_owned());
+                }
+                if !state.is_ready() {
+                    return Err("live feeds not started".to_owned());
+                }
+                match state.nats.connection_state() {
+                    async_nats::connection::State::Connected => Ok(()),
+                    other => Err(format!("nats {other}")),
+                }
+            })
         })
-    });
+    };
     let cors = endpoints::cors(&state.settings.allowed_origins);
     Router::new()
         .route(

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_auth::{AuthSettings, parse_duration};
+use secrecy::SecretString;
 
 /// Everything the gateway needs to run.
 #[derive(clap::Parser, Clone, Debug)]
@@ -67,10 +68,35 @@ pub struct GatewaySettings {
     /// On SIGTERM, time given to connections to receive their Close and flush.
     #[arg(long, env = "GATEWAY_DRAIN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub drain_grace: Duration,
-    /// Events replayed at most by one `Resume` call per stream; beyond it the client reloads.
+    /// Most events one resume sends to one connection per stream (events of its own groups);
+    /// a client that missed more reloads that stream's state instead.
     #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 10_000)]
-    pub max_replay: u64,
+    pub max_replay: usize,
+    /// Recent events kept in memory per stream, from which resumes are served without reading
+    /// the stream (older positions are read from the stream).
+    #[arg(long, env = "GATEWAY_REPLAY_WINDOW", default_value_t = 65_536)]
+    pub replay_window: usize,
+    /// How often each live feed compares its stream's end with what it delivered, so that a
+    /// lost last message is delivered even when nothing newer reveals the gap.
+    #[arg(long, env = "GATEWAY_TAIL_CHECK", default_value = "5s", value_parser = parse_duration)]
+    pub tail_check: Duration,
+    /// Key of the connection tokens (at least 32 bytes), the same on every gateway of a
+    /// deployment so that a negotiate and its WebSocket may reach different gateways. Unset:
+    /// a random key, valid on this gateway only.
+    #[arg(long, env = "GATEWAY_CONNECTION_TOKEN_SECRET", value_parser = parse_secret, hide_env_values = true)]
+    pub connection_token_secret: Option<SecretString>,
 }
+
+fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    if raw.len() < 32 {
+        return Err("must be at least 32 bytes".to_owned());
+    }
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+/// The connection-token secret [`GatewaySettings::for_tests`] gives every test gateway, so that
+/// tests can run several gateways as one deployment.
+pub const TEST_TOKEN_SECRET: &str = "orderflow-test-connection-token-secret";
 
 impl GatewaySettings {
     /// Defaults for tests: port 0, the given NATS URL, auth and origins, production timings.
@@ -92,6 +118,9 @@ impl GatewaySettings {
             max_connections_per_user: 16,
             drain_grace: Duration::from_secs(10),
             max_replay: 10_000,
+            replay_window: 65_536,
+            tail_check: Duration::from_secs(5),
+            connection_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET.to_owned())),
         }
     }
 }

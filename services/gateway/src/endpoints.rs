@@ -1,11 +1,15 @@
-//! The two HTTP endpoints of the hub: `POST /hubs/orders/negotiate` (CORS, authentication,
-//! connection id and secret token) and the WebSocket upgrade on `GET /hubs/orders?id=…`
-//! (Origin check, authentication, same-user check, all before anything is upgraded).
+//! The two HTTP endpoints of the hub: `POST /hubs/orders/negotiate` (CORS, authentication, a
+//! self-validating connection token) and the WebSocket upgrade on `GET /hubs/orders?id=…`
+//! (Origin check, authentication, token check, same-user check, all before anything is
+//! upgraded). Negotiate keeps no state, so the upgrade may land on any gateway that shares the
+//! token key. Both read the hub URL's own parameters: `resume=` (where the client stopped) and
+//! `dashboard=true` (join the admin dashboard at connect).
 //!
 //! Request URIs are never logged: they carry the connection token and possibly the JWT.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
@@ -14,14 +18,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_auth::{AuthError, Principal, token_from_query_or_header};
 use orderflow_runtime::Problem;
-use rand::Rng;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::AppState;
-use crate::registry::ConnectionHandle;
-use crate::session;
+use crate::connection_token::{self, Ticket};
+use crate::registry::{Attach, ConnectionHandle, Refused};
+use crate::resume::parse_position_list;
+use crate::session::{self, Opening};
 
 /// CORS for negotiate: the exact allowed origin echoed back, with credentials.
 pub fn cors(origins: &[String]) -> CorsLayer {
@@ -41,22 +46,76 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         ])
 }
 
-/// A random URL-safe secret (the client appends it to URLs verbatim).
-fn random_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..22)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-/// Decoded query parameters other than the token (which is read by the auth crate).
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.replace('+', " "))
+/// The hub URL's parameters (percent-decoded; unknown ones, like `access_token`, ignored).
+#[derive(Default)]
+struct HubQuery {
+    id: Option<String>,
+    negotiate_version: Option<String>,
+    stateful: bool,
+    resume: Option<String>,
+    dashboard: bool,
+}
+
+impl HubQuery {
+    fn parse(uri: &Uri) -> HubQuery {
+        let mut q = HubQuery::default();
+        for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "id" => q.id = Some(value.into_owned()),
+                "negotiateVersion" => q.negotiate_version = Some(value.into_owned()),
+                "useStatefulReconnect" => q.stateful = value == "true",
+                "resume" => q.resume = Some(value.into_owned()),
+                "dashboard" => q.dashboard = value == "true",
+                _ => {}
+            }
+        }
+        q
+    }
+
+    /// The `resume` positions and `dashboard` flag, checked against who is connecting.
+    fn opening(&self, principal: &Principal) -> Result<Opening, Response> {
+        let resume = match self.resume.as_deref() {
+            None | Some("") => None,
+            Some(list) => Some(parse_position_list(list).map_err(|e| {
+                Problem::bad_request("invalid_resume_position", e.to_string()).into_response()
+            })?),
+        };
+        if self.dashboard && !principal.is_admin() {
+            return Err(
+                Problem::forbidden("The admin dashboard requires the Admin role.").into_response(),
+            );
+        }
+        Ok(Opening {
+            resume,
+            dashboard: self.dashboard,
+            ..Opening::default()
+        })
+    }
+}
+
+/// Refuses requests while draining or before the live feeds know where the streams stand.
+fn unavailable(state: &AppState) -> Option<Response> {
+    if state.shutdown.is_cancelled() {
+        return Some(
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining")
+                .detail("The gateway is shutting down.")
+                .into_response(),
+        );
+    }
+    if !state.is_ready() {
+        return Some(
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "starting")
+                .detail("The gateway is not connected to its event streams yet.")
+                .into_response(),
+        );
+    }
+    None
 }
 
 async fn authenticate(
@@ -84,75 +143,56 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Registers a new connection and starts its task; `None` when the user is at the cap.
-fn open_connection(
-    state: &AppState,
-    principal: &Principal,
-    stateful: bool,
-) -> Option<(String, String, Arc<ConnectionHandle>)> {
-    let (attach, attach_rx) = mpsc::channel(1);
-    let handle = Arc::new(ConnectionHandle {
-        user_id: principal.user_id,
-        attach,
-        attached: AtomicBool::new(false),
-        stateful: AtomicBool::new(false),
-    });
-    let token = random_id();
-    let connection_id = random_id();
-    if !state.registry.insert(
-        token.clone(),
-        Arc::clone(&handle),
-        state.settings.max_connections_per_user,
-    ) {
-        return None;
-    }
-    state.tracker.spawn(session::run(
-        state.clone(),
-        Arc::clone(&handle),
-        token.clone(),
-        connection_id.clone(),
-        principal.clone(),
-        attach_rx,
-        stateful,
-    ));
-    Some((token, connection_id, handle))
-}
-
 fn too_many() -> Response {
     Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
         .detail("Too many open connections for this user.")
         .into_response()
 }
 
+fn unknown_connection() -> Response {
+    Problem::not_found("unknown_connection", "No such connection.").into_response()
+}
+
 /// `POST /hubs/orders/negotiate?negotiateVersion=1[&useStatefulReconnect=true]`.
 pub async fn negotiate(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    if state.shutdown.is_cancelled() {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining")
-            .detail("The gateway is shutting down.")
-            .into_response();
+    if let Some(response) = unavailable(&state) {
+        return response;
     }
     let principal = match authenticate(&state, &uri, &headers).await {
         Ok(p) => p,
         Err(response) => return response,
     };
-    let version = query_param(&uri, "negotiateVersion")
+    let query = HubQuery::parse(&uri);
+    // Fail at start, with the reason, rather than at the socket. The cap is checked again
+    // when the socket opens (on whichever gateway that is); this answers early on this one.
+    if let Err(response) = query.opening(&principal) {
+        return response;
+    }
+    if state.registry.count_for(principal.user_id) >= state.settings.max_connections_per_user {
+        return too_many();
+    }
+    let version = query
+        .negotiate_version
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(0);
     if version < 1 {
         return Json(json!({ "error": "This server requires negotiateVersion 1 or later." }))
             .into_response();
     }
-    let stateful = query_param(&uri, "useStatefulReconnect").as_deref() == Some("true");
-    let Some((token, connection_id, _)) = open_connection(&state, &principal, stateful) else {
-        return too_many();
-    };
+    let expires_at = unix_now() + state.settings.handshake_timeout.as_secs();
+    let (ticket, token) = connection_token::issue(
+        &state.token_key,
+        principal.user_id,
+        query.stateful,
+        expires_at,
+    );
     let mut body = json!({
         "negotiateVersion": 1,
-        "connectionId": connection_id,
+        "connectionId": ticket.connection_id,
         "connectionToken": token,
         "availableTransports": [{ "transport": "WebSockets", "transferFormats": ["Text"] }],
     });
-    if stateful {
+    if query.stateful {
         body["useStatefulReconnect"] = json!(true);
     }
     Json(body).into_response()
@@ -168,36 +208,120 @@ pub async fn upgrade(
     if !origin_allowed(&state, &headers) {
         return Problem::forbidden("This origin is not allowed.").into_response();
     }
-    if state.shutdown.is_cancelled() {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Some(response) = unavailable(&state) {
+        return response;
     }
     let principal = match authenticate(&state, &uri, &headers).await {
         Ok(p) => p,
         Err(response) => return response,
     };
-    let handle = match query_param(&uri, "id") {
+    let query = HubQuery::parse(&uri);
+    let now = unix_now();
+    let ticket = match query.id.as_deref() {
         // skipNegotiation: a fresh, non-stateful connection for this socket.
-        None => match open_connection(&state, &principal, false) {
-            Some((_, _, handle)) => handle,
-            None => return too_many(),
-        },
-        Some(token) => match state.registry.get(&token) {
-            None => {
-                return Problem::not_found("unknown_connection", "No such connection.")
-                    .into_response();
+        None => {
+            let expires_at = now + state.settings.handshake_timeout.as_secs();
+            connection_token::issue(&state.token_key, principal.user_id, false, expires_at).0
+        }
+        Some(token) => {
+            // A stateful re-attach may come long after the token stopped opening connections.
+            match connection_token::verify(&state.token_key, token, 0) {
+                Ok(ticket) => ticket,
+                Err(_) => return unknown_connection(),
             }
-            Some(handle) => handle,
-        },
+        }
     };
-    if handle.user_id != principal.user_id {
+    if ticket.user_id != principal.user_id {
         return Problem::forbidden("This connection belongs to another user.").into_response();
     }
-    let was_attached = handle.attached.swap(true, Ordering::AcqRel);
-    if was_attached && !handle.stateful.load(Ordering::Acquire) {
-        return Problem::new(StatusCode::CONFLICT, "already_attached")
-            .detail("This connection already has a socket.")
-            .into_response();
+    if let Some(existing) = state.registry.get(&ticket.connection_id) {
+        return reattach(&state, existing, principal, ws);
     }
+    if ticket.expires_at < now || state.registry.has_ended(&ticket.connection_id) {
+        return unknown_connection();
+    }
+    let mut opening = match query.opening(&principal) {
+        Ok(opening) => opening,
+        Err(response) => return response,
+    };
+    opening.connection_id = ticket.connection_id.clone();
+    opening.token_expires_at = ticket.expires_at;
+    opening.stateful = ticket.stateful;
+    open(&state, &ticket, opening, principal, ws)
+}
+
+/// A new connection for this socket.
+fn open(
+    state: &AppState,
+    ticket: &Ticket,
+    opening: Opening,
+    principal: Principal,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let (attach, attach_rx) = mpsc::channel(1);
+    let handle = Arc::new(ConnectionHandle {
+        user_id: principal.user_id,
+        attach,
+        stateful: AtomicBool::new(false),
+    });
+    match state.registry.insert(
+        &ticket.connection_id,
+        Arc::clone(&handle),
+        state.settings.max_connections_per_user,
+        unix_now(),
+    ) {
+        Ok(()) => {}
+        Err(Refused::TooMany) => return too_many(),
+        Err(Refused::Taken) => return conflict(),
+    }
+    // The session cleans up after itself; if the upgrade fails it never runs, so release the
+    // registration here.
+    let release = {
+        let app = state.clone();
+        let (id, user, expires_at) = (
+            ticket.connection_id.clone(),
+            principal.user_id,
+            ticket.expires_at,
+        );
+        move |_: axum::Error| app.registry.remove(&id, user, expires_at)
+    };
+    let app = state.clone();
+    let tracker = state.tracker.clone();
+    configure(state, ws)
+        .on_failed_upgrade(release)
+        .on_upgrade(move |socket| {
+            tracker.track_future(session::run(
+                app, handle, principal, socket, attach_rx, opening,
+            ))
+        })
+}
+
+/// A second socket for a connection this gateway holds: only stateful connections accept one.
+fn reattach(
+    state: &AppState,
+    existing: Arc<ConnectionHandle>,
+    principal: Principal,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !existing.stateful.load(std::sync::atomic::Ordering::Acquire) {
+        return conflict();
+    }
+    configure(state, ws).on_upgrade(move |socket| async move {
+        // If the connection ended meanwhile the socket is simply dropped.
+        let _ = existing
+            .attach
+            .send(Box::new(Attach { socket, principal }))
+            .await;
+    })
+}
+
+fn conflict() -> Response {
+    Problem::new(StatusCode::CONFLICT, "already_attached")
+        .detail("This connection already has a socket.")
+        .into_response()
+}
+
+fn configure(state: &AppState, ws: WebSocketUpgrade) -> WebSocketUpgrade {
     let max = state.settings.max_message_bytes;
     // Clients send little (pings, acks, a rare invocation): 1 KiB per read keeps every idle
     // connection small, and a larger message still gets its full length reserved by tungstenite.
@@ -206,11 +330,4 @@ pub async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| async move {
-            // If the connection ended meanwhile the socket is simply dropped.
-            let _ = handle
-                .attach
-                .send(Box::new(crate::registry::Attach { socket, principal }))
-                .await;
-        })
 }

@@ -1,25 +1,26 @@
-//! Groups and NATS fan-out. A group is one or more NATS core subscriptions on the republished
-//! live subject space, held once per gateway and reference counted by members: created when the
-//! first member joins, dropped with the last. Each incoming event is translated and encoded once,
-//! then queued (an `Arc`, no copy) to every member without ever blocking: a member whose queue is
-//! full is kicked as a slow consumer so it cannot slow anyone else.
+//! Groups and fan-out. A group is an in-memory list of member connections: `customer:<sub>`
+//! for one customer's order updates, `admin:dashboard` for everything the dashboard shows.
+//! Joining and leaving never touch the network, so a reconnect storm costs no NATS round trips.
+//!
+//! Each stream's feed hands every event, in stream order, to [`Groups::fan_out`], which queues
+//! the shared encoded message to every member that wants it without ever waiting: a member
+//! whose queue is full is kicked as a slow consumer so it cannot slow anyone else down. The
+//! feed records how far it has fanned out (the stream's cursor) under the same lock a join
+//! takes, so a joining connection learns exactly from which sequence on it receives everything
+//! live: what came before is what a resume replays.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::error::GatewayError;
 use crate::metrics as m;
-use crate::protocol::Position;
-use crate::translate::{Audience, Delivery, live_position, translate};
+use crate::protocol::StreamName;
+use crate::stored::{Interest, StoredEvent};
+use crate::translate::Delivery;
 
 /// A group a connection can be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,295 +31,245 @@ pub enum GroupKey {
     Dashboard,
 }
 
-impl GroupKey {
-    /// The live subjects the group's subscriptions listen on.
-    pub fn live_subjects(self) -> Vec<String> {
-        use orderflow_events::subjects;
-        match self {
-            GroupKey::Customer(id) => vec![subjects::live(&subjects::customer_orders(id))],
-            GroupKey::Dashboard => vec![
-                subjects::live(subjects::ALL_ORDER_EVENTS),
-                subjects::live(subjects::ALL_INVENTORY_EVENTS),
-            ],
-        }
-    }
-}
-
 /// What the fan-out needs to reach one connection.
 #[derive(Debug, Clone)]
 pub struct Member {
+    /// The connection's process-unique key.
+    pub key: u64,
     /// The connection's bounded outbound queue.
     pub tx: mpsc::Sender<Arc<Delivery>>,
     /// Set while the connection is in the dashboard group: its customer group then stays quiet,
     /// because the dashboard already carries the same order events.
     pub in_dashboard: Arc<AtomicBool>,
-    /// Cancelled when the connection cannot keep up.
-    pub slow: CancellationToken,
+    /// Cancelled when the connection must go: it cannot keep up, or events it should have had
+    /// are gone from the stream. It closes with a hint to reconnect and resume.
+    pub kick: CancellationToken,
 }
 
-type Members = Arc<RwLock<HashMap<u64, Member>>>;
-
-struct Group {
-    members: Members,
-    tasks: Vec<JoinHandle<()>>,
+#[derive(Default)]
+struct Tables {
+    customers: HashMap<Uuid, Vec<Member>>,
+    dashboard: Vec<Member>,
 }
+
+/// Stream sequences per stream, indexed by `StreamName as usize`.
+pub type Cursors = [u64; 2];
 
 /// All groups of this gateway.
-pub struct Groups {
-    client: async_nats::Client,
-    groups: tokio::sync::Mutex<HashMap<GroupKey, Group>>,
-    encoded: Arc<Mutex<EncodedCache>>,
-}
-
-/// The most recently encoded events by position. An order event reaches a gateway once per
-/// group subscription that matches it (a customer's and the dashboard's); this makes the second
-/// subscription reuse the first one's bytes, so each event is encoded once per gateway.
 #[derive(Default)]
-pub struct EncodedCache {
-    recent: VecDeque<(Position, Option<Arc<Delivery>>)>,
-}
-
-/// Positions remembered; far more than can be in flight between two subscriptions.
-const ENCODED_CACHE_SIZE: usize = 1024;
-
-impl EncodedCache {
-    /// The delivery for `position`, encoding it with `make` only the first time.
-    fn get_or_encode(
-        &mut self,
-        position: Position,
-        make: impl FnOnce() -> Option<Arc<Delivery>>,
-    ) -> Option<Arc<Delivery>> {
-        if let Some((_, d)) = self.recent.iter().rev().find(|(p, _)| *p == position) {
-            return d.clone();
-        }
-        let delivery = make();
-        if self.recent.len() == ENCODED_CACHE_SIZE {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((position, delivery.clone()));
-        delivery
-    }
+pub struct Groups {
+    tables: RwLock<Tables>,
+    /// Per stream, the last sequence fanned out. Written by the stream's feed while it holds the
+    /// read lock, read by joins under the write lock: the two never interleave.
+    cursors: [AtomicU64; 2],
 }
 
 impl Groups {
-    /// An empty registry subscribing through `client`.
-    pub fn new(client: async_nats::Client) -> Self {
-        Self {
-            client,
-            groups: tokio::sync::Mutex::new(HashMap::new()),
-            encoded: Arc::default(),
-        }
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave the tables half-updated; keep serving.
+        self.tables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a member; the group's subscriptions exist when this returns.
-    pub async fn join(
-        &self,
-        key: GroupKey,
-        connection: u64,
-        member: Member,
-    ) -> Result<(), GatewayError> {
-        let mut groups = self.groups.lock().await;
-        if let Some(group) = groups.get(&key) {
-            write(&group.members).insert(connection, member);
-            return Ok(());
-        }
-        let members: Members = Arc::new(RwLock::new(HashMap::from([(connection, member)])));
-        let mut tasks = Vec::new();
-        for subject in key.live_subjects() {
-            let subscriber = match self.client.subscribe(subject).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tasks.iter().for_each(JoinHandle::abort);
-                    return Err(GatewayError::Subscribe(e.to_string()));
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds `member` to `keys`; returns, per stream, the last sequence fanned out before it
+    /// joined. Every later event its groups want reaches its queue.
+    pub fn join(&self, keys: &[GroupKey], member: &Member) -> Cursors {
+        let mut tables = self.write();
+        for key in keys {
+            let list = match key {
+                GroupKey::Customer(id) => tables.customers.entry(*id).or_default(),
+                GroupKey::Dashboard => {
+                    member.in_dashboard.store(true, Ordering::Release);
+                    &mut tables.dashboard
                 }
             };
-            tasks.push(tokio::spawn(fan_out(
-                key,
-                subscriber,
-                Arc::clone(&members),
-                Arc::clone(&self.encoded),
-            )));
+            if !list.iter().any(|m| m.key == member.key) {
+                list.push(member.clone());
+            }
         }
-        // The caller answers the handshake (or starts a Resume replay) next and relies on live
-        // traffic already flowing, so wait until the server has registered the subscriptions.
-        // The group enters the map only afterwards: later joiners never see an unconfirmed one.
-        if let Err(e) = server_round_trip(&self.client).await {
-            tasks.iter().for_each(JoinHandle::abort);
-            return Err(e);
-        }
-        metrics::gauge!(m::NATS_SUBSCRIPTIONS).increment(tasks.len() as f64);
-        groups.insert(key, Group { members, tasks });
-        metrics::gauge!(m::GROUPS).increment(1.0);
-        Ok(())
+        metrics::gauge!(m::GROUPS).set(group_count(&tables) as f64);
+        self.cursors()
     }
 
-    /// Removes a member; the last one out drops the group's subscriptions.
-    pub async fn leave(&self, key: GroupKey, connection: u64) {
-        let mut groups = self.groups.lock().await;
-        let Some(group) = groups.get(&key) else {
-            return;
-        };
-        let empty = {
-            let mut members = write(&group.members);
-            members.remove(&connection);
-            members.is_empty()
-        };
-        if empty && let Some(group) = groups.remove(&key) {
-            for task in &group.tasks {
-                // Aborting drops the subscriber, which unsubscribes from NATS.
-                task.abort();
-                metrics::gauge!(m::NATS_SUBSCRIPTIONS).decrement(1.0);
+    /// The last sequence fanned out per stream.
+    pub fn cursors(&self) -> Cursors {
+        [
+            self.cursors[0].load(Ordering::Acquire),
+            self.cursors[1].load(Ordering::Acquire),
+        ]
+    }
+
+    /// Removes connection `key` from group `group`.
+    pub fn leave(&self, group: GroupKey, key: u64) {
+        let mut tables = self.write();
+        match group {
+            GroupKey::Customer(id) => {
+                if let Some(list) = tables.customers.get_mut(&id) {
+                    list.retain(|m| m.key != key);
+                    if list.is_empty() {
+                        tables.customers.remove(&id);
+                    }
+                }
             }
-            metrics::gauge!(m::GROUPS).decrement(1.0);
+            GroupKey::Dashboard => {
+                tables.dashboard.retain(|m| {
+                    let leaving = m.key == key;
+                    if leaving {
+                        m.in_dashboard.store(false, Ordering::Release);
+                    }
+                    !leaving
+                });
+            }
+        }
+        metrics::gauge!(m::GROUPS).set(group_count(&tables) as f64);
+    }
+
+    /// Queues `event` to every member that wants it and records it as fanned out. Never waits.
+    /// Called by the stream's feed only, once per sequence, in order.
+    pub fn fan_out(&self, event: &StoredEvent) {
+        let tables = self.read();
+        let stream = event.position.stream;
+        if let Some(customer) = event.customer
+            && let Some(members) = tables.customers.get(&customer)
+            && let Some(delivery) = event.wanted_by(Interest::Customer(customer))
+        {
+            for member in members {
+                if !member.in_dashboard.load(Ordering::Acquire) {
+                    offer(member, delivery);
+                }
+            }
+        }
+        if !tables.dashboard.is_empty()
+            && let Some(delivery) = event.wanted_by(Interest::Dashboard)
+        {
+            for member in &tables.dashboard {
+                offer(member, delivery);
+            }
+        }
+        self.cursors[stream as usize].store(event.position.sequence, Ordering::Release);
+    }
+
+    /// Moves a stream's cursor without an event (the feed's start, or a range it had to skip).
+    pub fn set_cursor(&self, stream: StreamName, sequence: u64) {
+        let _tables = self.read();
+        self.cursors[stream as usize].store(sequence, Ordering::Release);
+    }
+
+    /// Kicks every member that may want events of `stream` (after events were lost for good).
+    pub fn kick_all(&self, stream: StreamName) {
+        let tables = self.read();
+        let customers = tables.customers.values().flatten();
+        let everyone: Box<dyn Iterator<Item = &Member>> = match stream {
+            StreamName::Orders => Box::new(customers.chain(tables.dashboard.iter())),
+            StreamName::Inventory => Box::new(tables.dashboard.iter()),
+        };
+        for member in everyone {
+            member.kick.cancel();
         }
     }
 
     /// Number of groups with members (for tests and diagnostics).
-    pub async fn group_count(&self) -> usize {
-        self.groups.lock().await.len()
+    pub fn group_count(&self) -> usize {
+        group_count(&self.read())
     }
 
     /// Number of members of a group.
-    pub async fn member_count(&self, key: GroupKey) -> usize {
-        self.groups
-            .lock()
-            .await
-            .get(&key)
-            .map_or(0, |g| read(&g.members).len())
-    }
-}
-
-/// How long the server may take to confirm a subscription before the join fails.
-const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Returns once the NATS server has processed every command this client sent before the call.
-///
-/// `Client::flush` only empties the local write buffer: the SUB may still sit unread in the
-/// server's socket while another client publishes, and that first message would be lost (seen
-/// as a flaky test: the first live update after a fresh connect went missing). The server
-/// handles one connection's commands in order, so a message published to a private inbox we
-/// subscribe to comes back only after everything sent earlier has taken effect.
-async fn server_round_trip(client: &async_nats::Client) -> Result<(), GatewayError> {
-    let fail = |what: &dyn std::fmt::Display| GatewayError::Subscribe(what.to_string());
-    let inbox = client.new_inbox();
-    let mut echo = client
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| fail(&e))?;
-    client
-        .publish(inbox, bytes::Bytes::new())
-        .await
-        .map_err(|e| fail(&e))?;
-    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(fail(&"the NATS connection closed")),
-        Err(_) => Err(fail(
-            &"the NATS server did not confirm the subscription in time",
-        )),
-    }
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    // A panic while holding the lock cannot leave the map half-updated; keep serving.
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn fan_out(
-    key: GroupKey,
-    mut subscriber: async_nats::Subscriber,
-    members: Members,
-    encoded: Arc<Mutex<EncodedCache>>,
-) {
-    while let Some(message) = subscriber.next().await {
-        let Some(position) = live_position(&message) else {
-            tracing::warn!(subject = %message.subject, "live message without stream position skipped");
-            continue;
-        };
-        let delivery = {
-            let mut cache = encoded
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache.get_or_encode(position, || {
-                translate(message.headers.as_ref(), &message.payload, position)
-            })
-        };
-        let Some(delivery) = delivery else {
-            continue;
-        };
-        deliver(key, &delivery, &members);
-    }
-}
-
-/// Queues one delivery to every member of a group that should get it. Never waits.
-fn deliver(key: GroupKey, delivery: &Arc<Delivery>, members: &Members) {
-    let for_customer = matches!(key, GroupKey::Customer(_));
-    if for_customer && delivery.audience != Audience::CustomerAndDashboard {
-        return;
-    }
-    for member in read(members).values() {
-        if for_customer && member.in_dashboard.load(Ordering::Relaxed) {
-            continue;
+    pub fn member_count(&self, key: GroupKey) -> usize {
+        let tables = self.read();
+        match key {
+            GroupKey::Customer(id) => tables.customers.get(&id).map_or(0, Vec::len),
+            GroupKey::Dashboard => tables.dashboard.len(),
         }
-        match member.tx.try_send(Arc::clone(delivery)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(m::MESSAGES_DROPPED).increment(1);
-                if !member.slow.is_cancelled() {
-                    member.slow.cancel();
-                    metrics::counter!(m::SLOW_CONSUMER_CLOSES).increment(1);
-                }
+    }
+}
+
+fn group_count(tables: &Tables) -> usize {
+    tables.customers.len() + usize::from(!tables.dashboard.is_empty())
+}
+
+fn offer(member: &Member, delivery: &Arc<Delivery>) {
+    match member.tx.try_send(Arc::clone(delivery)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics::counter!(m::MESSAGES_DROPPED).increment(1);
+            if !member.kick.is_cancelled() {
+                member.kick.cancel();
+                metrics::counter!(m::SLOW_CONSUMER_CLOSES).increment(1);
             }
-            // The connection is shutting down and will leave the group.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+        // The connection is shutting down and will leave its groups.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::StreamName;
-    use std::time::Instant;
+    use crate::stored::tests::status_changed;
+
+    fn member(key: u64, capacity: usize) -> (Member, mpsc::Receiver<Arc<Delivery>>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let m = Member {
+            key,
+            tx,
+            in_dashboard: Arc::default(),
+            kick: CancellationToken::new(),
+        };
+        (m, rx)
+    }
 
     #[test]
-    fn an_event_is_encoded_once_and_shared() {
-        let mut cache = EncodedCache::default();
-        let position = Position {
-            stream: StreamName::Orders,
-            sequence: 7,
-        };
-        let mut encodings = 0;
-        let mut make = || {
-            encodings += 1;
-            Some(Arc::new(Delivery {
-                position,
-                frame: "{}\u{1e}".into(),
-                audience: Audience::CustomerAndDashboard,
-                received_at: Instant::now(),
-            }))
-        };
-        let first = cache.get_or_encode(position, &mut make).unwrap();
-        let second = cache.get_or_encode(position, &mut make).unwrap();
-        assert!(
-            Arc::ptr_eq(&first, &second),
-            "same bytes for both subscriptions"
-        );
-        assert_eq!(encodings, 1);
-        let other = Position {
-            stream: StreamName::Inventory,
-            sequence: 7,
-        };
-        assert!(cache.get_or_encode(other, || None).is_none());
-        assert!(
-            cache
-                .get_or_encode(other, || panic!("cached as irrelevant"))
-                .is_none()
-        );
+    fn a_join_learns_where_live_delivery_starts_for_it() {
+        let groups = Groups::default();
+        let alice = Uuid::new_v4();
+        groups.fan_out(&status_changed(alice, 1));
+        let (a, mut rx) = member(1, 8);
+        assert_eq!(groups.join(&[GroupKey::Customer(alice)], &a), [1, 0]);
+        groups.fan_out(&status_changed(alice, 2));
+        groups.fan_out(&status_changed(Uuid::new_v4(), 3));
+        assert_eq!(rx.try_recv().unwrap().position.sequence, 2);
+        assert!(rx.try_recv().is_err(), "someone else's event");
+        assert_eq!(groups.cursors(), [3, 0]);
+    }
+
+    #[test]
+    fn dashboard_members_get_each_order_event_once() {
+        let groups = Groups::default();
+        let admin = Uuid::new_v4();
+        let (a, mut rx) = member(1, 8);
+        groups.join(&[GroupKey::Customer(admin), GroupKey::Dashboard], &a);
+        groups.fan_out(&status_changed(admin, 1));
+        groups.fan_out(&status_changed(Uuid::new_v4(), 2));
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|d| d.position.sequence)
+            .collect();
+        assert_eq!(got, vec![1, 2]);
+        groups.leave(GroupKey::Dashboard, 1);
+        assert_eq!(groups.group_count(), 1);
+        groups.leave(GroupKey::Customer(admin), 1);
+        assert_eq!(groups.group_count(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_kicks_only_that_member() {
+        let groups = Groups::default();
+        let alice = Uuid::new_v4();
+        let (slow, _slow_rx) = member(1, 1);
+        let (fast, mut fast_rx) = member(2, 8);
+        groups.join(&[GroupKey::Customer(alice)], &slow);
+        groups.join(&[GroupKey::Customer(alice)], &fast);
+        groups.fan_out(&status_changed(alice, 1));
+        groups.fan_out(&status_changed(alice, 2));
+        assert!(slow.kick.is_cancelled());
+        assert!(!fast.kick.is_cancelled());
+        assert_eq!(fast_rx.try_recv().unwrap().position.sequence, 1);
+        assert_eq!(fast_rx.try_recv().unwrap().position.sequence, 2);
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::ws::WebSocket;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::groups::GroupKey;
 use crate::protocol::messages::{completion_error, completion_ok};
@@ -68,23 +68,18 @@ impl Session {
                         )
                         .await;
                 }
-                if self.join(GroupKey::Dashboard).await {
-                    self.reply(socket, completion_ok(&id, None)).await
-                } else {
-                    self.reply(
-                        socket,
-                        completion_error(&id, "Could not join the dashboard; try again."),
-                    )
-                    .await
-                }
+                // Live from now on; a client that needs what came before uses `dashboard=true`
+                // in its hub URL (joined at connect, resumable) or calls `Resume` next.
+                self.join(&[GroupKey::Dashboard]);
+                self.reply(socket, completion_ok(&id, None)).await
             }
             "leaveadmindashboard" => {
-                self.leave(GroupKey::Dashboard).await;
+                self.leave(GroupKey::Dashboard);
                 self.reply(socket, completion_ok(&id, None)).await
             }
             "resume" => match crate::resume::parse_positions(&arguments) {
-                // Boxed: the replay's JetStream futures are ~9 KiB, needed once per reconnect.
-                Ok(positions) => Box::pin(self.resume(socket, &id, positions)).await,
+                // Boxed: a replay's stream reads are large futures, needed once per reconnect.
+                Ok(positions) => Box::pin(self.resume_method(socket, &id, positions)).await,
                 Err(error) => {
                     self.reply(socket, completion_error(&id, &error.to_string()))
                         .await
@@ -98,16 +93,5 @@ impl Session {
                 self.reply(socket, completion_error(&id, &message)).await
             }
         }
-    }
-}
-
-/// The result of a `Resume` call: `{"status":"ok","replayed":n}` or, when some stream no longer
-/// holds the position, `{"status":"reload","streams":["ORDERS"],"replayed":n}`: the client must
-/// reload its state from the REST APIs for those streams (other streams were replayed).
-pub fn resume_result(replayed: u64, reload: &[&str]) -> Value {
-    if reload.is_empty() {
-        json!({ "status": "ok", "replayed": replayed })
-    } else {
-        json!({ "status": "reload", "streams": reload, "replayed": replayed })
     }
 }

@@ -1,29 +1,38 @@
 //! The OrderFlow gateway: a SignalR-compatible hub (`/hubs/orders`) over authenticated
-//! WebSockets. Browsers join groups (their own orders, the admin dashboard); each group maps to
-//! one NATS subscription per gateway on the republished live subject space, and events are
-//! encoded once and fanned out to every member with their stream position, so a client that
-//! reconnects anywhere can resume without a gap.
+//! WebSockets. One live feed per stream receives every event in stream order (filling any gap
+//! from the stream), and hands it to the in-memory groups (one customer's orders, the admin
+//! dashboard), which queue the once-encoded message to their members with its stream position.
+//! A client that reconnects to any gateway says where it stopped and gets what it missed, then
+//! live events, with nothing lost, repeated or reordered.
 //!
-//! Code tour: [`protocol`] (wire format) → [`endpoints`] (negotiate, upgrade) → [`session`] and
-//! `socket` (one connection) → [`groups`] (NATS fan-out) → [`translate`] (events to hub
-//! messages) → `hub` and `resume` (hub methods) → [`app`] (wiring, drain).
+//! Code tour: [`protocol`] (wire format) → [`endpoints`] (negotiate, upgrade,
+//! [`connection_token`]) → [`session`] and `socket` (one connection) → [`feed`] (NATS, gaps,
+//! [`window`]) → [`groups`] (fan-out) → [`stored`] and [`translate`] (events to hub messages) →
+//! `resume`, [`replay`] and [`history`] (what a reconnecting client missed) → `hub` (hub
+//! methods) → [`app`] (wiring, drain).
 
 pub mod app;
 pub mod config;
+pub mod connection_token;
 pub mod endpoints;
 pub mod error;
+pub mod feed;
 pub mod groups;
+pub mod history;
 mod hub;
 pub mod metrics;
+mod nats;
 pub mod protocol;
 pub mod registry;
+pub mod replay;
 mod resume;
 pub mod session;
 mod socket;
 pub mod stateful;
+pub mod stored;
 pub mod translate;
+pub mod window;
 
 pub use app::{Gateway, HUB_PATH};
 pub use config::GatewaySettings;
 pub use error::GatewayError;
-pub use hub::resume_result;

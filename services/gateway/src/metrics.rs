@@ -5,19 +5,29 @@
 pub const CONNECTIONS: &str = "gateway_connections";
 /// Gauge: groups with at least one member on this gateway.
 pub const GROUPS: &str = "gateway_groups";
-/// Gauge: NATS core subscriptions held for groups.
-pub const NATS_SUBSCRIPTIONS: &str = "gateway_nats_subscriptions";
 /// Counter: hub messages written to sockets (live and replayed).
 pub const MESSAGES_DELIVERED: &str = "gateway_messages_delivered_total";
 /// Counter: messages not queued because a connection's queue was full.
 pub const MESSAGES_DROPPED: &str = "gateway_messages_dropped_total";
 /// Counter: connections closed because they could not keep up.
 pub const SLOW_CONSUMER_CLOSES: &str = "gateway_slow_consumer_closes_total";
-/// Counter: `Resume` calls that replayed from a stream.
-pub const RESUME_REPLAYS: &str = "gateway_resume_replays_total";
-/// Counter: events replayed by `Resume`.
+/// Counter, label `outcome` (`ok`, `reload`, `error`): resumes, at connect or by `Resume`.
+pub const RESUMES: &str = "gateway_resumes_total";
+/// Counter: events sent by resumes.
 pub const RESUME_REPLAYED_EVENTS: &str = "gateway_resume_replayed_events_total";
+/// Counter: resumed events that had to be read from the stream (older than the window).
+pub const RESUME_STREAM_READS: &str = "gateway_resume_stream_events_total";
 /// Histogram (seconds): from the gateway receiving an event to writing it to a socket.
 pub const DELIVERY_LATENCY: &str = "gateway_delivery_latency_seconds";
 /// Counter: connections closed for protocol violations (malformed or oversize frames).
 pub const PROTOCOL_ERRORS: &str = "gateway_protocol_errors_total";
+/// Gauge, label `stream`: the last stream sequence the live feed delivered.
+pub const FEED_POSITION: &str = "gateway_feed_position";
+/// Counter: gaps in live delivery filled from the stream.
+pub const FEED_GAP_FILLS: &str = "gateway_feed_gap_fills_total";
+/// Counter: events delivered by gap fills.
+pub const FEED_FILLED_EVENTS: &str = "gateway_feed_filled_events_total";
+/// Counter: live messages dropped because they were already delivered.
+pub const FEED_DUPLICATES: &str = "gateway_feed_duplicates_total";
+/// Counter: events the stream lost before they could be delivered (outage beyond retention).
+pub const FEED_LOST_EVENTS: &str = "gateway_feed_lost_events_total";

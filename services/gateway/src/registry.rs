@@ -1,21 +1,22 @@
-//! Negotiated connections by connection token, and the per-user connection count. The token is
-//! the bearer secret of the `id` query parameter; it is removed the moment a connection sends
-//! Close or ends, so later upgrades with it get 404.
+//! The connections this gateway holds, by public connection id, and the per-user count. A
+//! stateful connection whose socket dropped is found here when its client re-attaches; a
+//! connection that ended leaves a tombstone until its token expires, so the token cannot open
+//! another connection on this gateway (spec §4.6: after Close the token is invalid).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::WebSocket;
 use orderflow_auth::Principal;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// A socket handed to its logical connection after an authenticated upgrade.
+/// A socket handed to its logical connection after an authenticated re-attach.
 pub struct Attach {
     /// The upgraded socket.
     pub socket: WebSocket,
-    /// Who opened it (same user as the negotiate, checked before the upgrade).
+    /// Who opened it (same user as the connection, checked before the upgrade).
     pub principal: Principal,
 }
 
@@ -29,17 +30,26 @@ pub type AttachReceiver = mpsc::Receiver<Box<Attach>>;
 pub struct ConnectionHandle {
     /// The user the connection belongs to.
     pub user_id: Uuid,
-    /// Delivers sockets (first attach and stateful re-attaches).
+    /// Delivers re-attached sockets (stateful reconnect).
     pub attach: AttachSender,
-    /// A socket is attached; a second one is only accepted for stateful connections.
-    pub attached: AtomicBool,
     /// The handshake switched stateful reconnect on.
     pub stateful: AtomicBool,
 }
 
+/// Why a connection could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The user already has the maximum number of connections.
+    TooMany,
+    /// The id is in use or its connection ended (a token is good for one connection).
+    Taken,
+}
+
 #[derive(Default)]
 struct Inner {
-    by_token: HashMap<String, std::sync::Arc<ConnectionHandle>>,
+    live: HashMap<String, Arc<ConnectionHandle>>,
+    /// Ended connections' ids, with the Unix second their token expires.
+    ended: HashMap<String, u64>,
     per_user: HashMap<Uuid, usize>,
 }
 
@@ -50,43 +60,59 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a connection unless the user already has `cap` of them.
+    /// Registers connection `id` unless the user already has `cap` connections or the id was
+    /// used before. `now` (Unix seconds) prunes expired tombstones.
     pub fn insert(
         &self,
-        token: String,
-        handle: std::sync::Arc<ConnectionHandle>,
+        id: &str,
+        handle: Arc<ConnectionHandle>,
         cap: usize,
-    ) -> bool {
+        now: u64,
+    ) -> Result<(), Refused> {
         let mut inner = self.lock();
+        if inner.ended.len() > 1024 {
+            inner.ended.retain(|_, expires| *expires >= now);
+        }
+        if inner.live.contains_key(id) || inner.ended.contains_key(id) {
+            return Err(Refused::Taken);
+        }
         let count = inner.per_user.entry(handle.user_id).or_default();
         if *count >= cap {
-            return false;
+            return Err(Refused::TooMany);
         }
         *count += 1;
-        inner.by_token.insert(token, handle);
-        true
+        inner.live.insert(id.to_owned(), handle);
+        Ok(())
     }
 
-    /// The connection a token names, if it is still valid.
-    pub fn get(&self, token: &str) -> Option<std::sync::Arc<ConnectionHandle>> {
-        self.lock().by_token.get(token).cloned()
+    /// Connections `user` holds on this gateway.
+    pub fn count_for(&self, user: Uuid) -> usize {
+        self.lock().per_user.get(&user).copied().unwrap_or(0)
     }
 
-    /// Makes the token invalid (after a Close) without ending the count.
-    pub fn invalidate(&self, token: &str) {
-        self.lock().by_token.remove(token);
+    /// The live connection `id`, if this gateway holds it.
+    pub fn get(&self, id: &str) -> Option<Arc<ConnectionHandle>> {
+        self.lock().live.get(id).cloned()
     }
 
-    /// Forgets a connection for good.
-    pub fn remove(&self, token: &str, user_id: Uuid) {
+    /// Whether `id` was used by a connection that has ended.
+    pub fn has_ended(&self, id: &str) -> bool {
+        self.lock().ended.contains_key(id)
+    }
+
+    /// Forgets a connection: its id stays unusable until `token_expires_at`.
+    pub fn remove(&self, id: &str, user_id: Uuid, token_expires_at: u64) {
         let mut inner = self.lock();
-        inner.by_token.remove(token);
+        if inner.live.remove(id).is_none() {
+            return;
+        }
+        inner.ended.insert(id.to_owned(), token_expires_at);
         if let Some(count) = inner.per_user.get_mut(&user_id) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -95,13 +121,50 @@ impl Registry {
         }
     }
 
-    /// Connections currently counted.
+    /// Connections currently held.
     pub fn len(&self) -> usize {
-        self.lock().per_user.values().sum()
+        self.lock().live.len()
     }
 
     /// Whether no connection is open.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(user: Uuid) -> Arc<ConnectionHandle> {
+        Arc::new(ConnectionHandle {
+            user_id: user,
+            attach: mpsc::channel(1).0,
+            stateful: AtomicBool::new(false),
+        })
+    }
+
+    #[test]
+    fn caps_per_user_and_never_reuses_an_id() {
+        let registry = Registry::default();
+        let alice = Uuid::new_v4();
+        assert_eq!(registry.insert("a", handle(alice), 2, 0), Ok(()));
+        assert_eq!(
+            registry.insert("a", handle(alice), 2, 0),
+            Err(Refused::Taken)
+        );
+        assert_eq!(registry.insert("b", handle(alice), 2, 0), Ok(()));
+        assert_eq!(
+            registry.insert("c", handle(alice), 2, 0),
+            Err(Refused::TooMany)
+        );
+        registry.remove("a", alice, 100);
+        assert!(registry.has_ended("a"));
+        assert_eq!(
+            registry.insert("a", handle(alice), 2, 0),
+            Err(Refused::Taken)
+        );
+        assert_eq!(registry.insert("c", handle(alice), 2, 0), Ok(()));
+        assert_eq!(registry.len(), 2);
     }
 }

@@ -1,34 +1,55 @@
-//! `Resume(positions)`: after an automatic reconnect (to this or any gateway) a client hands
-//! back the last position it saw per stream. For each, the events the connection's groups would
-//! have received after it are read from the stream with an ephemeral ordered consumer (filtered
-//! to the groups' subjects) and sent in order, then live delivery continues.
+//! Resuming: a client that reconnects (to this or any gateway) says where it stopped in each
+//! stream and gets what its groups missed since then, in stream order, before anything live.
 //!
-//! No duplicate: live messages queued meanwhile are dropped when their sequence is at or below
-//! what was replayed (the per-stream high-water mark). No gap: the replay runs up to the
-//! stream's last sequence at the time of the call (or up to the first live message this
-//! connection already got), and live traffic was subscribed before the call. A position older
-//! than the stream's first stored sequence, or more than `max_replay` events behind, gets a
-//! `reload` answer for that stream instead of a silent gap.
+//! Two ways in. The hub URL's `resume=` parameter is handled right after the handshake, before
+//! the connection's first live message, so the client sees the missed events and then live
+//! ones with no gap, no duplicate and no reordering: the way to use it. The `Resume(positions)`
+//! hub method is kept for clients that cannot change their URL; it arrives after the new
+//! connection may already have delivered newer live events, and the missed ones could then
+//! only arrive out of order, so for such a stream it answers `reload` instead of sending them.
 
-use std::time::Duration;
-
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use axum::extract::ws::WebSocket;
-use futures::StreamExt;
 use serde_json::Value;
 
 use crate::error::GatewayError;
-use crate::groups::GroupKey;
-use crate::hub::resume_result;
+use crate::groups::{Cursors, GroupKey};
+use crate::history::HistoryError;
 use crate::metrics as m;
-use crate::protocol::client_methods::{Position, StreamName};
+use crate::protocol::client_methods::ClientMethod;
 use crate::protocol::messages::{completion_error, completion_ok};
+use crate::protocol::{Position, ResumeResult};
+use crate::replay::{self, Missed};
 use crate::session::{SendFailure, Session};
 use crate::socket::Flow;
-use crate::translate::{Audience, translate};
+use crate::stored::Interest;
+use axum::extract::ws::WebSocket;
 
-/// A replay waits at most this long for the next stored message before giving up.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per stream (index `StreamName as usize`), how far this connection has got.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    /// Highest sequence delivered, live or replayed.
+    pub delivered: [u64; 2],
+    /// Highest sequence a resume has covered; a second resume never repeats it.
+    pub resumed_to: [u64; 2],
+    /// Live delivery brings everything after these sequences (set by the latest group join).
+    pub live_from: Cursors,
+}
+
+impl Progress {
+    /// Records a delivery; `false` if this position (or a later one) was delivered already.
+    pub fn admit(&mut self, position: Position) -> bool {
+        let delivered = &mut self.delivered[position.stream as usize];
+        if position.sequence <= *delivered {
+            return false;
+        }
+        *delivered = position.sequence;
+        true
+    }
+}
+
+/// The positions of the hub URL's `resume` parameter: `ORDERS:12,INVENTORY:3`.
+pub fn parse_position_list(raw: &str) -> Result<Vec<Position>, GatewayError> {
+    merge(raw.split(',').map(|p| p.trim().parse()))
+}
 
 /// `Resume` takes one argument: a position string or an array of them (one per stream).
 pub fn parse_positions(arguments: &[Value]) -> Result<Vec<Position>, GatewayError> {
@@ -39,165 +60,154 @@ pub fn parse_positions(arguments: &[Value]) -> Result<Vec<Position>, GatewayErro
         Value::Array(items) => items.iter().collect(),
         single => vec![single],
     };
+    merge(
+        values
+            .into_iter()
+            .map(|v| v.as_str().ok_or(GatewayError::BadPosition)?.parse()),
+    )
+}
+
+/// One position per stream; when a client sends several, the latest wins.
+fn merge(
+    parsed: impl Iterator<Item = Result<Position, GatewayError>>,
+) -> Result<Vec<Position>, GatewayError> {
     let mut positions: Vec<Position> = Vec::new();
-    for v in values {
-        let p: Position = v.as_str().ok_or(GatewayError::BadPosition)?.parse()?;
-        // One position per stream; if a client sends several, the latest wins.
+    for p in parsed {
+        let p = p?;
         match positions.iter_mut().find(|q| q.stream == p.stream) {
             Some(q) => q.sequence = q.sequence.max(p.sequence),
             None => positions.push(p),
         }
     }
-    if positions.is_empty() || positions.len() > StreamName::ALL.len() {
+    if positions.is_empty() {
         return Err(GatewayError::BadPosition);
     }
     Ok(positions)
 }
 
-enum ReplayError {
-    Reload,
+/// Why a replay stopped.
+enum ReplayFailure {
     Send(SendFailure),
-    Nats(String),
+    Unavailable(HistoryError),
 }
 
 impl Session {
-    /// The stored subjects this connection's groups cover in `stream`.
-    fn replay_subjects(&self, stream: StreamName) -> Vec<String> {
-        use orderflow_events::subjects;
-        let dashboard = self.groups.contains(&GroupKey::Dashboard);
-        match (stream, dashboard) {
-            (StreamName::Orders, true) => vec![subjects::ALL_ORDER_EVENTS.to_owned()],
-            (StreamName::Orders, false) => vec![subjects::customer_orders(self.principal.user_id)],
-            (StreamName::Inventory, true) => vec![subjects::ALL_INVENTORY_EVENTS.to_owned()],
-            (StreamName::Inventory, false) => vec![],
+    fn interest(&self) -> Interest {
+        if self.groups.contains(&GroupKey::Dashboard) {
+            Interest::Dashboard
+        } else {
+            Interest::Customer(self.principal.user_id)
         }
     }
 
-    pub(crate) async fn resume(
+    /// Sends what the connection's groups missed after `positions`, stream by stream.
+    async fn replay(
+        &mut self,
+        socket: &mut WebSocket,
+        positions: Vec<Position>,
+    ) -> Result<ResumeResult, ReplayFailure> {
+        let mut replayed = 0;
+        let mut reload = Vec::new();
+        for position in positions {
+            let stream = position.stream;
+            let i = stream as usize;
+            let after = position.sequence.max(self.progress.resumed_to[i]);
+            let upto = self.progress.live_from[i];
+            let missed = replay::missed(
+                self.app.feed(stream),
+                &self.app.history,
+                self.interest(),
+                after,
+                upto,
+                self.app.settings.max_replay,
+            )
+            .await
+            .map_err(ReplayFailure::Unavailable)?;
+            self.progress.resumed_to[i] = self.progress.resumed_to[i].max(upto);
+            let events = match missed {
+                Missed::Events(events) => events,
+                Missed::Reload => {
+                    reload.push(stream.as_str());
+                    continue;
+                }
+            };
+            // Something newer already went out live: these would arrive out of order.
+            if events
+                .first()
+                .is_some_and(|e| e.position.sequence <= self.progress.delivered[i])
+            {
+                reload.push(stream.as_str());
+                continue;
+            }
+            for event in events {
+                self.progress.admit(event.position);
+                self.send_sequenced(socket, event.frame.clone())
+                    .await
+                    .map_err(ReplayFailure::Send)?;
+                metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
+                replayed += 1;
+            }
+        }
+        metrics::counter!(m::RESUME_REPLAYED_EVENTS).increment(replayed);
+        let outcome = if reload.is_empty() { "ok" } else { "reload" };
+        metrics::counter!(m::RESUMES, "outcome" => outcome).increment(1);
+        Ok(ResumeResult::new(replayed, reload))
+    }
+
+    /// The resume the hub URL asked for, right after the handshake: the missed events, then
+    /// `Resumed` with the result. If the stream cannot be read now, the connection is closed
+    /// with a reconnect hint: the client comes back and tries again, rather than going live
+    /// with a gap.
+    pub(crate) async fn resume_at_connect(&mut self, socket: &mut WebSocket) -> Flow {
+        let Some(positions) = self.opening.resume.take() else {
+            return Flow::Continue;
+        };
+        match self.replay(socket, positions).await {
+            Ok(result) => {
+                let frame = ClientMethod::Resumed(result).encode();
+                self.reply(socket, frame).await
+            }
+            Err(ReplayFailure::Send(failure)) => {
+                Flow::Stop(self.on_send_failure(socket, failure).await)
+            }
+            Err(ReplayFailure::Unavailable(error)) => {
+                tracing::warn!(%error, "resume at connect failed");
+                metrics::counter!(m::RESUMES, "outcome" => "error").increment(1);
+                let reason = "Resume failed: reconnect and try again";
+                Flow::Stop(self.close(socket, Some(reason), true).await)
+            }
+        }
+    }
+
+    /// The `Resume(positions)` hub method.
+    pub(crate) async fn resume_method(
         &mut self,
         socket: &mut WebSocket,
         id: &str,
         positions: Vec<Position>,
     ) -> Flow {
-        metrics::counter!(m::RESUME_REPLAYS).increment(1);
-        let mut replayed = 0;
-        let mut reload = Vec::new();
-        for position in positions {
-            let subjects = self.replay_subjects(position.stream);
-            if subjects.is_empty() {
-                continue;
+        match self.replay(socket, positions).await {
+            Ok(result) => {
+                let result = serde_json::to_value(result).unwrap_or_default();
+                self.reply(socket, completion_ok(id, Some(&result))).await
             }
-            match self.replay_stream(socket, position, subjects).await {
-                Ok(n) => replayed += n,
-                Err(ReplayError::Reload) => reload.push(position.stream.as_str()),
-                Err(ReplayError::Send(failure)) => {
-                    return Flow::Stop(self.on_send_failure(socket, failure).await);
-                }
-                Err(ReplayError::Nats(error)) => {
-                    tracing::warn!(%error, "resume replay failed");
-                    return self
-                        .reply(socket, completion_error(id, "Resume failed; try again."))
-                        .await;
-                }
+            Err(ReplayFailure::Send(failure)) => {
+                Flow::Stop(self.on_send_failure(socket, failure).await)
             }
-        }
-        metrics::counter!(m::RESUME_REPLAYED_EVENTS).increment(replayed);
-        self.reply(
-            socket,
-            completion_ok(id, Some(&resume_result(replayed, &reload))),
-        )
-        .await
-    }
-
-    async fn replay_stream(
-        &mut self,
-        socket: &mut WebSocket,
-        from: Position,
-        subjects: Vec<String>,
-    ) -> Result<u64, ReplayError> {
-        let nats = |e: &dyn std::fmt::Display| ReplayError::Nats(e.to_string());
-        let mut stream = self
-            .app
-            .jetstream
-            .get_stream(from.stream.as_str())
-            .await
-            .map_err(|e| nats(&e))?;
-        let state = stream.info().await.map_err(|e| nats(&e))?.state.clone();
-        let i = from.stream as usize;
-        // Messages from the first live one on were delivered live already.
-        let upper = match self.first_live[i] {
-            0 => state.last_sequence,
-            first => state.last_sequence.min(first - 1),
-        };
-        if from.sequence >= upper {
-            return Ok(0);
-        }
-        if from.sequence + 1 < state.first_sequence
-            || upper - from.sequence > self.app.settings.max_replay
-        {
-            return Err(ReplayError::Reload);
-        }
-        let already = if self.first_live[i] == 0 {
-            self.high_water[i]
-        } else {
-            self.replayed_to[i]
-        };
-        let config = pull::OrderedConfig {
-            filter_subjects: subjects,
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: from.sequence + 1,
-            },
-            ..Default::default()
-        };
-        let consumer = stream.create_consumer(config).await.map_err(|e| nats(&e))?;
-        if consumer.cached_info().num_pending == 0 {
-            return Ok(0);
-        }
-        let mut messages = consumer.messages().await.map_err(|e| nats(&e))?;
-        let dashboard = self.groups.contains(&GroupKey::Dashboard);
-        let mut sent = 0;
-        loop {
-            let next = tokio::time::timeout(FETCH_TIMEOUT, messages.next()).await;
-            let message = match next {
-                Ok(Some(Ok(message))) => message,
-                Ok(Some(Err(e))) => return Err(nats(&e)),
-                Ok(None) | Err(_) => return Err(ReplayError::Nats("replay stalled".into())),
-            };
-            let (sequence, pending) = match message.info() {
-                Ok(info) => (info.stream_sequence, info.pending),
-                Err(e) => return Err(nats(&e)),
-            };
-            if sequence > upper {
-                break;
-            }
-            let position = Position {
-                stream: from.stream,
-                sequence,
-            };
-            if sequence > already
-                && let Some(delivery) =
-                    translate(message.headers.as_ref(), &message.payload, position)
-                && (delivery.audience == Audience::CustomerAndDashboard || dashboard)
-            {
-                self.send_sequenced(socket, delivery.frame.clone())
+            Err(ReplayFailure::Unavailable(error)) => {
+                tracing::warn!(%error, "resume failed");
+                metrics::counter!(m::RESUMES, "outcome" => "error").increment(1);
+                self.reply(socket, completion_error(id, "Resume failed; try again."))
                     .await
-                    .map_err(ReplayError::Send)?;
-                metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
-                sent += 1;
-            }
-            if sequence >= upper || pending == 0 {
-                break;
             }
         }
-        self.high_water[i] = self.high_water[i].max(upper);
-        self.replayed_to[i] = self.replayed_to[i].max(upper);
-        Ok(sent)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::StreamName;
     use serde_json::json;
 
     #[test]
@@ -214,5 +224,28 @@ mod tests {
         }
         assert!(parse_positions(&[]).is_err());
         assert!(parse_positions(&[json!("ORDERS:1"), json!("ORDERS:2")]).is_err());
+    }
+
+    #[test]
+    fn parses_the_url_list() {
+        let both = parse_position_list("ORDERS:12, INVENTORY:3").unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1].stream, StreamName::Inventory);
+        for bad in ["", "ORDERS", "ORDERS:1,,", "ORDERS:-1", "FOO:1"] {
+            assert!(parse_position_list(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn progress_never_goes_back() {
+        let mut p = Progress::default();
+        let at = |sequence| Position {
+            stream: StreamName::Orders,
+            sequence,
+        };
+        assert!(p.admit(at(5)));
+        assert!(!p.admit(at(5)));
+        assert!(!p.admit(at(4)));
+        assert!(p.admit(at(6)));
     }
 }

@@ -1,5 +1,6 @@
-//! One logical SignalR connection: from negotiate to its end. It waits for its first socket,
-//! runs the handshake, joins `customer:<sub>`, and drives sockets one after another: with
+//! One logical SignalR connection, from its first socket to its end: the handshake, its groups
+//! (`customer:<sub>`, and the admin dashboard when the URL asks for it), the replay of what the
+//! client missed when the URL says where it stopped, then sockets one after another: with
 //! stateful reconnect a dropped socket is replaced by a re-attach within the grace window, with
 //! the same connection id, groups and buffers. Everything is cleaned up in one place at the end.
 
@@ -16,8 +17,10 @@ use crate::app::AppState;
 use crate::groups::{GroupKey, Member};
 use crate::metrics as m;
 use crate::protocol::handshake::{HANDSHAKE_OK, handshake_error, parse_handshake};
-use crate::protocol::messages;
+use crate::protocol::{Position, messages};
 use crate::registry::{Attach, AttachReceiver, ConnectionHandle};
+use crate::resume::Progress;
+use crate::socket::Flow;
 use crate::stateful::MessageBuffer;
 use crate::translate::{Audience, Delivery};
 
@@ -40,24 +43,33 @@ pub enum SendFailure {
     BufferFull,
 }
 
+/// What a client asked for when it opened the connection: from its token and the hub URL.
+#[derive(Debug, Clone, Default)]
+pub struct Opening {
+    /// The public connection id.
+    pub connection_id: String,
+    /// When the connection's token stops opening connections (Unix seconds).
+    pub token_expires_at: u64,
+    /// Stateful reconnect was negotiated (the handshake must also ask for version 2).
+    pub stateful: bool,
+    /// `resume=…`: replay what was missed after these positions before anything live.
+    pub resume: Option<Vec<Position>>,
+    /// `dashboard=true`: in the admin dashboard from the start (checked to be an Admin).
+    pub dashboard: bool,
+}
+
 /// Everything one logical connection owns.
 pub struct Session {
     pub(crate) app: AppState,
     pub(crate) key: u64,
-    pub(crate) token: String,
-    pub(crate) connection_id: String,
+    pub(crate) opening: Opening,
     pub(crate) handle: Arc<ConnectionHandle>,
     pub(crate) principal: Principal,
     pub(crate) rx: mpsc::Receiver<Arc<Delivery>>,
     pub(crate) member: Member,
     pub(crate) groups: Vec<GroupKey>,
     pub(crate) buffer: Option<MessageBuffer>,
-    /// Highest stream sequence delivered per stream (index = `StreamName as usize`).
-    pub(crate) high_water: [u64; 2],
-    /// First live sequence delivered per stream, 0 if none yet (bounds a Resume replay).
-    pub(crate) first_live: [u64; 2],
-    /// Highest sequence a Resume replayed per stream (a second Resume never repeats it).
-    pub(crate) replayed_to: [u64; 2],
+    pub(crate) progress: Progress,
     pub(crate) last_sent: Instant,
     pub(crate) last_received: Instant,
     pub(crate) client_pinged: bool,
@@ -67,60 +79,46 @@ pub struct Session {
     pub(crate) rate_refilled: Instant,
 }
 
-/// Runs a connection negotiated by `principal` until it ends.
+/// Runs a connection on its first socket until it ends.
 pub async fn run(
     app: AppState,
     handle: Arc<ConnectionHandle>,
-    token: String,
-    connection_id: String,
     principal: Principal,
-    mut attach_rx: AttachReceiver,
-    stateful_negotiated: bool,
+    mut socket: WebSocket,
+    attach_rx: AttachReceiver,
+    opening: Opening,
 ) {
-    let settings = &app.settings;
-    let first = tokio::select! {
-        a = tokio::time::timeout(settings.handshake_timeout, attach_rx.recv()) => a.ok().flatten(),
-        () = app.shutdown.cancelled() => None,
-    };
-    let Some(Attach {
-        mut socket,
-        principal: socket_principal,
-    }) = first.map(|a| *a)
-    else {
-        app.registry.remove(&token, handle.user_id);
-        return;
-    };
     let Some(version) = read_handshake(&app, &mut socket).await else {
-        app.registry.remove(&token, handle.user_id);
+        app.registry.remove(
+            &opening.connection_id,
+            handle.user_id,
+            opening.token_expires_at,
+        );
         return;
     };
-    let stateful = stateful_negotiated && version >= 2;
+    let settings = &app.settings;
+    let stateful = opening.stateful && version >= 2;
     handle.stateful.store(stateful, Ordering::Release);
     let (tx, rx) = mpsc::channel(settings.outbound_queue);
+    let key = app.next_key();
     let member = Member {
+        key,
         tx,
         in_dashboard: Arc::new(AtomicBool::new(false)),
-        slow: CancellationToken::new(),
+        kick: CancellationToken::new(),
     };
     let now = Instant::now();
     let mut session = Session {
-        key: app.next_key(),
+        key,
         buffer: stateful.then(|| MessageBuffer::new(settings.stateful_buffer_bytes)),
         app: app.clone(),
-        token,
-        connection_id,
+        opening,
         handle,
-        principal: if socket_principal.user_id == principal.user_id {
-            socket_principal
-        } else {
-            principal
-        },
+        principal,
         rx,
         member,
         groups: Vec::new(),
-        high_water: [0; 2],
-        first_live: [0; 2],
-        replayed_to: [0; 2],
+        progress: Progress::default(),
         last_sent: now,
         last_received: now,
         client_pinged: false,
@@ -129,20 +127,22 @@ pub async fn run(
         rate_refilled: now,
     };
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
-    tracing::debug!(connection = %session.connection_id, user = %session.principal.user_id, stateful, "connected");
+    tracing::debug!(connection = %session.opening.connection_id, user = %session.principal.user_id, stateful, "connected");
     // Join before answering the handshake: once the client is connected, its updates flow.
-    let customer = GroupKey::Customer(session.principal.user_id);
-    if !session.join(customer).await {
-        let error = handshake_error("The server could not subscribe to your updates.");
-        let _ = socket.send(Message::Text(error.into())).await;
-    } else if session
+    let mut groups = vec![GroupKey::Customer(session.principal.user_id)];
+    if session.opening.dashboard {
+        groups.push(GroupKey::Dashboard);
+    }
+    session.join(&groups);
+    if session
         .send_raw(&mut socket, Utf8Bytes::from_static(HANDSHAKE_OK))
         .await
         .is_ok()
+        && let Flow::Continue = Box::pin(session.resume_at_connect(&mut socket)).await
     {
         session.serve(socket, attach_rx).await;
     }
-    session.finish().await;
+    session.finish();
 }
 
 /// Reads the handshake request; a bad one is answered with an error and `None`. The success
@@ -206,7 +206,7 @@ impl Session {
         };
         let (first, frames) = buffer.replay();
         let frames: Vec<Utf8Bytes> = frames.cloned().collect();
-        tracing::debug!(connection = %self.connection_id, first, resent = frames.len(), "re-attached");
+        tracing::debug!(connection = %self.opening.connection_id, first, resent = frames.len(), "re-attached");
         self.send_raw(socket, messages::sequence(first).into())
             .await?;
         for frame in frames {
@@ -217,59 +217,36 @@ impl Session {
         Ok(())
     }
 
-    /// Joins a group; `false` if NATS refused the subscription.
-    pub(crate) async fn join(&mut self, key: GroupKey) -> bool {
-        if self.groups.contains(&key) {
-            return true;
+    /// Joins groups (in memory; cannot fail). Live delivery for them starts after the cursors
+    /// the join returns; anything before is what a resume replays.
+    pub(crate) fn join(&mut self, keys: &[GroupKey]) {
+        let keys: Vec<GroupKey> = keys
+            .iter()
+            .copied()
+            .filter(|k| !self.groups.contains(k))
+            .collect();
+        if keys.is_empty() {
+            return;
         }
-        if key == GroupKey::Dashboard {
-            self.member.in_dashboard.store(true, Ordering::Release);
-        }
-        match self
-            .app
-            .groups
-            .join(key, self.key, self.member.clone())
-            .await
-        {
-            Ok(()) => {
-                self.groups.push(key);
-                true
-            }
-            Err(error) => {
-                tracing::error!(%error, "group subscription failed");
-                if key == GroupKey::Dashboard {
-                    self.member.in_dashboard.store(false, Ordering::Release);
-                }
-                false
-            }
-        }
+        self.progress.live_from = self.app.groups.join(&keys, &self.member);
+        self.groups.extend(keys);
     }
 
     /// Leaves a group.
-    pub(crate) async fn leave(&mut self, key: GroupKey) {
+    pub(crate) fn leave(&mut self, key: GroupKey) {
         if let Some(i) = self.groups.iter().position(|g| *g == key) {
             self.groups.swap_remove(i);
-            self.app.groups.leave(key, self.key).await;
-            if key == GroupKey::Dashboard {
-                self.member.in_dashboard.store(false, Ordering::Release);
-            }
+            self.app.groups.leave(key, self.key);
         }
     }
 
-    /// Whether a queued live delivery still applies, updating the per-stream high-water mark.
+    /// Whether a queued live delivery still applies (it may have been queued just before a
+    /// dashboard leave, or replayed already), recording it as delivered.
     pub(crate) fn admit(&mut self, delivery: &Delivery) -> bool {
         if delivery.audience == Audience::Dashboard && !self.groups.contains(&GroupKey::Dashboard) {
             return false;
         }
-        let i = delivery.position.stream as usize;
-        if delivery.position.sequence <= self.high_water[i] {
-            return false;
-        }
-        self.high_water[i] = delivery.position.sequence;
-        if self.first_live[i] == 0 {
-            self.first_live[i] = delivery.position.sequence;
-        }
-        true
+        self.progress.admit(delivery.position)
     }
 
     /// Writes one frame with the send timeout; a client that does not read fails it.
@@ -290,7 +267,7 @@ impl Session {
             }
             Ok(Err(_)) => Err(SendFailure::Socket),
             Err(_) => {
-                tracing::info!(connection = %self.connection_id, "send timed out: client is not reading");
+                tracing::info!(connection = %self.opening.connection_id, "send timed out: client is not reading");
                 metrics::counter!(m::SLOW_CONSUMER_CLOSES).increment(1);
                 Err(SendFailure::Socket)
             }
@@ -311,14 +288,15 @@ impl Session {
         self.send_raw(socket, frame).await
     }
 
-    /// Sends a Close message (invalidating the token first, spec §4.6) and closes the socket.
+    /// Sends a Close message and closes the socket. The connection is forgotten first, so a
+    /// stateful re-attach after the Close finds nothing (spec §4.6).
     pub(crate) async fn close(
         &mut self,
         socket: &mut WebSocket,
         error: Option<&str>,
         allow_reconnect: bool,
     ) -> Outcome {
-        self.app.registry.invalidate(&self.token);
+        self.forget();
         let _ = self
             .send_raw(socket, messages::close(error, allow_reconnect).into())
             .await;
@@ -330,13 +308,22 @@ impl Session {
         Outcome::Ended
     }
 
-    async fn finish(mut self) {
+    /// Removes the connection from the registry (idempotent).
+    pub(crate) fn forget(&self) {
+        self.app.registry.remove(
+            &self.opening.connection_id,
+            self.handle.user_id,
+            self.opening.token_expires_at,
+        );
+    }
+
+    fn finish(mut self) {
         for key in std::mem::take(&mut self.groups) {
-            self.app.groups.leave(key, self.key).await;
+            self.app.groups.leave(key, self.key);
         }
-        self.app.registry.remove(&self.token, self.handle.user_id);
+        self.forget();
         metrics::gauge!(m::CONNECTIONS).decrement(1.0);
-        tracing::debug!(connection = %self.connection_id, "disconnected");
+        tracing::debug!(connection = %self.opening.connection_id, "disconnected");
     }
 }
 
@@ -345,9 +332,9 @@ mod tests {
     use super::*;
 
     /// The size of the future an async fn returns, from the fn item alone.
-    fn future_size<F, A, B, C, D, E, G, H, Fut>(_: F) -> usize
+    fn future_size<F, A, B, C, D, E, G, Fut>(_: F) -> usize
     where
-        F: FnOnce(A, B, C, D, E, G, H) -> Fut,
+        F: FnOnce(A, B, C, D, E, G) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }

@@ -51,7 +51,7 @@ impl Session {
         attach_rx: &mut AttachReceiver,
     ) -> Outcome {
         let shutdown = self.app.shutdown.clone();
-        let slow = self.member.slow.clone();
+        let kick = self.member.kick.clone();
         loop {
             let deadline = TokioInstant::from_std(self.next_deadline());
             tokio::select! {
@@ -59,8 +59,8 @@ impl Session {
                 () = shutdown.cancelled() => {
                     return self.close(socket, Some("Server shutting down"), true).await;
                 }
-                () = slow.cancelled() => {
-                    tracing::info!(connection = %self.connection_id, "slow consumer closed");
+                () = kick.cancelled() => {
+                    tracing::info!(connection = %self.opening.connection_id, "slow consumer closed");
                     return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
                 }
                 attach = attach_rx.recv() => {
@@ -120,7 +120,7 @@ impl Session {
             return Flow::Stop(self.close(socket, Some("Token expired"), true).await);
         }
         if self.client_pinged && now.duration_since(self.last_received) >= s.client_timeout {
-            tracing::debug!(connection = %self.connection_id, "client timeout");
+            tracing::debug!(connection = %self.opening.connection_id, "client timeout");
             return Flow::Stop(Outcome::Lost);
         }
         if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack())
@@ -141,7 +141,7 @@ impl Session {
 
     async fn protocol_error(&mut self, socket: &mut WebSocket, error: &GatewayError) -> Flow {
         metrics::counter!(m::PROTOCOL_ERRORS).increment(1);
-        tracing::info!(connection = %self.connection_id, %error, "protocol error: closing connection");
+        tracing::info!(connection = %self.opening.connection_id, %error, "protocol error: closing connection");
         Flow::Stop(self.close(socket, Some(&error.to_string()), false).await)
     }
 
@@ -223,7 +223,7 @@ impl Session {
             }
             HubMessage::Close { .. } => {
                 // The client leaves on purpose: no grace period.
-                self.app.registry.invalidate(&self.token);
+                self.forget();
                 let _ = socket.send(Message::Close(None)).await;
                 Flow::Stop(Outcome::Ended)
             }

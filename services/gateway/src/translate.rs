@@ -1,5 +1,5 @@
-//! Turns a stored event (live republished message or replayed stream message) into the hub
-//! message browsers receive, encoded once. Only the events browsers care about produce a
+//! Turns a stored event (live republished message or one read back from the stream) into the
+//! hub message browsers receive, encoded once. Only the events browsers care about produce a
 //! [`Delivery`]; the rest (product upserts, confirmations, …) yield `None`.
 
 use std::sync::Arc;
@@ -35,21 +35,16 @@ pub struct Delivery {
     pub received_at: Instant,
 }
 
-/// The stream position carried by a live message's `Nats-Stream` / `Nats-Sequence` headers.
-pub fn live_position(message: &async_nats::Message) -> Option<Position> {
-    let headers = message.headers.as_ref()?;
+/// The stream position a stored message carries in its `Nats-Stream` / `Nats-Sequence`
+/// headers (added by republish and by direct gets alike).
+pub fn position_of(headers: &async_nats::HeaderMap) -> Option<Position> {
     let stream: StreamName = headers.get(headers::NATS_STREAM)?.as_str().parse().ok()?;
     let sequence = headers.get(headers::NATS_SEQUENCE)?.as_str().parse().ok()?;
     Some(Position { stream, sequence })
 }
 
-/// Decodes and translates one message whose position is known.
-pub fn translate(
-    headers: Option<&async_nats::HeaderMap>,
-    payload: &[u8],
-    position: Position,
-) -> Option<Arc<Delivery>> {
-    let schema = headers?.get(headers::SCHEMA)?.as_str();
+/// Decodes and translates one event of schema `schema` whose position is known.
+pub fn translate(schema: &str, payload: &[u8], position: Position) -> Option<Arc<Delivery>> {
     let event = match decode_by_schema(schema, payload) {
         Ok(event) => event,
         Err(error) => {

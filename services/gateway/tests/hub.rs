@@ -237,7 +237,7 @@ async fn non_admins_cannot_join_the_dashboard() {
     let mut c = RawClient::connect(env.addr, &token(user, false)).await;
     let (done, _) = c.invoke("JoinAdminDashboard", json!([])).await;
     assert!(done["error"].as_str().unwrap().contains("Admin"), "{done}");
-    assert_eq!(env.state.groups.member_count(GroupKey::Dashboard).await, 0);
+    assert_eq!(env.state.groups.member_count(GroupKey::Dashboard), 0);
     publish(
         &env.js,
         &created(Uuid::now_v7(), Uuid::now_v7(), "ORD-X", 100),
@@ -271,9 +271,8 @@ async fn low_stock_alert_fires_once_per_crossing() {
     assert_eq!(levels, vec![4, 2]);
 }
 
-/// The update published the instant the handshake is answered must arrive: the group's NATS
-/// subscription is confirmed by the server before the handshake answer (a local flush was not
-/// enough and lost this first update about one connect in ten on a loaded machine).
+/// The update published the instant the handshake is answered must arrive: the connection
+/// joins its groups before the answer, and the live feed delivers everything after that point.
 #[tokio::test]
 async fn the_first_update_right_after_connecting_arrives() {
     let env = Env::start().await;
@@ -304,35 +303,25 @@ async fn the_first_update_right_after_connecting_arrives() {
 }
 
 #[tokio::test]
-async fn groups_are_reference_counted_subscriptions() {
+async fn groups_live_as_long_as_their_members() {
     let env = Env::start().await;
     let alice = Uuid::now_v7();
     let c1 = RawClient::connect(env.addr, &token(alice, false)).await;
     let mut c2 = RawClient::connect(env.addr, &token(alice, false)).await;
-    assert_eq!(
-        env.state
-            .groups
-            .member_count(GroupKey::Customer(alice))
-            .await,
-        2
-    );
-    assert_eq!(
-        env.state.groups.group_count().await,
-        1,
-        "one subscription shared by both"
-    );
+    assert_eq!(env.state.groups.member_count(GroupKey::Customer(alice)), 2);
+    assert_eq!(env.state.groups.group_count(), 1, "one group for both");
     drop(c1);
     let state = env.state.clone();
     eventually(|| {
         let s = state.clone();
-        async move { s.groups.member_count(GroupKey::Customer(alice)).await == 1 }
+        async move { s.groups.member_count(GroupKey::Customer(alice)) == 1 }
     })
     .await;
     c2.send_raw("{\"type\":7}\u{1e}").await;
     let s = env.state.clone();
     eventually(|| {
         let s = s.clone();
-        async move { s.groups.group_count().await == 0 && s.registry.is_empty() }
+        async move { s.groups.group_count() == 0 && s.registry.is_empty() }
     })
     .await;
 }
@@ -385,4 +374,137 @@ async fn protocol_violations_close_only_the_offending_connection() {
     let got = healthy.collect(WAIT).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1["position"], format!("ORDERS:{seq}"));
+}
+
+/// No sticky sessions: the negotiate answered by one gateway and the socket opened on another
+/// make one connection, as long as both share the token key; a token is bound to its user, is
+/// refused when forged, and opens nothing once it expired.
+#[tokio::test]
+async fn a_negotiate_on_one_gateway_connects_on_another() {
+    let env = Env::start().await;
+    let (b, _state_b, _stop_b, _done_b) = start_gateway(settings(env.nats.url())).await;
+    let alice = Uuid::now_v7();
+    let jwt = token(alice, false);
+    let mut c = RawClient::connect_to(env.addr, b, &jwt, false, "").await;
+    let sequence = publish(
+        &env.js,
+        &status_changed(
+            alice,
+            Uuid::now_v7(),
+            "ORD-1",
+            OrderStatus::Draft,
+            OrderStatus::Confirmed,
+        ),
+    )
+    .await;
+    assert_eq!(
+        c.collect(WAIT).await[0].1["position"],
+        format!("ORDERS:{sequence}")
+    );
+
+    let body: Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
+    let connection = body["connectionToken"].as_str().unwrap();
+    let mut tampered = connection.to_owned();
+    let last = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., last);
+    assert_eq!(
+        open_socket(b, &format!("id={tampered}"), Some(&jwt), None)
+            .await
+            .err(),
+        Some(404)
+    );
+    let mallory = token(Uuid::now_v7(), false);
+    assert_eq!(
+        open_socket(b, &format!("id={connection}"), Some(&mallory), None)
+            .await
+            .err(),
+        Some(403),
+        "a token is bound to the user who negotiated"
+    );
+    let (c_stranger, _s, _x, _d) = start_gateway({
+        let mut s = settings(env.nats.url());
+        s.connection_token_secret =
+            Some("another-deployment-secret-0123456789abc".to_owned().into());
+        s
+    })
+    .await;
+    assert_eq!(
+        open_socket(c_stranger, &format!("id={connection}"), Some(&jwt), None)
+            .await
+            .err(),
+        Some(404),
+        "another deployment's key"
+    );
+
+    let (short, _s, _x, _d) = start_gateway({
+        let mut s = settings(env.nats.url());
+        s.handshake_timeout = Duration::from_secs(1);
+        s
+    })
+    .await;
+    let body: Value = negotiate(short, &jwt, false).await.json().await.unwrap();
+    let expiring = body["connectionToken"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        open_socket(short, &format!("id={expiring}"), Some(&jwt), None)
+            .await
+            .err(),
+        Some(404),
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn admins_can_be_in_the_dashboard_from_the_start() {
+    let env = Env::start().await;
+    let admin = token(Uuid::now_v7(), true);
+    let mut d = RawClient::connect_to(env.addr, env.addr, &admin, false, "dashboard=true").await;
+    assert_eq!(env.state.groups.member_count(GroupKey::Dashboard), 1);
+    let sequence = publish(
+        &env.js,
+        &created(Uuid::now_v7(), Uuid::now_v7(), "ORD-D", 100),
+    )
+    .await;
+    let got = d.collect(WAIT).await;
+    assert_eq!(got[0].0, "NewOrderCreated");
+    assert_eq!(got[0].1["position"], format!("ORDERS:{sequence}"));
+
+    let customer = token(Uuid::now_v7(), false);
+    let url = format!(
+        "http://{}/hubs/orders/negotiate?negotiateVersion=1&dashboard=true",
+        env.addr
+    );
+    let refused = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = negotiate(env.addr, &customer, false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let q = format!(
+        "id={}&dashboard=true",
+        body["connectionToken"].as_str().unwrap()
+    );
+    assert_eq!(
+        open_socket(env.addr, &q, Some(&customer), None).await.err(),
+        Some(403)
+    );
+    let q = format!(
+        "id={}&resume=ORDERS:x",
+        body["connectionToken"].as_str().unwrap()
+    );
+    assert_eq!(
+        open_socket(env.addr, &q, Some(&customer), None).await.err(),
+        Some(400),
+        "a malformed position"
+    );
 }

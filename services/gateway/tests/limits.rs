@@ -14,9 +14,16 @@ async fn per_user_connection_cap() {
     let env = Env::start_with(|s| s.max_connections_per_user = 2).await;
     let user = Uuid::now_v7();
     let jwt = token(user, false);
+    let early: serde_json::Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
     let _a = RawClient::connect(env.addr, &jwt).await;
     let _b = RawClient::connect(env.addr, &jwt).await;
     assert_eq!(negotiate(env.addr, &jwt, false).await.status(), 429);
+    let q = format!("id={}", early["connectionToken"].as_str().unwrap());
+    assert_eq!(
+        open_socket(env.addr, &q, Some(&jwt), None).await.err(),
+        Some(429),
+        "the socket of a negotiate made before the cap was reached"
+    );
     assert_eq!(
         negotiate(env.addr, &token(Uuid::now_v7(), false), false)
             .await
@@ -102,7 +109,7 @@ async fn metrics_and_health_endpoints() {
     for name in [
         "gateway_connections",
         "gateway_groups",
-        "gateway_nats_subscriptions",
+        "gateway_feed_position{stream=\"ORDERS\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }

@@ -1,10 +1,13 @@
-//! No update lost: `Resume` after a reconnect (also on another gateway), the `reload` answer
-//! past retention, stateful re-attach with buffered replay, slow consumers, and the drain.
+//! No update lost: a resume declared in the hub URL (also on another gateway), from the
+//! in-memory window and from the stream, the `reload` answer past retention or beyond the cap,
+//! the `Resume` method's ordering rule, stateful re-attach with buffered replay, slow
+//! consumers, and the drain.
 
 mod support;
 
 use std::time::Duration;
 
+use orderflow_events::Event;
 use orderflow_events::orders::v1::OrderStatus;
 use serde_json::{Value, json};
 use support::*;
@@ -19,125 +22,176 @@ fn positions(got: &[(String, Value)]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn resume_replays_what_was_missed_then_continues_live_on_another_gateway() {
-    let env = Env::start().await;
-    let alice = Uuid::now_v7();
-    let order = Uuid::now_v7();
-    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
-    let first = publish(
-        &env.js,
-        &status_changed(
-            alice,
-            order,
-            "ORD-1",
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
-    assert_eq!(
-        positions(&c.collect(WAIT).await),
-        vec![format!("ORDERS:{first}")]
-    );
-    drop(c);
+fn alice_changed(alice: Uuid, order: Uuid, old: OrderStatus, new: OrderStatus) -> impl Event {
+    status_changed(alice, order, "ORD-1", old, new)
+}
 
-    // While away: two of alice's updates, one of someone else's, one order creation.
-    let mut missed = Vec::new();
-    missed.push(
+/// Someone else's order update: traffic a customer's resume must not have to read.
+async fn someone_elses(env: &Env, n: usize) {
+    for _ in 0..n {
         publish(
             &env.js,
             &status_changed(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                "ORD-X",
+                OrderStatus::Draft,
+                OrderStatus::Confirmed,
+            ),
+        )
+        .await;
+    }
+}
+
+/// Everything up to and including `Resumed`, as `(target, argument)`.
+async fn until_resumed(c: &mut RawClient) -> Vec<(String, Value)> {
+    let mut got = Vec::new();
+    loop {
+        let m = c
+            .next_message(Duration::from_secs(10))
+            .await
+            .expect("Resumed");
+        assert_eq!(m["type"], 1, "only invocations before Resumed: {m}");
+        let target = m["target"].as_str().unwrap().to_owned();
+        got.push((target.clone(), m["arguments"][0].clone()));
+        if target == "Resumed" {
+            return got;
+        }
+    }
+}
+
+fn at(sequences: &[u64]) -> Vec<String> {
+    sequences.iter().map(|s| format!("ORDERS:{s}")).collect()
+}
+
+#[tokio::test]
+async fn a_resume_in_the_url_replays_exactly_what_was_missed_then_goes_live_on_another_gateway() {
+    let env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let order = Uuid::now_v7();
+    let jwt = token(alice, false);
+    let mut c = RawClient::connect(env.addr, &jwt).await;
+    let first = publish(
+        &env.js,
+        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
+    )
+    .await;
+    assert_eq!(positions(&c.collect(WAIT).await), at(&[first]));
+    drop(c);
+
+    // While away: two of alice's updates among many of others', and an order creation (the
+    // dashboard's, not hers).
+    let mut missed = Vec::new();
+    someone_elses(&env, 20).await;
+    missed.push(
+        publish(
+            &env.js,
+            &alice_changed(
                 alice,
                 order,
-                "ORD-1",
                 OrderStatus::Confirmed,
                 OrderStatus::Processing,
             ),
         )
         .await,
     );
-    publish(
-        &env.js,
-        &status_changed(
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-            "ORD-X",
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
     publish(&env.js, &created(alice, Uuid::now_v7(), "ORD-2", 500)).await;
+    someone_elses(&env, 20).await;
     missed.push(
         publish(
             &env.js,
-            &status_changed(
-                alice,
-                order,
-                "ORD-1",
-                OrderStatus::Processing,
-                OrderStatus::Shipped,
-            ),
+            &alice_changed(alice, order, OrderStatus::Processing, OrderStatus::Shipped),
         )
         .await,
     );
 
-    // Reconnect to a second gateway instance and resume.
-    let (addr2, _state2, _stop2, _done2) = start_gateway(settings(env.nats.url())).await;
-    let mut c = RawClient::connect(addr2, &token(alice, false)).await;
-    let (done, replayed) = c.invoke("Resume", json!([format!("ORDERS:{first}")])).await;
-    assert_eq!(
-        done["result"],
-        json!({"status": "ok", "replayed": 2}),
-        "{done}"
-    );
-    let replayed: Vec<String> = replayed
-        .iter()
-        .map(|m| m["arguments"][0]["position"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        replayed,
-        missed
-            .iter()
-            .map(|s| format!("ORDERS:{s}"))
-            .collect::<Vec<_>>()
-    );
+    // Negotiate with the first gateway, connect to a second that has just started.
+    let (b, _state_b, _stop_b, _done_b) = start_gateway(settings(env.nats.url())).await;
+    let mut c =
+        RawClient::connect_to(env.addr, b, &jwt, false, &format!("resume=ORDERS:{first}")).await;
+    let got = until_resumed(&mut c).await;
+    let (resumed, replayed) = got.split_last().unwrap();
+    assert_eq!(positions(replayed), at(&missed));
+    assert_eq!(resumed.1, json!({"status": "ok", "replayed": 2}));
 
     let live = publish(
         &env.js,
-        &status_changed(
-            alice,
-            order,
-            "ORD-1",
-            OrderStatus::Shipped,
-            OrderStatus::Delivered,
-        ),
+        &alice_changed(alice, order, OrderStatus::Shipped, OrderStatus::Delivered),
     )
     .await;
-    assert_eq!(
-        positions(&c.collect(WAIT).await),
-        vec![format!("ORDERS:{live}")],
-        "live, once"
-    );
-
-    // Resuming again from the start replays nothing already delivered.
-    let (again, dup) = c.invoke("Resume", json!(["ORDERS:1"])).await;
+    assert_eq!(positions(&c.collect(WAIT).await), at(&[live]), "live, once");
+    // A second resume repeats nothing.
+    let (again, dup) = c.invoke("Resume", json!([format!("ORDERS:{first}")])).await;
     assert!(dup.is_empty(), "{dup:?}");
-    assert_eq!(again["result"]["status"], "ok");
+    assert_eq!(again["result"], json!({"status": "ok", "replayed": 0}));
+}
+
+/// Older than the in-memory window: read from the stream, only the customer's own subjects,
+/// with no JetStream consumer.
+#[tokio::test]
+async fn older_events_come_from_the_stream_without_a_consumer() {
+    let env = Env::start_with(|s| s.replay_window = 4).await;
+    let alice = Uuid::now_v7();
+    let order = Uuid::now_v7();
+    let before = publish(
+        &env.js,
+        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
+    )
+    .await;
+    let mut missed = Vec::new();
+    for (old, new) in [
+        (OrderStatus::Confirmed, OrderStatus::Processing),
+        (OrderStatus::Processing, OrderStatus::Shipped),
+    ] {
+        missed.push(publish(&env.js, &alice_changed(alice, order, old, new)).await);
+        someone_elses(&env, 6).await;
+    }
+    missed.push(
+        publish(
+            &env.js,
+            &alice_changed(alice, order, OrderStatus::Shipped, OrderStatus::Delivered),
+        )
+        .await,
+    );
+    let mut c = RawClient::connect_to(
+        env.addr,
+        env.addr,
+        &token(alice, false),
+        false,
+        &format!("resume=ORDERS:{before}"),
+    )
+    .await;
+    let got = until_resumed(&mut c).await;
+    let (resumed, replayed) = got.split_last().unwrap();
+    assert_eq!(positions(replayed), at(&missed));
+    assert_eq!(resumed.1["replayed"], 3);
+    let info = env
+        .js
+        .get_stream("ORDERS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.state.consumer_count, 0, "no consumer per resume");
 }
 
 #[tokio::test]
-async fn resume_past_retention_asks_for_a_reload() {
-    let env = Env::start().await;
+async fn a_resume_past_retention_or_beyond_the_cap_asks_for_a_reload() {
+    let env = Env::start_with(|s| {
+        s.replay_window = 2;
+        s.max_replay = 3;
+    })
+    .await;
     let alice = Uuid::now_v7();
+    let jwt = token(alice, false);
     for _ in 0..3 {
         publish(
             &env.js,
-            &status_changed(
+            &alice_changed(
                 alice,
                 Uuid::now_v7(),
-                "ORD-1",
                 OrderStatus::Draft,
                 OrderStatus::Confirmed,
             ),
@@ -151,28 +205,101 @@ async fn resume_past_retention_asks_for_a_reload() {
         .purge()
         .await
         .unwrap();
-    let last = publish(
+    someone_elses(&env, 3).await;
+    let kept = publish(
         &env.js,
-        &status_changed(
+        &alice_changed(
             alice,
             Uuid::now_v7(),
-            "ORD-2",
             OrderStatus::Draft,
             OrderStatus::Confirmed,
         ),
     )
     .await;
-    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
-    let (done, replayed) = c.invoke("Resume", json!(["ORDERS:1"])).await;
-    assert_eq!(done["result"]["status"], "reload", "{done}");
-    assert_eq!(done["result"]["streams"], json!(["ORDERS"]));
-    assert!(replayed.is_empty());
-    let (ok, replayed) = c
-        .invoke("Resume", json!([format!("ORDERS:{}", last - 1)]))
+    let mut c = RawClient::connect_to(env.addr, env.addr, &jwt, false, "resume=ORDERS:1").await;
+    let got = until_resumed(&mut c).await;
+    assert_eq!(got.len(), 1, "nothing replayed: {got:?}");
+    assert_eq!(
+        got[0].1,
+        json!({"status": "reload", "replayed": 0, "streams": ["ORDERS"]})
+    );
+
+    // After the purge, within retention: exact.
+    let resume = format!("resume=ORDERS:{}", kept - 4);
+    let mut c = RawClient::connect_to(env.addr, env.addr, &jwt, false, &resume).await;
+    let got = until_resumed(&mut c).await;
+    assert_eq!(positions(&got[..1]), at(&[kept]));
+
+    // More than the cap of this customer's own events missed.
+    for _ in 0..4 {
+        publish(
+            &env.js,
+            &alice_changed(
+                alice,
+                Uuid::now_v7(),
+                OrderStatus::Draft,
+                OrderStatus::Confirmed,
+            ),
+        )
         .await;
-    assert_eq!(ok["result"]["replayed"], 1, "{ok}");
-    assert_eq!(replayed.len(), 1);
-    let (bad, _) = c.invoke("Resume", json!(["SOMEWHERE:1"])).await;
+    }
+    let resume = format!("resume=ORDERS:{kept}");
+    let mut c = RawClient::connect_to(env.addr, env.addr, &jwt, false, &resume).await;
+    let got = until_resumed(&mut c).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1["status"], "reload");
+}
+
+/// The `Resume` method comes after the connection may have delivered live events: it replays
+/// when that keeps stream order, and otherwise says `reload` rather than send events late.
+#[tokio::test]
+async fn the_resume_method_keeps_order_or_says_reload() {
+    let env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let jwt = token(alice, false);
+    let order = Uuid::now_v7();
+    let seen = publish(
+        &env.js,
+        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
+    )
+    .await;
+    let missed = publish(
+        &env.js,
+        &alice_changed(
+            alice,
+            order,
+            OrderStatus::Confirmed,
+            OrderStatus::Processing,
+        ),
+    )
+    .await;
+
+    let mut quiet = RawClient::connect(env.addr, &jwt).await;
+    let (done, replayed) = quiet
+        .invoke("Resume", json!([format!("ORDERS:{seen}")]))
+        .await;
+    assert_eq!(done["result"], json!({"status": "ok", "replayed": 1}));
+    assert_eq!(
+        replayed[0]["arguments"][0]["position"],
+        format!("ORDERS:{missed}")
+    );
+
+    let mut late = RawClient::connect(env.addr, &jwt).await;
+    let live = publish(
+        &env.js,
+        &alice_changed(alice, order, OrderStatus::Processing, OrderStatus::Shipped),
+    )
+    .await;
+    assert_eq!(positions(&late.collect(WAIT).await), at(&[live]));
+    let (done, replayed) = late
+        .invoke("Resume", json!([format!("ORDERS:{seen}")]))
+        .await;
+    assert!(replayed.is_empty(), "{replayed:?}");
+    assert_eq!(
+        done["result"],
+        json!({"status": "reload", "replayed": 0, "streams": ["ORDERS"]})
+    );
+    let (bad, _) = late.invoke("Resume", json!(["SOMEWHERE:1"])).await;
     assert!(bad["error"].as_str().unwrap().contains("Invalid position"));
 }
 

@@ -91,6 +91,11 @@ async fn spawn_gateway(nats: &NatsServer, logs: &Path, name: &str) -> (Child, So
         .env("ORDERFLOW_JWT_HS256_SECRET", dev::SECRET)
         .env("GATEWAY_ALLOWED_ORIGINS", ORIGIN)
         .env("GATEWAY_DRAIN_GRACE", "5s")
+        // One deployment: a negotiate on one gateway may be followed by a socket on another.
+        .env(
+            "GATEWAY_CONNECTION_TOKEN_SECRET",
+            orderflow_gateway::config::TEST_TOKEN_SECRET,
+        )
         // Debug everywhere, so the canary test sees everything that could leak a token.
         .env("RUST_LOG", "debug")
         .stdout(Stdio::from(file.try_clone().unwrap()))

@@ -1,10 +1,14 @@
 // No update lost: stateful reconnect (socket cut mid-stream, unacknowledged messages resent and
-// de-duplicated) and automatic reconnect + Resume through a "load balancer" that fails over to
-// the second gateway instance.
+// de-duplicated), automatic reconnect through a "load balancer" that fails over to the second
+// gateway with the resume position in the hub URL, a load balancer without affinity (negotiate
+// on one gateway, socket on the other), and the `Resume` method for clients that cannot set
+// their URL.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { env, token, build, record, statusChange, proxy, sleep, waitFor } from "./helpers.mjs";
+import {
+  env, token, build, record, resumable, roundRobin, statusChange, proxy, sleep, waitFor,
+} from "./helpers.mjs";
 
 test("stateful reconnect: the socket dies mid-stream, messages arrive once and in order", async () => {
   const user = crypto.randomUUID(), order = crypto.randomUUID();
@@ -33,18 +37,14 @@ test("stateful reconnect: the socket dies mid-stream, messages arrive once and i
   lb.close();
 });
 
-test("automatic reconnect to another gateway + Resume: everything missed arrives once, in order", async () => {
+test("automatic reconnect to another gateway, resume in the URL: missed then live, once, in order", async () => {
   const user = crypto.randomUUID(), order = crypto.randomUUID();
   const lb = await proxy(env.a);
   const c = build(lb.url, () => token({ sub: user }));
-  const got = record(c);
-  const last = {};
-  c.on("OrderStatusChanged", (m) => { last[m.position.split(":")[0]] = m.position; });
-  const resumed = [];
-  c.onreconnected(async () => resumed.push(await c.invoke("Resume", Object.values(last))));
+  const { resumed, positions } = resumable(c, lb.url);
   await c.start();
   const sent = [(await statusChange(user, order, "Draft", "Confirmed")).position];
-  await waitFor(() => got.length === 1, "first update");
+  await waitFor(() => positions().length === 1, "first update");
   const firstId = c.connectionId;
 
   lb.pause(); // gateway A's connection dies; nothing gets through for a moment
@@ -55,13 +55,39 @@ test("automatic reconnect to another gateway + Resume: everything missed arrives
   lb.retarget(env.b);
   lb.unpause();
   await waitFor(() => resumed.length === 1, "reconnected and resumed");
-  assert.equal(resumed[0].status, "ok");
-  assert.equal(resumed[0].replayed, 2);
+  assert.deepEqual(resumed[0], { status: "ok", replayed: 2 });
   assert.notEqual(c.connectionId, firstId, "a new connection on gateway B");
   sent.push((await statusChange(user, order, "Shipped", "Delivered")).position);
-  await waitFor(() => got.length >= 4, "live after resume");
+  await waitFor(() => positions().length >= 4, "live after resume");
   await sleep(300);
-  assert.deepEqual(got.map((m) => m.position), sent);
+  assert.deepEqual(positions(), sent);
   await c.stop();
   lb.close();
+});
+
+test("no sticky sessions: negotiate on one gateway, WebSocket on the other", async () => {
+  const user = crypto.randomUUID();
+  const lb = await roundRobin([env.a, env.b]);
+  const c = build(lb.url, () => token({ sub: user }), { reconnect: false });
+  const got = record(c);
+  await c.start();
+  assert.deepEqual(lb.used, [new URL(env.a).origin, new URL(env.b).origin], "two gateways");
+  const p = await statusChange(user, crypto.randomUUID(), "Draft", "Confirmed");
+  await waitFor(() => got.length === 1, "update through gateway B");
+  assert.equal(got[0].position, p.position);
+  await c.stop();
+  lb.close();
+});
+
+test("the Resume method still replays for clients that cannot change their URL", async () => {
+  const user = crypto.randomUUID(), order = crypto.randomUUID();
+  const seen = (await statusChange(user, order, "Draft", "Confirmed")).position;
+  const missed = (await statusChange(user, order, "Confirmed", "Processing")).position;
+  const c = build(env.b, () => token({ sub: user }), { reconnect: false });
+  const got = record(c);
+  await c.start();
+  const result = await c.invoke("Resume", [seen]);
+  assert.deepEqual(result, { status: "ok", replayed: 1 });
+  assert.deepEqual(got.map((m) => m.position), [missed]);
+  await c.stop();
 });

@@ -1,25 +1,32 @@
 // When the token expires the gateway closes the connection with allowReconnect; the client
-// comes back with a fresh token from its factory and keeps receiving.
+// comes back with a fresh token from its factory, resumes from the hub URL, and loses nothing
+// of what was published all along.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { env, token, build, record, statusChange, waitFor } from "./helpers.mjs";
+import { env, token, build, resumable, statusChange, sleep, waitFor } from "./helpers.mjs";
 
-test("an expiring token ends the connection with a reconnect hint; a fresh token takes over", async () => {
+test("a 5 s token expires under traffic: reconnect with a fresh one, resume, nothing lost", async () => {
   const user = crypto.randomUUID();
   let calls = 0;
-  const c = build(env.a, () => token({ sub: user, ttl: calls++ < 2 ? 2 : 3600 }));
-  const got = record(c);
+  // The first connection's token lives 5 s (negotiate and socket both ask the factory).
+  const c = build(env.a, () => token({ sub: user, ttl: calls++ < 2 ? 5 : 3600 }));
+  const { resumed, positions } = resumable(c, env.a);
   const reasons = [];
   c.onreconnecting((e) => reasons.push(String(e)));
-  let reconnected = false;
-  c.onreconnected(() => { reconnected = true; });
   await c.start();
-  await waitFor(() => reconnected, "reconnect after expiry", 8000);
+  const sent = [];
+  const until = Date.now() + 8000;
+  while (Date.now() < until) {
+    sent.push((await statusChange(user, crypto.randomUUID(), "Draft", "Confirmed")).position);
+    await sleep(150);
+  }
+  await waitFor(() => positions().length >= sent.length, "every update", 10000);
+  await sleep(300);
   assert.match(reasons[0], /Token expired/);
   assert.ok(calls >= 4, "the factory was asked for new tokens");
-  const p = await statusChange(user, crypto.randomUUID(), "Draft", "Confirmed");
-  await waitFor(() => got.length === 1, "update after refresh");
-  assert.equal(got[0].position, p.position);
+  assert.equal(resumed.length, 1, "one resume after the expiry");
+  assert.equal(resumed[0].status, "ok");
+  assert.deepEqual(positions(), sent, "every update once, in order");
   await c.stop();
 });

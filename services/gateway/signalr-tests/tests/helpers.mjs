@@ -57,6 +57,34 @@ export function build(base, getToken, { stateful = false, lib = signalR, reconne
   return b.build();
 }
 
+/**
+ * Follows the web app's contract for resuming: remembers the last position per stream and,
+ * when the connection is lost, puts them in the hub URL (`resume=`) for the reconnect, so the
+ * gateway replays what was missed before anything live. Returns what arrived and every
+ * `Resumed` result.
+ */
+export function resumable(connection, base, { dashboard = false } = {}) {
+  const last = new Map();
+  const got = [];
+  const resumed = [];
+  for (const m of ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert"]) {
+    connection.on(m, (payload) => {
+      got.push({ method: m, ...payload });
+      const [stream, n] = payload.position.split(":");
+      if (!(Number(n) <= last.get(stream))) last.set(stream, Number(n));
+    });
+  }
+  connection.on("Resumed", (r) => resumed.push(r));
+  const url = () => {
+    const u = new URL(hubUrl(base));
+    if (last.size) u.searchParams.set("resume", [...last].map(([s, n]) => `${s}:${n}`).join(","));
+    if (dashboard) u.searchParams.set("dashboard", "true");
+    return u.toString();
+  };
+  connection.onreconnecting(() => { connection.baseUrl = url(); });
+  return { got, resumed, positions: () => got.map((m) => m.position) };
+}
+
 /** Records every call of the given client methods. */
 export function record(connection, methods = ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert"]) {
   const got = [];
@@ -112,6 +140,29 @@ export async function negotiate(base, jwt) {
     headers: jwt ? { authorization: `Bearer ${jwt}` } : {},
   });
   return { status: res.status, body: res.status === 200 ? await res.json() : await res.text() };
+}
+
+/**
+ * A load balancer without affinity: each new TCP connection goes to the next target in turn,
+ * so a negotiate and the WebSocket that follows it land on different gateways. `used` lists
+ * the target of every connection.
+ */
+export function roundRobin(targets) {
+  const used = [];
+  let next = 0;
+  const server = net.createServer((client) => {
+    const target = new URL(targets[next++ % targets.length]);
+    used.push(target.origin);
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) s.on("error", () => {});
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
+    url: `http://127.0.0.1:${server.address().port}`,
+    used,
+    close() { server.close(); },
+  })));
 }
 
 /** A TCP proxy whose target can be switched; `cut()` kills every proxied connection. */

@@ -3,32 +3,29 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { env, token, build, record, statusChange, proxy, waitFor, sleep } from "./helpers.mjs";
+import { env, token, build, resumable, statusChange, proxy, waitFor, sleep } from "./helpers.mjs";
 
 test("SIGTERM: clients are told to reconnect and resume elsewhere without loss", async () => {
   const user = crypto.randomUUID(), order = crypto.randomUUID();
   const lb = await proxy(env.drain);
   const c = build(lb.url, () => token({ sub: user }));
-  const got = record(c);
-  const last = {};
-  c.on("OrderStatusChanged", (m) => { last[m.position.split(":")[0]] = m.position; });
+  const { resumed, positions } = resumable(c, lb.url);
   const reasons = [];
   c.onreconnecting((e) => reasons.push(String(e)));
-  const resumed = [];
-  c.onreconnected(async () => resumed.push(await c.invoke("Resume", Object.values(last))));
   await c.start();
   const sent = [(await statusChange(user, order, "Draft", "Confirmed")).position];
-  await waitFor(() => got.length === 1, "first update");
+  await waitFor(() => positions().length === 1, "first update");
 
   lb.retarget(env.a); // new connections go to a healthy gateway
   process.kill(env.drainPid, "SIGTERM");
   sent.push((await statusChange(user, order, "Confirmed", "Processing")).position);
   await waitFor(() => resumed.length === 1, "resumed elsewhere", 8000);
+  assert.equal(resumed[0].status, "ok");
   assert.match(reasons[0], /Server shutting down/);
   sent.push((await statusChange(user, order, "Processing", "Shipped")).position);
-  await waitFor(() => got.length >= 3, "everything");
+  await waitFor(() => positions().length >= 3, "everything");
   await sleep(300);
-  assert.deepEqual(got.map((m) => m.position), sent);
+  assert.deepEqual(positions(), sent);
   // The drained gateway stopped accepting.
   await assert.rejects(fetch(`${env.drain}/healthz`));
   await c.stop();

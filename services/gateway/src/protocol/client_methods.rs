@@ -122,12 +122,40 @@ pub struct LowStockAlert {
     pub position: Position,
 }
 
+/// How a resume went: `{"status":"ok","replayed":n}`, or `{"status":"reload","streams":[…],
+/// "replayed":n}` when some stream's missed events cannot be replayed (older than retention,
+/// more than the per-connection cap, or, for the `Resume` method, newer events were already
+/// delivered): reload those streams' state from the REST APIs. Sent as `Resumed` after a
+/// resume requested in the hub URL, and as the result of the `Resume` method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResumeResult {
+    /// `ok` or `reload`.
+    pub status: &'static str,
+    /// Events sent.
+    pub replayed: u64,
+    /// With `reload`: the streams to reload.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<&'static str>,
+}
+
+impl ResumeResult {
+    /// `ok` when `reload` is empty, else `reload` naming those streams.
+    pub fn new(replayed: u64, reload: Vec<&'static str>) -> Self {
+        ResumeResult {
+            status: if reload.is_empty() { "ok" } else { "reload" },
+            replayed,
+            streams: reload,
+        }
+    }
+}
+
 /// One server-to-client hub method call. The variant name is the client method name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMethod {
     OrderStatusChanged(OrderStatusChanged),
     NewOrderCreated(NewOrderCreated),
     LowStockAlert(LowStockAlert),
+    Resumed(ResumeResult),
 }
 
 #[derive(Serialize)]
@@ -145,15 +173,7 @@ impl ClientMethod {
             ClientMethod::OrderStatusChanged(_) => "OrderStatusChanged",
             ClientMethod::NewOrderCreated(_) => "NewOrderCreated",
             ClientMethod::LowStockAlert(_) => "LowStockAlert",
-        }
-    }
-
-    /// The position of the event behind this call.
-    pub fn position(&self) -> Position {
-        match self {
-            ClientMethod::OrderStatusChanged(m) => m.position,
-            ClientMethod::NewOrderCreated(m) => m.position,
-            ClientMethod::LowStockAlert(m) => m.position,
+            ClientMethod::Resumed(_) => "Resumed",
         }
     }
 
@@ -172,6 +192,7 @@ impl ClientMethod {
             ClientMethod::OrderStatusChanged(m) => enc(self.target(), m),
             ClientMethod::NewOrderCreated(m) => enc(self.target(), m),
             ClientMethod::LowStockAlert(m) => enc(self.target(), m),
+            ClientMethod::Resumed(m) => enc(self.target(), m),
         }
     }
 }
@@ -231,6 +252,20 @@ mod tests {
                 "orderId":"0192f3a0-0000-7000-8000-000000000001","orderNumber":"ORD-1",
                 "newStatus":"Shipped","oldStatus":"Confirmed","updatedAt":"2026-11-25T14:00:00Z",
                 "position":"ORDERS:9"}]})
+        );
+    }
+
+    #[test]
+    fn resume_results() {
+        let ok = ClientMethod::Resumed(ResumeResult::new(3, vec![])).encode();
+        assert_eq!(
+            ok,
+            "{\"type\":1,\"target\":\"Resumed\",\"arguments\":[{\"status\":\"ok\",\"replayed\":3}]}\u{1e}"
+        );
+        let reload = serde_json::to_value(ResumeResult::new(0, vec!["ORDERS"])).unwrap();
+        assert_eq!(
+            reload,
+            serde_json::json!({"status":"reload","replayed":0,"streams":["ORDERS"]})
         );
     }
 

@@ -7,7 +7,7 @@ pub mod framing;
 pub mod handshake;
 pub mod messages;
 
-pub use client_methods::{ClientMethod, Position, StreamName};
+pub use client_methods::{ClientMethod, Position, ResumeResult, StreamName};
 pub use framing::{RECORD_SEPARATOR, split_records};
 pub use handshake::{HandshakeRequest, parse_handshake};
 pub use messages::{HubMessage, parse_message};

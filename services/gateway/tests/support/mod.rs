@@ -17,6 +17,7 @@ use orderflow_events::{Event, common::v1::EventMetadata, headers, timestamp};
 use orderflow_gateway::app::AppState;
 use orderflow_gateway::{Gateway, GatewaySettings};
 use orderflow_test_support::NatsServer;
+use orderflow_test_support::proxy::TcpProxy;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
@@ -30,6 +31,8 @@ pub const ORIGIN: &str = "http://app.test";
 /// NATS with streams plus one running gateway.
 pub struct Env {
     pub nats: NatsServer,
+    /// Between the gateway and NATS, when the test partitions that link.
+    pub proxy: Option<TcpProxy>,
     pub js: jetstream::Context,
     pub addr: SocketAddr,
     pub state: AppState,
@@ -47,17 +50,36 @@ impl Env {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut GatewaySettings)) -> Env {
+        Self::launch(false, tweak).await
+    }
+
+    /// A gateway that reaches NATS through a [`TcpProxy`] the test can pause or cut.
+    pub async fn start_behind_proxy() -> Env {
+        Self::launch(true, |_| {}).await
+    }
+
+    async fn launch(proxied: bool, tweak: impl FnOnce(&mut GatewaySettings)) -> Env {
         let nats = NatsServer::start().await;
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = jetstream::new(client);
         orderflow_outbox::ensure_streams(&js, &orderflow_outbox::StreamSettings::default())
             .await
             .unwrap();
-        let mut s = settings(nats.url());
+        let proxy = if proxied {
+            let target = SocketAddr::from(([127, 0, 0, 1], nats.port()));
+            Some(TcpProxy::start(target).await.unwrap())
+        } else {
+            None
+        };
+        let url = proxy
+            .as_ref()
+            .map_or_else(|| nats.url(), TcpProxy::nats_url);
+        let mut s = settings(url);
         tweak(&mut s);
         let (addr, state, stop, done) = start_gateway(s).await;
         Env {
             nats,
+            proxy,
             js,
             addr,
             state,
@@ -85,6 +107,14 @@ pub async fn start_gateway(
     let gateway = Gateway::build(s).await.unwrap();
     let addr = gateway.local_addr();
     let state = gateway.state();
+    // Connections are refused until both live feeds know where their streams stand.
+    for _ in 0..200 {
+        if state.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(state.is_ready(), "the gateway's live feeds did not start");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         gateway
@@ -111,6 +141,14 @@ fn meta(aggregate: Uuid) -> Option<EventMetadata> {
 
 /// Publishes an event the way the outbox relay does; returns its stream sequence.
 pub async fn publish<E: Event>(js: &jetstream::Context, event: &E) -> u64 {
+    publish_checked(js, event)
+        .await
+        .expect("publish acknowledged")
+}
+
+/// [`publish`], with `None` when JetStream does not acknowledge (NATS down or restarting). The
+/// `Nats-Msg-Id` header makes a retry of the same event a no-op if the first one was stored.
+pub async fn publish_checked<E: Event>(js: &jetstream::Context, event: &E) -> Option<u64> {
     let mut map = async_nats::HeaderMap::new();
     for (name, value) in headers::for_event(event).unwrap() {
         map.insert(name, value.as_str());
@@ -119,8 +157,8 @@ pub async fn publish<E: Event>(js: &jetstream::Context, event: &E) -> u64 {
     let ack = js
         .publish_with_headers(event.subject().unwrap(), map, payload.into())
         .await
-        .unwrap();
-    ack.await.unwrap().sequence
+        .ok()?;
+    Some(ack.await.ok()?.sequence)
 }
 
 pub fn status_changed(
@@ -226,11 +264,26 @@ impl RawClient {
     }
 
     pub async fn connect_with(addr: SocketAddr, jwt: &str, stateful: bool) -> RawClient {
-        let body: Value = negotiate(addr, jwt, stateful).await.json().await.unwrap();
-        let connection_token = body["connectionToken"].as_str().unwrap().to_owned();
-        let mut ws = open_socket(addr, &format!("id={connection_token}"), Some(jwt), None)
+        Self::connect_to(addr, addr, jwt, stateful, "").await
+    }
+
+    /// Connects with `extra` hub URL parameters (`resume=…&dashboard=true`): negotiates with
+    /// the gateway at `negotiate_at` and opens the socket on the one at `addr`.
+    pub async fn connect_to(
+        negotiate_at: SocketAddr,
+        addr: SocketAddr,
+        jwt: &str,
+        stateful: bool,
+        extra: &str,
+    ) -> RawClient {
+        let body: Value = negotiate(negotiate_at, jwt, stateful)
+            .await
+            .json()
             .await
             .unwrap();
+        let connection_token = body["connectionToken"].as_str().unwrap().to_owned();
+        let query = format!("id={connection_token}&{extra}");
+        let mut ws = open_socket(addr, &query, Some(jwt), None).await.unwrap();
         let version = if stateful { 2 } else { 1 };
         ws.send(Message::text(format!(
             "{{\"protocol\":\"json\",\"version\":{version}}}\u{1e}"

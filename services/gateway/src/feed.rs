@@ -1,0 +1,318 @@
+//! The live feed of one stream: one NATS core subscription to the stream's whole republished
+//! subject space (`live.orders.v1.>`), so that the gateway sees every sequence and a missing one
+//! is a visible gap. Events go on to the groups strictly in stream order, each exactly once:
+//!
+//! - a message one past the cursor is fanned out; one at or below it is a duplicate (a message
+//!   that a gap fill already delivered) and is dropped;
+//! - a message further ahead means messages were lost on the way (NATS restarted, a partition,
+//!   a slow-consumer drop): the gap is read back from the stream with batched direct gets and
+//!   fanned out first, while newer live messages wait in the subscription;
+//! - when the NATS connection comes back, and every few seconds otherwise, the stream's last
+//!   sequence is compared with the cursor, so a gap is filled even when no newer message comes
+//!   to reveal it (the last update before a broker restart).
+//!
+//! Every event also enters the stream's in-memory [`Window`], from which resumes are served.
+//! Events the stream no longer holds (an outage longer than retention) cannot be delivered:
+//! their would-be recipients are closed with a hint to reconnect, and their resume then answers
+//! `reload` instead of hiding the gap.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::groups::Groups;
+use crate::history::History;
+use crate::metrics as m;
+use crate::protocol::StreamName;
+use crate::stored::{Interest, StoredEvent};
+use crate::window::{Slice, Window};
+
+/// Messages read per direct get while filling a gap.
+const FILL_BATCH: u64 = 512;
+/// A periodic check waits this long for in-flight messages before it reads the stream.
+const TAIL_GRACE: Duration = Duration::from_secs(1);
+/// A gap that cannot be read for this long is given up (its recipients are closed).
+const FILL_GIVE_UP: Duration = Duration::from_secs(60);
+
+/// The state of one stream's feed that connections read: the window and whether it started.
+pub struct Feed {
+    stream: StreamName,
+    window: Mutex<Window>,
+    ready: AtomicBool,
+}
+
+impl Feed {
+    /// A feed for `stream` whose window keeps `capacity` events.
+    pub fn new(stream: StreamName, capacity: usize) -> Arc<Feed> {
+        Arc::new(Feed {
+            stream,
+            window: Mutex::new(Window::new(capacity, 1)),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The stream this feed follows.
+    pub fn stream(&self) -> StreamName {
+        self.stream
+    }
+
+    /// Whether the feed knows where the stream stands and delivers live events.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn window(&self) -> MutexGuard<'_, Window> {
+        self.window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The events in `(after, upto]` of `interest` the window still holds.
+    pub fn slice(&self, after: u64, upto: u64, interest: Interest) -> Slice {
+        self.window().slice(after, upto, interest)
+    }
+}
+
+/// Everything the feed's task needs.
+pub struct FeedTask {
+    /// The feed it fills.
+    pub feed: Arc<Feed>,
+    /// Where events go.
+    pub groups: Arc<Groups>,
+    /// The NATS connection.
+    pub client: async_nats::Client,
+    /// Reads gaps back.
+    pub history: History,
+    /// Changes whenever the NATS connection (re)connects or dropped messages.
+    pub link: watch::Receiver<u64>,
+    /// How often the stream's end is compared with the cursor.
+    pub tail_check: Duration,
+    /// Ends the task.
+    pub shutdown: CancellationToken,
+}
+
+impl FeedTask {
+    fn stream(&self) -> StreamName {
+        self.feed.stream
+    }
+
+    fn cursor(&self) -> u64 {
+        self.groups.cursors()[self.stream() as usize]
+    }
+
+    /// Runs until shutdown or until the NATS client is dropped.
+    pub async fn run(mut self) {
+        let Some(mut live) = self.start().await else {
+            return;
+        };
+        let mut check = tokio::time::interval(self.tail_check);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.tick().await;
+        // A stream end seen by a check, and when to fill up to it if live traffic has not.
+        let mut due: Option<(u64, Instant)> = None;
+        loop {
+            let deadline = due.map_or_else(Instant::now, |(_, at)| at);
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                message = live.next() => match message {
+                    Some(message) => self.on_live(&message).await,
+                    None => return,
+                },
+                Ok(()) = self.link.changed() => {
+                    // Reconnected: what was published meanwhile never came live. Fill now.
+                    if let Some(end) = self.stream_end().await {
+                        self.fill(end).await;
+                    }
+                }
+                _ = check.tick(), if due.is_none() => {
+                    metrics::gauge!(m::FEED_POSITION, "stream" => self.stream().as_str()).set(self.cursor() as f64);
+                    due = self.stream_end().await.map(|end| (end, Instant::now() + TAIL_GRACE));
+                }
+                () = tokio::time::sleep_until(deadline), if due.is_some() => {
+                    if let Some((end, _)) = due.take() {
+                        self.fill(end).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribes, then reads where the stream stands: every message stored after that arrives
+    /// on the subscription, which the server registered before answering the read.
+    async fn start(&mut self) -> Option<async_nats::Subscriber> {
+        let subject = orderflow_events::subjects::live(match self.stream() {
+            StreamName::Orders => orderflow_events::subjects::ALL_ORDER_EVENTS,
+            StreamName::Inventory => orderflow_events::subjects::ALL_INVENTORY_EVENTS,
+        });
+        let live = loop {
+            match self.client.subscribe(subject.clone()).await {
+                Ok(live) => break live,
+                Err(error) => {
+                    tracing::warn!(%error, stream = self.stream().as_str(), "live subscription failed; retrying");
+                    self.pause(Duration::from_secs(1)).await?;
+                }
+            }
+        };
+        let start = loop {
+            match self.history.bounds(self.stream()).await {
+                // A stream that does not exist yet starts at 1.
+                Ok(bounds) => break bounds.map_or(0, |b| b.last),
+                Err(error) => {
+                    tracing::warn!(%error, stream = self.stream().as_str(), "cannot read the stream's position yet; retrying");
+                    self.pause(Duration::from_secs(1)).await?;
+                }
+            }
+        };
+        self.feed.window().reset(start + 1);
+        self.groups.set_cursor(self.stream(), start);
+        self.feed.ready.store(true, Ordering::Release);
+        metrics::gauge!(m::FEED_POSITION, "stream" => self.stream().as_str()).set(start as f64);
+        tracing::info!(
+            stream = self.stream().as_str(),
+            from = start,
+            "live feed started"
+        );
+        Some(live)
+    }
+
+    /// Sleeps unless shutdown comes first (`None`).
+    async fn pause(&self, how_long: Duration) -> Option<()> {
+        tokio::select! {
+            () = self.shutdown.cancelled() => None,
+            () = tokio::time::sleep(how_long) => Some(()),
+        }
+    }
+
+    async fn on_live(&mut self, message: &async_nats::Message) {
+        let Some(event) = StoredEvent::from_message(message) else {
+            tracing::warn!(subject = %message.subject, "live message without a stream position skipped");
+            return;
+        };
+        let sequence = event.position.sequence;
+        let cursor = self.cursor();
+        if event.position.stream != self.stream() || sequence <= cursor {
+            metrics::counter!(m::FEED_DUPLICATES).increment(1);
+            return;
+        }
+        if sequence > cursor + 1 {
+            self.fill(sequence - 1).await;
+        }
+        self.accept(Arc::new(event));
+    }
+
+    fn accept(&self, event: Arc<StoredEvent>) {
+        self.feed.window().push(Arc::clone(&event));
+        self.groups.fan_out(&event);
+    }
+
+    /// The stream's last sequence if it is ahead of the cursor. A stream that went backwards
+    /// (deleted and recreated, or restored from an older copy) restarts the feed at its end.
+    async fn stream_end(&self) -> Option<u64> {
+        let cursor = self.cursor();
+        match self.history.bounds(self.stream()).await {
+            Ok(bounds) => {
+                let last = bounds.map_or(0, |b| b.last);
+                if last < cursor {
+                    tracing::error!(
+                        stream = self.stream().as_str(),
+                        cursor,
+                        last,
+                        "the stream is behind what was delivered: restarting the feed at its end"
+                    );
+                    // Clients hold positions past the new end; they must start over.
+                    self.groups.kick_all(self.stream());
+                    self.skip_to(last);
+                }
+                (last > cursor).then_some(last)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "stream position check failed");
+                None
+            }
+        }
+    }
+
+    /// Reads and fans out everything up to `target` the live subscription missed.
+    async fn fill(&mut self, target: u64) {
+        if self.cursor() >= target {
+            return;
+        }
+        let started = Instant::now();
+        let mut failures = 0u32;
+        let mut filled = 0u64;
+        while self.cursor() < target {
+            let from = self.cursor() + 1;
+            let want = (target - from + 1).min(FILL_BATCH) as usize;
+            match self.history.batch(self.stream(), from, None, want).await {
+                Ok(batch) if !batch.events.is_empty() => {
+                    failures = 0;
+                    for event in batch.events {
+                        let sequence = event.position.sequence;
+                        if sequence > target {
+                            // Nothing between: the stream no longer holds those sequences.
+                            self.skip_to(target);
+                            break;
+                        }
+                        if sequence <= self.cursor() {
+                            continue;
+                        }
+                        if sequence > self.cursor() + 1 {
+                            self.skip_to(sequence - 1);
+                        }
+                        self.accept(Arc::new(event));
+                        filled += 1;
+                    }
+                }
+                // Nothing yet: a replica still catching up, or JetStream restarting.
+                Ok(_) => failures += 1,
+                Err(error) => {
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(%error, stream = self.stream().as_str(), from, target, "gap fill failed; retrying");
+                    }
+                }
+            }
+            if failures > 0 {
+                if started.elapsed() > FILL_GIVE_UP {
+                    self.skip_to(target);
+                    break;
+                }
+                let backoff = Duration::from_millis(50 * u64::from(failures.min(20)));
+                if self.pause(backoff).await.is_none() {
+                    return;
+                }
+            }
+        }
+        metrics::counter!(m::FEED_GAP_FILLS).increment(1);
+        metrics::counter!(m::FEED_FILLED_EVENTS).increment(filled);
+        tracing::info!(
+            stream = self.stream().as_str(),
+            filled,
+            up_to = target,
+            "filled a gap in live delivery"
+        );
+    }
+
+    /// Gives up on every sequence up to `to`: they cannot be delivered, so everyone who might
+    /// have wanted them is closed with a reconnect hint and resumes (or reloads).
+    fn skip_to(&self, to: u64) {
+        let from = self.cursor() + 1;
+        if to >= from {
+            tracing::error!(
+                stream = self.stream().as_str(),
+                from,
+                to,
+                "events lost from the stream before they could be delivered; closing connections that may need them"
+            );
+            metrics::counter!(m::FEED_LOST_EVENTS).increment(to - from + 1);
+            self.groups.kick_all(self.stream());
+        }
+        self.feed.window().reset(to + 1);
+        self.groups.set_cursor(self.stream(), to);
+    }
+}

@@ -1,0 +1,151 @@
+//! One stream message as the gateway keeps it, whether it came live (republished) or was read
+//! back from the stream: its position, whose order it is (from the subject, so routing never
+//! decodes anything), the raw payload, and the hub message it becomes, translated at most once
+//! and then shared by live fan-out and every replay.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use orderflow_events::{SCHEMA_NAMES, headers, subjects};
+use uuid::Uuid;
+
+use crate::protocol::{Position, StreamName};
+use crate::translate::{Audience, Delivery, position_of, translate};
+
+/// What a connection wants from a stream: everything the dashboard shows, or one customer's
+/// own order updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Every order event and stock alert the dashboard shows.
+    Dashboard,
+    /// The order updates of this customer.
+    Customer(Uuid),
+}
+
+/// A stored event.
+#[derive(Debug)]
+pub struct StoredEvent {
+    /// Stream and sequence.
+    pub position: Position,
+    /// The customer an order event belongs to (`orders.v1.<customer>.…`); `None` otherwise.
+    pub customer: Option<Uuid>,
+    schema: Option<&'static str>,
+    payload: Bytes,
+    delivery: OnceLock<Option<Arc<Delivery>>>,
+}
+
+impl StoredEvent {
+    /// An event stored under `subject` (the stream's own subject, not the live one).
+    pub fn new(position: Position, subject: &str, schema: Option<&str>, payload: &[u8]) -> Self {
+        let customer = match position.stream {
+            StreamName::Orders => subject.split('.').nth(2).and_then(|t| t.parse().ok()),
+            StreamName::Inventory => None,
+        };
+        StoredEvent {
+            position,
+            customer,
+            // Interned: every known schema name is a static string, so an event costs no
+            // allocation for it; an unknown one can never be translated anyway.
+            schema: schema.and_then(|s| SCHEMA_NAMES.iter().copied().find(|n| *n == s)),
+            // A copy, so that keeping the event does not keep the whole read buffer it was
+            // sliced from alive.
+            payload: Bytes::copy_from_slice(payload),
+            delivery: OnceLock::new(),
+        }
+    }
+
+    /// A message from the live (republished) subject space or from a direct get: both carry
+    /// `Nats-Stream`, `Nats-Sequence` and the original headers. `None` without a position.
+    pub fn from_message(message: &async_nats::Message) -> Option<Self> {
+        let headers = message.headers.as_ref()?;
+        let position = position_of(headers)?;
+        let subject = match headers.get(headers::NATS_SUBJECT) {
+            Some(stored) => stored.as_str(),
+            None => subjects::strip_live(&message.subject).unwrap_or(&message.subject),
+        };
+        let schema = headers.get(headers::SCHEMA).map(|v| v.as_str());
+        Some(StoredEvent::new(
+            position,
+            subject,
+            schema,
+            &message.payload,
+        ))
+    }
+
+    /// The hub message for this event (`None` for events browsers never see), translated on
+    /// first use.
+    pub fn delivery(&self) -> Option<&Arc<Delivery>> {
+        self.delivery
+            .get_or_init(|| translate(self.schema?, &self.payload, self.position))
+            .as_ref()
+    }
+
+    /// The hub message if `interest` wants this event. Checks the customer before translating,
+    /// so other customers' events cost nothing.
+    pub fn wanted_by(&self, interest: Interest) -> Option<&Arc<Delivery>> {
+        match interest {
+            Interest::Dashboard => self.delivery(),
+            Interest::Customer(id) if self.customer == Some(id) => self
+                .delivery()
+                .filter(|d| d.audience == Audience::CustomerAndDashboard),
+            Interest::Customer(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use orderflow_events::Event;
+    use orderflow_events::orders::v1::{OrderCreated, OrderStatusChanged};
+
+    /// A status change of `customer` at ORDERS:`sequence`.
+    pub fn status_changed(customer: Uuid, sequence: u64) -> StoredEvent {
+        let event = OrderStatusChanged {
+            order_id: Uuid::new_v4().to_string(),
+            ..Default::default()
+        };
+        let subject = format!("orders.v1.{customer}.{}.status_changed", Uuid::new_v4());
+        StoredEvent::new(
+            Position {
+                stream: StreamName::Orders,
+                sequence,
+            },
+            &subject,
+            Some(OrderStatusChanged::SCHEMA_NAME),
+            &prost::Message::encode_to_vec(&event),
+        )
+    }
+
+    #[test]
+    fn routes_by_subject_and_translates_once() {
+        let alice = Uuid::new_v4();
+        let e = status_changed(alice, 7);
+        assert_eq!(e.customer, Some(alice));
+        assert!(e.wanted_by(Interest::Customer(Uuid::new_v4())).is_none());
+        let first = e.wanted_by(Interest::Customer(alice)).unwrap();
+        let again = e.wanted_by(Interest::Dashboard).unwrap();
+        assert!(Arc::ptr_eq(first, again), "one translation, shared");
+        assert!(first.frame.as_str().contains("\"position\":\"ORDERS:7\""));
+    }
+
+    #[test]
+    fn creations_are_for_the_dashboard_only_and_unknown_schemas_for_nobody() {
+        let bob = Uuid::new_v4();
+        let position = Position {
+            stream: StreamName::Orders,
+            sequence: 1,
+        };
+        let subject = format!("orders.v1.{bob}.{}.created", Uuid::new_v4());
+        let created = StoredEvent::new(
+            position,
+            &subject,
+            Some(OrderCreated::SCHEMA_NAME),
+            &prost::Message::encode_to_vec(&OrderCreated::default()),
+        );
+        assert!(created.wanted_by(Interest::Customer(bob)).is_none());
+        assert!(created.wanted_by(Interest::Dashboard).is_some());
+        let unknown = StoredEvent::new(position, &subject, Some("x.y.Z"), b"");
+        assert!(unknown.delivery().is_none());
+    }
+}

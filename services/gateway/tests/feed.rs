@@ -1,0 +1,137 @@
+//! Live delivery across NATS faults, with no reconnect of the browser: the gateway's own NATS
+//! link cut (a partition) or stalled while events keep being stored, and nats-server killed and
+//! restarted. Every update reaches the connected client once and in stream order, including
+//! the last one before the fault, which no newer message would reveal as missing.
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::connection::State;
+use orderflow_events::orders::v1::OrderStatus;
+use serde_json::Value;
+use support::*;
+use uuid::Uuid;
+
+/// Generous: after a cut the gateway's NATS client reconnects with a back-off.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Publishes one of `customer`'s updates (retrying while JetStream comes back); its position.
+async fn update(env: &Env, customer: Uuid) -> String {
+    let event = status_changed(
+        customer,
+        Uuid::now_v7(),
+        "ORD-1",
+        OrderStatus::Draft,
+        OrderStatus::Confirmed,
+    );
+    for _ in 0..100 {
+        match tokio::time::timeout(Duration::from_secs(2), publish_checked(&env.js, &event)).await {
+            Ok(Some(sequence)) => return format!("ORDERS:{sequence}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("could not publish");
+}
+
+/// The positions of the next `n` updates the client receives (and that nothing else arrives).
+async fn next_positions(c: &mut RawClient, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let Some(m) = c.next_message(WAIT).await else {
+            panic!("only {got:?} arrived");
+        };
+        got.push(m["arguments"][0]["position"].as_str().unwrap().to_owned());
+    }
+    let extra: Option<Value> = c.next_message(Duration::from_millis(500)).await;
+    assert!(extra.is_none(), "unexpected {extra:?} after {got:?}");
+    got
+}
+
+async fn gateway_link(env: &Env, connected: bool) {
+    let state = env.state.clone();
+    eventually(|| {
+        let s = state.clone();
+        async move { (s.nats.connection_state() == State::Connected) == connected }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_partitioned_gateway_delivers_what_was_stored_meanwhile_in_order() {
+    let env = Env::start_behind_proxy().await;
+    let proxy = env.proxy.as_ref().unwrap();
+    let alice = Uuid::now_v7();
+    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
+    let before = update(&env, alice).await;
+    assert_eq!(next_positions(&mut c, 1).await, vec![before]);
+
+    proxy.cut();
+    gateway_link(&env, false).await;
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        during.push(update(&env, alice).await);
+        update(&env, Uuid::now_v7()).await;
+    }
+    proxy.restore();
+    // Nothing newer is published: the gateway must find the gap itself when it reconnects.
+    assert_eq!(next_positions(&mut c, 3).await, during);
+    let after = update(&env, alice).await;
+    assert_eq!(next_positions(&mut c, 1).await, vec![after]);
+}
+
+#[tokio::test]
+async fn a_stalled_link_delays_updates_but_loses_and_repeats_none() {
+    let env = Env::start_behind_proxy().await;
+    let proxy = env.proxy.as_ref().unwrap();
+    let alice = Uuid::now_v7();
+    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
+    proxy.pause();
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        during.push(update(&env, alice).await);
+        update(&env, Uuid::now_v7()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.resume();
+    during.push(update(&env, alice).await);
+    assert_eq!(next_positions(&mut c, 4).await, during);
+}
+
+#[tokio::test]
+async fn updates_stored_right_after_a_nats_restart_all_arrive_in_order() {
+    let mut env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
+    let mut expected = vec![update(&env, alice).await];
+    for _ in 0..2 {
+        env.nats.kill();
+        gateway_link(&env, false).await;
+        env.nats.restart().await;
+        // Published as soon as JetStream takes them: before or after the gateway is back.
+        for _ in 0..3 {
+            expected.push(update(&env, alice).await);
+        }
+    }
+    assert_eq!(next_positions(&mut c, expected.len()).await, expected);
+}
+
+/// The order the report found: nats-server restarts, the publisher is back first and
+/// stores events before the gateway has reconnected (held back here by cutting its link).
+#[tokio::test]
+async fn updates_stored_before_the_gateway_is_back_from_a_nats_restart_all_arrive() {
+    let mut env = Env::start_behind_proxy().await;
+    let alice = Uuid::now_v7();
+    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
+    let mut expected = vec![update(&env, alice).await];
+    env.proxy.as_ref().unwrap().cut();
+    env.nats.kill();
+    gateway_link(&env, false).await;
+    env.nats.restart().await;
+    for _ in 0..3 {
+        expected.push(update(&env, alice).await);
+        update(&env, Uuid::now_v7()).await;
+    }
+    env.proxy.as_ref().unwrap().restore();
+    assert_eq!(next_positions(&mut c, expected.len()).await, expected);
+}
