@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::groups::Groups;
-use crate::history::History;
+use crate::history::{Bounds, History, HistoryError};
 use crate::metrics as m;
 use crate::protocol::StreamName;
 use crate::stored::{Interest, StoredEvent};
@@ -38,6 +38,13 @@ const FILL_BATCH: u64 = 512;
 const TAIL_GRACE: Duration = Duration::from_secs(1);
 /// A gap that cannot be read for this long is given up (its recipients are closed).
 const FILL_GIVE_UP: Duration = Duration::from_secs(60);
+/// A check of the stream's end that takes longer is abandoned until the next one.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A background read of the stream's bounds, with the grace to apply to its answer.
+type Probe = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Result<Option<Bounds>, HistoryError>, Duration)> + Send>,
+>;
 
 /// The state of one stream's feed that connections read: the window and whether it started.
 pub struct Feed {
@@ -113,6 +120,9 @@ impl FeedTask {
         let mut check = tokio::time::interval(self.tail_check);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         check.tick().await;
+        // A read of the stream's end runs beside live delivery, never in its way: during a
+        // leader election it can take seconds, and live messages keep coming meanwhile.
+        let mut probe: Option<Probe> = None;
         // A stream end seen by a check, and when to fill up to it if live traffic has not.
         let mut due: Option<(u64, Instant)> = None;
         loop {
@@ -124,14 +134,18 @@ impl FeedTask {
                     None => return,
                 },
                 Ok(()) = self.link.changed() => {
-                    // Reconnected: what was published meanwhile never came live. Fill now.
-                    if let Some(end) = self.stream_end().await {
-                        self.fill(end).await;
-                    }
+                    // Reconnected: what was published meanwhile never came live. Fill at once.
+                    probe = Some(self.probe(Duration::ZERO));
                 }
-                _ = check.tick(), if due.is_none() => {
+                _ = check.tick(), if probe.is_none() && due.is_none() => {
                     metrics::gauge!(m::FEED_POSITION, "stream" => self.stream().as_str()).set(self.cursor() as f64);
-                    due = self.stream_end().await.map(|end| (end, Instant::now() + TAIL_GRACE));
+                    probe = Some(self.probe(TAIL_GRACE));
+                }
+                (bounds, grace) = async { probe.as_mut().expect("guarded").await }, if probe.is_some() => {
+                    probe = None;
+                    if let Some(end) = self.stream_end(bounds) {
+                        due = Some((end, Instant::now() + grace));
+                    }
                 }
                 () = tokio::time::sleep_until(deadline), if due.is_some() => {
                     if let Some((end, _)) = due.take() {
@@ -140,6 +154,20 @@ impl FeedTask {
                 }
             }
         }
+    }
+
+    /// Reads the stream's bounds in the background; resolves with them and the grace to give
+    /// in-flight live messages before filling up to the end.
+    fn probe(&self, grace: Duration) -> Probe {
+        let history = self.history.clone();
+        let stream = self.stream();
+        Box::pin(async move {
+            let bounds = match tokio::time::timeout(PROBE_TIMEOUT, history.bounds(stream)).await {
+                Ok(result) => result,
+                Err(_) => Err(HistoryError::Unavailable("stream info timed out".into())),
+            };
+            (bounds, grace)
+        })
     }
 
     /// Subscribes, then reads where the stream stands: every message stored after that arrives
@@ -212,9 +240,9 @@ impl FeedTask {
 
     /// The stream's last sequence if it is ahead of the cursor. A stream that went backwards
     /// (deleted and recreated, or restored from an older copy) restarts the feed at its end.
-    async fn stream_end(&self) -> Option<u64> {
+    fn stream_end(&self, bounds: Result<Option<Bounds>, HistoryError>) -> Option<u64> {
         let cursor = self.cursor();
-        match self.history.bounds(self.stream()).await {
+        match bounds {
             Ok(bounds) => {
                 let last = bounds.map_or(0, |b| b.last);
                 if last < cursor {
