@@ -1,9 +1,10 @@
 // SignalR clients for the scale-out test, using the official @microsoft/signalr client exactly
-// as a browser app would: automatic reconnect, and on every reconnect `JoinAdminDashboard` (for
-// admins) then `Resume` with the last position seen per stream, as the gateway's own Node tests
-// do. Clients reach the gateways through small failover proxies (one per gateway, falling back
-// to the other), playing the load balancer: when a gateway dies, its clients' reconnects land
-// on the survivor.
+// as the web app does: automatic reconnect, and the hub URL says where the client stopped
+// (`resume=` with the last position seen per stream, `dashboard=true` for admins), updated in
+// `onreconnecting`, so the gateway replays what was missed before anything live and confirms
+// with `Resumed`. Clients reach the gateways through small failover proxies (one per gateway,
+// falling back to the other), playing the load balancer: when a gateway dies, its clients'
+// reconnects land on the survivor.
 //
 // Input: SCALE_OUT_CONFIG = {"gateways": [urlA, urlB], "clients": [{"id", "token", "admin",
 // "gateway": 0|1, "start": "ORDERS:n"}]}. Output: one JSON line per event on stdout (see
@@ -50,8 +51,9 @@ const [a, b] = config.gateways;
 const proxies = [await failoverProxy([a, b]), await failoverProxy([b, a])];
 
 async function runClient(spec) {
+  const hub = `${proxies[spec.gateway].url}/hubs/orders`;
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl(`${proxies[spec.gateway].url}/hubs/orders`, { accessTokenFactory: () => spec.token })
+    .withUrl(hub, { accessTokenFactory: () => spec.token })
     // The first retry waits 300 ms, so that events are published while the client is away and
     // `Resume` has something to replay; then keep retrying (a NATS election can take seconds).
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: () => 300 })
@@ -69,24 +71,27 @@ async function runClient(spec) {
       if (!last[s] || Number(last[s].split(":")[1]) < Number(seq)) last[s] = m.position;
     });
   }
-  connection.onreconnecting(() => out({ c: spec.id, t: "reconnecting" }));
-  connection.onreconnected(async () => {
-    try {
-      if (spec.admin) await connection.invoke("JoinAdminDashboard");
-      const from = Object.values(last);
-      const r = await connection.invoke("Resume", from);
-      out({ c: spec.id, t: "resumed", r: { ...r, from } });
-    } catch (e) {
-      out({ c: spec.id, t: "error", e: `resume: ${e}` });
-    }
+  const url = () => {
+    const u = new URL(hub);
+    u.searchParams.set("resume", Object.values(last).join(","));
+    if (spec.admin) u.searchParams.set("dashboard", "true");
+    return u.toString();
+  };
+  let ready;
+  const first = new Promise((resolve) => { ready = resolve; });
+  connection.on("Resumed", (r) => {
+    out({ c: spec.id, t: "resumed", r: { ...r, from: new URL(connection.baseUrl).searchParams.get("resume") } });
+    ready();
+  });
+  connection.onreconnecting(() => {
+    out({ c: spec.id, t: "reconnecting" });
+    connection.baseUrl = url();
   });
   connection.onclose((e) => { if (!stopping) out({ c: spec.id, t: "error", e: `closed: ${e}` }); });
+  // Resume from the start position at once, so nothing between it and connecting is missed.
+  connection.baseUrl = url();
   await connection.start();
-  if (spec.admin) await connection.invoke("JoinAdminDashboard");
-  // Resume at once from the start position, so events between the start position and joining
-  // are not missed either.
-  const r = await connection.invoke("Resume", Object.values(last));
-  out({ c: spec.id, t: "resumed", r });
+  await first;
   out({ c: spec.id, t: "ready" });
   return connection;
 }

@@ -2,11 +2,10 @@
 //! orders replicas, one inventory, two gateways, and official SignalR clients (Node,
 //! `clients/`) spread over both gateways. While a driver keeps changing orders, the `ORDERS`
 //! stream's leader node is killed and later restarted, then one gateway is killed; its clients
-//! reconnect to the other and `Resume`. Asserted: every client shows every update of its groups
-//! exactly once; the stream holds every committed event once (versions 1..=n per order); orders
-//! answered every request. Reported: HTTP errors during the node loss, raw duplicates the
-//! clients' de-duplication hid, updates that arrived out of stream order, and the time until
-//! all clients caught up.
+//! reconnect to the other and resume from the hub URL. Asserted: every client receives every
+//! update of its groups exactly once and in stream order, and every resume answers `ok`; the
+//! stream holds every committed event once (versions 1..=n per order); orders answered every
+//! request. Reported: HTTP errors during the node loss and the time until all clients caught up.
 //!
 //! `cargo test -p orderflow-scale-out` (runs `npm ci` in `clients/` when needed).
 
@@ -325,6 +324,16 @@ async fn no_update_is_lost_when_a_nats_node_and_a_gateway_die() {
         );
         let v = l.verdict(c, &want);
         assert!(v.is_exact(), "client {c}: {v:?}");
+        assert_eq!(v.raw_duplicates, 0, "client {c} was sent an update twice");
+        assert_eq!(
+            v.out_of_order, 0,
+            "client {c} got an update after a later one"
+        );
+        let resumes = &l.client(c).resumes;
+        assert!(
+            resumes.iter().all(|r| r["status"] == "ok"),
+            "client {c}: {resumes:?}"
+        );
     }
     for c in &on_gateway_a {
         assert!(
