@@ -92,9 +92,9 @@ export function scenarios(browser, artifacts) {
         await alice.context.setOffline(false);
         await waitConnected(alice.page);
         await waitStatus(alice.page, number, "Shipped");
-        // It came back through Resume (a replay of what was missed), not a page reload.
+        // It came back through a resume (a replay of what was missed), not a page reload.
         const replayed = await alice.page.getByTestId("connection-state").getAttribute("data-last-replayed");
-        assert(Number(replayed) >= 1, `Resume replayed ${replayed} messages`);
+        assert(Number(replayed) >= 1, `the resume replayed ${replayed} messages`);
         await sleep(1500);
         const shipped = await feedCount(alice.page, `${number}: Processing → Shipped`);
         assert(shipped === 1, `the shipment appears once in the feed, saw ${shipped}`);
@@ -141,7 +141,8 @@ export function scenarios(browser, artifacts) {
           }).observe(badge, { attributes: true, attributeFilter: ["data-state"], attributeOldValue: true });
         });
         // The gateway closes a connection whose token expired; the hook reconnects with a new one.
-        await alice.page.waitForFunction(() => window.__states.includes("resuming"), null, { timeout: 120_000 });
+        // (Not "resuming": `Resumed` can arrive with the handshake answer, before that state renders.)
+        await alice.page.waitForFunction(() => window.__states.includes("reconnecting"), null, { timeout: 120_000 });
         await waitConnected(alice.page);
         // Reconnecting needs a valid token (negotiate rejects an expired one): it was replaced.
         const exp = await alice.page.evaluate(() => {

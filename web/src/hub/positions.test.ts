@@ -1,7 +1,7 @@
-// De-duplication by position and the Resume argument/answer handling.
+// De-duplication by position and where to resume.
 import { describe, expect, it } from "vitest";
 
-import { PositionTracker, parsePosition, streamsToReload } from "./positions";
+import { PositionTracker, parsePosition } from "./positions";
 
 describe("parsePosition", () => {
   it("reads stream and sequence", () => {
@@ -43,24 +43,10 @@ describe("PositionTracker", () => {
     expect(t.isEmpty).toBe(true);
   });
 
-  it("builds the Resume argument from the latest position per stream", () => {
+  it("resumes from the latest position per stream, in a stable order", () => {
     const t = new PositionTracker();
-    expect(t.resumeArgument()).toEqual([]);
+    expect(t.resumePositions()).toEqual([]);
     ["ORDERS:3", "INVENTORY:9", "ORDERS:8", "ORDERS:7", "INVENTORY:10"].forEach((p) => t.accept(p));
-    expect(t.resumeArgument()).toEqual(["INVENTORY:10", "ORDERS:8"]);
-  });
-});
-
-describe("streamsToReload", () => {
-  it("is empty when everything was replayed", () => {
-    expect(streamsToReload({ status: "ok", replayed: 3 })).toEqual([]);
-  });
-  it("names the streams the gateway could not replay", () => {
-    expect(streamsToReload({ status: "reload", streams: ["ORDERS"], replayed: 0 })).toEqual(["ORDERS"]);
-  });
-  it("ignores malformed answers", () => {
-    expect(streamsToReload(null)).toEqual([]);
-    expect(streamsToReload("ok")).toEqual([]);
-    expect(streamsToReload({ status: "reload", streams: [1, "INVENTORY"] })).toEqual(["INVENTORY"]);
+    expect(t.resumePositions()).toEqual(["INVENTORY:10", "ORDERS:8"]);
   });
 });

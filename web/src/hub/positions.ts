@@ -1,6 +1,7 @@
 // Stream positions ("ORDERS:1042"): the hub stamps every pushed message with the JetStream stream
 // and sequence it came from. Sequences are ordered within a stream, so the highest one seen per
-// stream is both the de-duplication mark and what `Resume` needs after a reconnect.
+// stream is both the de-duplication mark and where the next connection resumes (the `resume`
+// parameter of the hub URL, see resume.ts).
 
 export interface Position {
   stream: string;
@@ -26,6 +27,7 @@ export class PositionTracker {
   /**
    * Records `position` and says whether its message is new. A message at or below the mark of
    * its stream was already delivered (a replay overlapping live traffic, a redelivery): drop it.
+   * The gateway promises neither happens; this stays as a defence.
    */
   accept(position: unknown): boolean {
     const parsed = parsePosition(position);
@@ -36,30 +38,14 @@ export class PositionTracker {
     return true;
   }
 
-  /** The argument for `Resume`: one "STREAM:sequence" per stream seen, in a stable order. */
-  resumeArgument(): string[] {
+  /** Where to resume: one "STREAM:sequence" per stream seen, in a stable order (by stream). */
+  resumePositions(): string[] {
     return [...this.high.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([stream, sequence]) => `${stream}:${sequence}`);
   }
 
   get isEmpty(): boolean {
     return this.high.size === 0;
   }
-}
-
-/** What the gateway answers to `Resume`. */
-export interface ResumeResult {
-  status: "ok" | "reload";
-  replayed?: number;
-  /** Streams whose missed events are gone: reload state from the REST APIs for these. */
-  streams?: string[];
-}
-
-/** The streams to reload from REST after a `Resume` answer (none when everything was replayed). */
-export function streamsToReload(result: unknown): string[] {
-  if (!result || typeof result !== "object") return [];
-  const r = result as ResumeResult;
-  if (r.status !== "reload") return [];
-  return Array.isArray(r.streams) ? r.streams.filter((s) => typeof s === "string") : [];
 }

@@ -2,9 +2,11 @@
 //
 // - `accessTokenFactory` asks the token store on every (re)connect, so an expired token is
 //   replaced before it is presented.
-// - `withAutomaticReconnect` retries forever with a short back-off; after every reconnect (and
-//   after coming back online) the hook rejoins the admin group if needed and calls
-//   `Resume(lastPositions)`, so nothing is missed.
+// - Every connection declares where it resumes in the hub URL (`resume=` the highest position per
+//   stream, `dashboard=true` for admins; see resume.ts). `baseUrl` is set before every `start()`
+//   and in `onreconnecting` (after the old connection's last message, before the first attempt),
+//   so the gateway replays what was missed before any live message and then sends `Resumed`.
+// - `withAutomaticReconnect` retries forever with a short back-off.
 // - Every message is de-duplicated by its stream position before it reaches the view.
 // - When the browser says it is offline the connection is stopped (it is dead anyway) and the
 //   state says so honestly; `online` restarts it and resumes.
@@ -20,24 +22,33 @@ import { useEffect, useRef, useState } from "react";
 
 import type { ConnectionState, HubEvent } from "../state/types";
 import { PositionTracker } from "./positions";
-import { afterConnect } from "./resume";
+import { ConnectAttempt, HUB_URL } from "./resume";
 
-export const HUB_URL = "/hubs/orders";
+export { HUB_URL };
 const RETRY_DELAYS_MS = [0, 1000, 2000, 5000];
+const CLIENT_METHODS = ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert", "Resumed"];
+
+/**
+ * The client only resolves the URL given to `withUrl`; one set through `baseUrl` is used as is
+ * (negotiate needs `new URL(url)`), so resolve the relative hub URL against the page here.
+ */
+function absolute(url: string): string {
+  return new URL(url, document.baseURI).href;
+}
 
 export interface OrderHubOptions {
   getAccessToken: () => Promise<string>;
   admin: boolean;
   /** A new (never seen) hub message. */
   onEvent: (event: HubEvent) => void;
-  /** Reload these streams' state from REST (first connect, or the gateway could not replay). */
+  /** Reload these streams' state from REST (nothing to resume from, or the gateway could not replay). */
   onReload: (streams: string[]) => void;
 }
 
 export function useOrderHub(options: OrderHubOptions): {
   state: ConnectionState;
   error: string | null;
-  /** Messages replayed by the latest `Resume` (null before the first one). */
+  /** Messages replayed before the latest `Resumed` (null before the first one). */
   lastReplayed: number | null;
 } {
   const [state, setState] = useState<ConnectionState>("connecting");
@@ -66,6 +77,13 @@ export function useOrderHub(options: OrderHubOptions): {
       .configureLogging(LogLevel.Warning)
       .build();
 
+    // The current connection attempt; replaced whenever `baseUrl` is set.
+    let attempt = new ConnectAttempt(tracker, admin);
+    const prepare = () => {
+      attempt = new ConnectAttempt(tracker, admin);
+      connection.baseUrl = absolute(attempt.url);
+    };
+
     const deliver =
       (kind: HubEvent["kind"]) =>
       (message: HubEvent["message"]): void => {
@@ -75,19 +93,24 @@ export function useOrderHub(options: OrderHubOptions): {
     connection.on("OrderStatusChanged", deliver("status"));
     connection.on("NewOrderCreated", deliver("created"));
     connection.on("LowStockAlert", deliver("lowStock"));
-
-    const resume = async () => {
-      setState("resuming");
-      const { reload, replayed } = await afterConnect(
-        (method, ...args) => connection.invoke(method, ...args),
-        tracker,
-        admin,
-      );
+    // After the replay, before any live message.
+    connection.on("Resumed", (result: unknown) => {
       if (disposed) return;
-      if (replayed !== null) setLastReplayed(replayed);
+      const { reload, replayed } = attempt.resumed(result);
+      setLastReplayed(replayed);
       if (reload.length > 0) callbacks.current.onReload(reload);
       setError(null);
       setState("connected");
+    });
+
+    // `start()` resolved or the client reconnected. `Resumed` may already have been handled.
+    const connected = () => {
+      if (disposed) return;
+      const { state: next, reload } = attempt.connected();
+      if (reload.length > 0) callbacks.current.onReload(reload);
+      if (next === null) return;
+      setError(null);
+      setState(next);
     };
 
     const start = async () => {
@@ -95,8 +118,9 @@ export function useOrderHub(options: OrderHubOptions): {
       if (disposed || offline || connection.state !== HubConnectionState.Disconnected) return;
       setState("connecting");
       try {
+        prepare();
         await connection.start();
-        await resume();
+        connected();
       } catch (e) {
         if (disposed || offline) return;
         setError(e instanceof Error ? e.message : String(e));
@@ -109,15 +133,12 @@ export function useOrderHub(options: OrderHubOptions): {
     };
 
     connection.onreconnecting(() => {
-      if (!disposed) setState(offline ? "offline" : "reconnecting");
+      if (disposed) return;
+      // Every message of the old connection has been delivered: resume after the last one.
+      prepare();
+      setState(offline ? "offline" : "reconnecting");
     });
-    connection.onreconnected(() => {
-      resume().catch((e) => {
-        setError(e instanceof Error ? e.message : String(e));
-        // A half-resumed connection could hide a gap: start over.
-        void connection.stop();
-      });
-    });
+    connection.onreconnected(connected);
     connection.onclose(() => {
       if (disposed) return;
       if (offline) {
@@ -147,9 +168,7 @@ export function useOrderHub(options: OrderHubOptions): {
       clearTimeout(retryTimer);
       window.removeEventListener("offline", goOffline);
       window.removeEventListener("online", goOnline);
-      connection.off("OrderStatusChanged");
-      connection.off("NewOrderCreated");
-      connection.off("LowStockAlert");
+      for (const method of CLIENT_METHODS) connection.off(method);
       void connection.stop();
     };
   }, [admin]);
