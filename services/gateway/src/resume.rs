@@ -18,7 +18,7 @@ use crate::protocol::client_methods::ClientMethod;
 use crate::protocol::messages::{completion_error, completion_ok};
 use crate::protocol::{Position, ResumeResult};
 use crate::replay::{self, Missed};
-use crate::session::{SendFailure, Session};
+use crate::session::{COALESCE_BYTES, SendFailure, Session};
 use crate::socket::Flow;
 use crate::stored::Interest;
 use axum::extract::ws::WebSocket;
@@ -139,14 +139,23 @@ impl Session {
                 reload.push(stream.as_str());
                 continue;
             }
-            for event in events {
-                self.progress.admit(event.position);
-                self.send_sequenced(socket, event.frame.clone())
+            // Written in batches of about COALESCE_BYTES: a long replay is a few large writes.
+            let mut start = 0;
+            while start < events.len() {
+                let mut end = start;
+                let mut bytes = 0;
+                while end < events.len() && (end == start || bytes < COALESCE_BYTES) {
+                    bytes += events[end].frame.len();
+                    self.progress.admit(events[end].position);
+                    end += 1;
+                }
+                self.send_deliveries(socket, &events[start..end])
                     .await
                     .map_err(ReplayFailure::Send)?;
-                metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
-                replayed += 1;
+                start = end;
             }
+            metrics::counter!(m::MESSAGES_DELIVERED).increment(events.len() as u64);
+            replayed += events.len() as u64;
         }
         metrics::counter!(m::RESUME_REPLAYED_EVENTS).increment(replayed);
         let outcome = if reload.is_empty() { "ok" } else { "reload" };

@@ -43,6 +43,9 @@ pub enum SendFailure {
     BufferFull,
 }
 
+/// Messages queued for a connection are written together up to about this many bytes.
+pub(crate) const COALESCE_BYTES: usize = 64 * 1024;
+
 /// What a client asked for when it opened the connection: from its token and the hub URL.
 #[derive(Debug, Clone, Default)]
 pub struct Opening {
@@ -66,6 +69,8 @@ pub struct Session {
     pub(crate) handle: Arc<ConnectionHandle>,
     pub(crate) principal: Principal,
     pub(crate) rx: mpsc::Receiver<Arc<Delivery>>,
+    /// The batch being written (kept to reuse its allocation).
+    pub(crate) outgoing: Vec<Arc<Delivery>>,
     pub(crate) member: Member,
     pub(crate) groups: Vec<GroupKey>,
     pub(crate) buffer: Option<MessageBuffer>,
@@ -116,6 +121,7 @@ pub async fn run(
         handle,
         principal,
         rx,
+        outgoing: Vec::new(),
         member,
         groups: Vec::new(),
         progress: Progress::default(),
@@ -285,6 +291,35 @@ impl Session {
         {
             return Err(SendFailure::BufferFull);
         }
+        self.send_raw(socket, frame).await
+    }
+
+    /// Writes hub messages as one WebSocket message (the client splits records on the
+    /// separator; spec §4.1), so a burst costs one frame, one write and one deadline instead of
+    /// one each per message. Callers keep a batch under [`COALESCE_BYTES`].
+    pub(crate) async fn send_deliveries(
+        &mut self,
+        socket: &mut WebSocket,
+        deliveries: &[Arc<Delivery>],
+    ) -> Result<(), SendFailure> {
+        if let Some(buffer) = &mut self.buffer {
+            for d in deliveries {
+                if buffer.push(&d.frame).is_err() {
+                    return Err(SendFailure::BufferFull);
+                }
+            }
+        }
+        let frame = match deliveries {
+            [] => return Ok(()),
+            [one] => one.frame.clone(),
+            many => {
+                let mut joined = String::with_capacity(many.iter().map(|d| d.frame.len()).sum());
+                for d in many {
+                    joined.push_str(d.frame.as_str());
+                }
+                Utf8Bytes::from(joined)
+            }
+        };
         self.send_raw(socket, frame).await
     }
 

@@ -3,6 +3,7 @@
 //! drain. One task per connection and no timers when idle beyond one sleep keep idle
 //! connections cheap.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
@@ -14,7 +15,8 @@ use crate::metrics as m;
 use crate::protocol::messages::{self, HubMessage};
 use crate::protocol::{parse_message, split_records};
 use crate::registry::AttachReceiver;
-use crate::session::{Outcome, SendFailure, Session};
+use crate::session::{COALESCE_BYTES, Outcome, SendFailure, Session};
+use crate::translate::Delivery;
 
 /// How often a stateful connection acknowledges what it received (the .NET server: 1 s).
 const ACK_INTERVAL: Duration = Duration::from_secs(1);
@@ -74,15 +76,8 @@ impl Session {
                     }
                 }
                 Some(delivery) = self.rx.recv() => {
-                    if !self.admit(&delivery) {
-                        continue;
-                    }
-                    match self.send_sequenced(socket, delivery.frame.clone()).await {
-                        Ok(()) => {
-                            metrics::counter!(m::MESSAGES_DELIVERED).increment(1);
-                            metrics::histogram!(m::DELIVERY_LATENCY).record(delivery.received_at.elapsed().as_secs_f64());
-                        }
-                        Err(failure) => return self.on_send_failure(socket, failure).await,
+                    if let Err(failure) = self.deliver_queued(socket, delivery).await {
+                        return self.on_send_failure(socket, failure).await;
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
@@ -92,6 +87,39 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Writes `first` and whatever else is queued already, as one message.
+    async fn deliver_queued(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Arc<Delivery>,
+    ) -> Result<(), SendFailure> {
+        let mut batch = std::mem::take(&mut self.outgoing);
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(delivery) = next {
+            if self.admit(&delivery) {
+                bytes += delivery.frame.len();
+                batch.push(delivery);
+            }
+            next = if bytes < COALESCE_BYTES {
+                self.rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let sent = self.send_deliveries(socket, &batch).await;
+        if sent.is_ok() {
+            metrics::counter!(m::MESSAGES_DELIVERED).increment(batch.len() as u64);
+            let latency = metrics::histogram!(m::DELIVERY_LATENCY);
+            for delivery in &batch {
+                latency.record(delivery.received_at.elapsed().as_secs_f64());
+            }
+        }
+        batch.clear();
+        self.outgoing = batch;
+        sent
     }
 
     pub(crate) async fn on_send_failure(

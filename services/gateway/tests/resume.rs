@@ -453,3 +453,60 @@ async fn drain_finishes_when_nats_is_down() {
         .expect("the gateway exits within its drain grace")
         .unwrap();
 }
+
+/// Queued messages are written together: a replay of 200 updates takes a handful of
+/// WebSocket messages (each at most ~64 KiB), not 200.
+#[tokio::test]
+async fn a_long_replay_is_written_in_few_messages() {
+    let env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let before = publish(
+        &env.js,
+        &alice_changed(
+            alice,
+            Uuid::now_v7(),
+            OrderStatus::Draft,
+            OrderStatus::Confirmed,
+        ),
+    )
+    .await;
+    for _ in 0..200 {
+        publish(
+            &env.js,
+            &alice_changed(
+                alice,
+                Uuid::now_v7(),
+                OrderStatus::Draft,
+                OrderStatus::Confirmed,
+            ),
+        )
+        .await;
+    }
+    let jwt = token(alice, false);
+    let body: Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
+    let query = format!(
+        "id={}&resume=ORDERS:{before}",
+        body["connectionToken"].as_str().unwrap()
+    );
+    let mut ws = open_socket(env.addr, &query, Some(&jwt), None)
+        .await
+        .unwrap();
+    use futures::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        "{\"protocol\":\"json\",\"version\":1}\u{1e}",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut ws).await.unwrap(), "{}\u{1e}");
+    let (mut messages, mut records) = (0, 0);
+    while records < 201 {
+        let text = next_text(&mut ws).await.expect("the replay and Resumed");
+        messages += 1;
+        records += text.matches('\u{1e}').count();
+    }
+    assert_eq!(records, 201, "200 updates and Resumed");
+    assert!(
+        messages <= 4,
+        "{messages} WebSocket messages for 201 records"
+    );
+}

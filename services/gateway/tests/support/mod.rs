@@ -216,6 +216,8 @@ pub struct RawClient {
     pub token: String,
     pub connection_token: String,
     next_id: u64,
+    /// Records received but not handed out yet.
+    pending: std::collections::VecDeque<Value>,
 }
 
 pub async fn negotiate(addr: SocketAddr, jwt: &str, stateful: bool) -> reqwest::Response {
@@ -298,6 +300,7 @@ impl RawClient {
             token: jwt.to_owned(),
             connection_token,
             next_id: 0,
+            pending: std::collections::VecDeque::new(),
         }
     }
 
@@ -325,23 +328,24 @@ impl RawClient {
         }
     }
 
-    /// The next non-ping hub message, or `None` on timeout or close.
+    /// The next non-ping hub message, or `None` on timeout or close. One WebSocket message may
+    /// carry several records (the gateway writes what is queued together); they come out one
+    /// by one.
     pub async fn next_message(&mut self, wait: Duration) -> Option<Value> {
         loop {
+            if let Some(m) = self.pending.pop_front() {
+                return Some(m);
+            }
             let text = tokio::time::timeout(wait, next_text(&mut self.ws))
                 .await
                 .ok()??;
-            let records: Vec<Value> = text
-                .strip_suffix('\u{1e}')
-                .expect("frames end on a record separator")
-                .split('\u{1e}')
-                .map(|r| serde_json::from_str(r).unwrap())
-                .collect();
-            let mut it = records.into_iter().filter(|m| m["type"] != 6);
-            if let Some(m) = it.next() {
-                assert!(it.next().is_none(), "one hub message per frame");
-                return Some(m);
-            }
+            self.pending.extend(
+                text.strip_suffix('\u{1e}')
+                    .expect("frames end on a record separator")
+                    .split('\u{1e}')
+                    .map(|r| serde_json::from_str::<Value>(r).unwrap())
+                    .filter(|m| m["type"] != 6),
+            );
         }
     }
 
