@@ -32,7 +32,9 @@ export async function startSystem(root, logPath, { env = {}, timeoutMs = 15 * 60
     throw new Error(`ports ${busy.join(", ")} are in use: stop the running OrderFlow (cargo xtask up) first`);
   }
   const log = createWriteStream(logPath);
-  const child = spawn("cargo", ["xtask", "up"], {
+  // Under `cargo xtask test` the services were just built by the Rust suite: run those.
+  const args = process.env.ORDERFLOW_E2E_PREBUILT === "1" ? ["xtask", "up", "--prebuilt"] : ["xtask", "up"];
+  const child = spawn("cargo", args, {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

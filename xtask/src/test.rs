@@ -74,7 +74,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
             "Web client tests (Vitest and Chromium end to end)",
             Command::new("bash")
                 .arg("-c")
-                .arg("cd web && npm ci --no-audit --no-fund && npm test"),
+                .arg("cd web && npm ci --no-audit --no-fund && npm test")
+                // The Rust suite built every service binary just now.
+                .env("ORDERFLOW_E2E_PREBUILT", "1"),
         );
     }
     drop(pg);

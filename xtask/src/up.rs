@@ -28,6 +28,11 @@ pub struct UpArgs {
     /// Build the services in release mode.
     #[arg(long)]
     release: bool,
+    /// Run the binaries already in the target directory instead of building them (the test
+    /// run's browser suite does: `cargo test --workspace` built them with other features, and
+    /// building again would recompile most dependencies for nothing).
+    #[arg(long, conflicts_with = "release")]
+    prebuilt: bool,
 }
 
 const NATS_PORT: u16 = 4222;
@@ -99,18 +104,27 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 .exists()
         })
         .collect();
-    step("Building the services");
-    let mut build = Command::new("cargo");
-    build
-        .current_dir(&root)
-        .arg("build")
-        .args(["--bin", "dev-idp"])
-        .args(services.iter().flat_map(|s| ["--bin", s.binary]));
-    if args.release {
-        build.arg("--release");
-    }
-    run_checked(&mut build)?;
     let profile = if args.release { "release" } else { "debug" };
+    if args.prebuilt {
+        for bin in services.iter().map(|s| s.binary).chain(["dev-idp"]) {
+            let path = target_dir(&root).join(profile).join(bin);
+            if !path.exists() {
+                bail!("--prebuilt: {} is missing; build it first", path.display());
+            }
+        }
+    } else {
+        step("Building the services");
+        let mut build = Command::new("cargo");
+        build
+            .current_dir(&root)
+            .arg("build")
+            .args(["--bin", "dev-idp"])
+            .args(services.iter().flat_map(|s| ["--bin", s.binary]));
+        if args.release {
+            build.arg("--release");
+        }
+        run_checked(&mut build)?;
+    }
     // Stopped in reverse order when dropped, also when start-up fails half-way.
     let mut children = Children(Vec::new());
 
