@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use orderflow_auth::Authenticator;
@@ -108,7 +109,7 @@ impl Gateway {
         };
         let (link, link_changes) = watch::channel(0);
         let nats = crate::nats::connect(&settings.nats_url, link).await?;
-        let listener = TcpListener::bind(settings.listen).await?;
+        let listener = listen(settings.listen)?;
         let feeds = StreamName::ALL.map(|s| Feed::new(s, settings.replay_window));
         let state = AppState(Arc::new(Shared {
             auth,
@@ -164,8 +165,14 @@ impl Gateway {
         let state = self.state.clone();
         let router = router(self.state.clone(), self.metrics);
         let drain = state.shutdown.clone();
+        // Hub messages are small and answered at once (the handshake answer, then `Resumed`):
+        // with Nagle on, the second write waited for the client's delayed ACK, 40 ms per
+        // connect.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
@@ -186,6 +193,21 @@ impl Gateway {
         // never returns, which kept a draining gateway alive until it was killed.
         Ok(())
     }
+}
+
+/// Connections a reconnect storm may have waiting for `accept` (the kernel caps it at
+/// `net.core.somaxconn`). Tokio's default of 128 overflowed when 10,000 clients came back at
+/// once, and every overflow cost its client a one-second SYN retransmission.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 fn router(state: AppState, metrics: PrometheusHandle) -> Router {
