@@ -3,7 +3,8 @@
 //! - `cargo xtask up`: the whole system with demo data on this machine (Ctrl-C stops it).
 //! - `cargo xtask test`: installs what the tests need and runs every test in the repository.
 //! - `cargo xtask tools`: installs nats-server, PostgreSQL and Chromium if missing.
-//! - `cargo xtask bench <orders|inventory>`: the benchmarks recorded in `docs/benchmarks.md`.
+//! - `cargo xtask bench <orders|inventory|storm>`: the benchmarks recorded in `docs/benchmarks.md`
+//!   (`storm [ARGS]` runs `orderflow-loadgen storm ARGS`, see `tools/loadgen`).
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
 
@@ -41,6 +42,9 @@ enum Command {
         /// What to measure.
         #[arg(value_enum)]
         target: BenchTarget,
+        /// Passed on to the benchmark (only `storm` takes any: `orderflow-loadgen storm --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Print a development token signed with the dev HS256 secret.
     Token(token::TokenArgs),
@@ -59,6 +63,8 @@ enum BenchTarget {
     Orders,
     /// A burst of confirmed orders through inventory: reservations/s and consumer lag.
     Inventory,
+    /// Reconnect storm: gateway vs nats-server WebSocket vs a bare WebSocket floor.
+    Storm,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,11 +72,35 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
         Command::Tools => tools::ensure().map(drop),
-        Command::Bench { target } => match target {
+        Command::Bench { target, args } => match target {
+            BenchTarget::Storm => bench_storm(&args),
+            _ if !args.is_empty() => anyhow::bail!("this benchmark takes no arguments"),
             BenchTarget::Orders => bench_orders::run(),
             BenchTarget::Inventory => bench_inventory::run(),
         },
         Command::Token(args) => token::run(args),
         Command::Codegen { check } => codegen::run(check),
     }
+}
+
+/// `bench storm`: the load tool and the gateway in release, then the tool's storm command.
+fn bench_storm(args: &[String]) -> anyhow::Result<()> {
+    let root = process::repo_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    process::run_checked(std::process::Command::new(cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "orderflow-loadgen",
+        "-p",
+        "orderflow-gateway",
+    ]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+    // The tool starts the `gateway` next to itself, i.e. the one just built.
+    process::run_checked(
+        std::process::Command::new(target.join("release").join("orderflow-loadgen"))
+            .arg("storm")
+            .args(args),
+    )
 }

@@ -1,4 +1,5 @@
-//! A real nats-server with JetStream for one test, on free loopback ports.
+//! A real nats-server with JetStream for one test, on free loopback ports (optionally with a
+//! plain-text WebSocket listener, for benchmarks that compare NATS-over-WebSocket clients).
 //!
 //! Each server gets its own scratch directory (config, log, JetStream store), so a killed and
 //! restarted server finds its streams again. Readiness is judged by the monitoring endpoint
@@ -38,6 +39,8 @@ pub struct NatsServer {
     name: String,
     port: u16,
     http_port: u16,
+    /// The plain-text WebSocket listener, when started with one.
+    websocket_port: Option<u16>,
     dir: PathBuf,
     process: Option<Supervised>,
     // Declared last so the process is killed before its directory is removed.
@@ -55,6 +58,33 @@ impl NatsServer {
         for _ in 0..3 {
             let [port, http_port] = free_ports::<2>();
             match Self::launch("orderflow-test".into(), port, http_port, None).await {
+                Ok(server) => return server,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        panic!("could not start nats-server: {}", last_error.unwrap());
+    }
+
+    /// Like [`Self::start`], plus a plain-text (`no_tls`) WebSocket listener on another free
+    /// loopback port (see [`Self::websocket_port`]), so that NATS-over-WebSocket clients can be
+    /// compared with the gateway on the same server and the same messages.
+    pub async fn start_with_websocket() -> NatsServer {
+        let mut last_error = None;
+        for _ in 0..3 {
+            let [port, http_port, ws_port] = free_ports::<3>();
+            let started = async {
+                let mut server = Self::prepare_with(
+                    "orderflow-test".into(),
+                    port,
+                    http_port,
+                    None,
+                    Some(ws_port),
+                )?;
+                server.spawn()?;
+                server.wait_healthy(READY_TIMEOUT).await?;
+                Ok::<_, Error>(server)
+            };
+            match started.await {
                 Ok(server) => return server,
                 Err(e) => last_error = Some(e),
             }
@@ -81,18 +111,32 @@ impl NatsServer {
         http_port: u16,
         cluster: Option<RouteConfig>,
     ) -> Result<NatsServer> {
+        Self::prepare_with(name, port, http_port, cluster, None)
+    }
+
+    fn prepare_with(
+        name: String,
+        port: u16,
+        http_port: u16,
+        cluster: Option<RouteConfig>,
+        websocket_port: Option<u16>,
+    ) -> Result<NatsServer> {
         let temp = tempfile::Builder::new()
             .prefix("orderflow-nats-")
             .tempdir()
             .map_err(|e| Error::io("creating nats-server scratch dir", e))?;
         let dir = temp.path().to_path_buf();
-        let config = render_config(&name, port, http_port, &dir.join("jetstream"), cluster);
+        let mut config = render_config(&name, port, http_port, &dir.join("jetstream"), cluster);
+        if let Some(ws_port) = websocket_port {
+            config.push_str(&websocket_block(ws_port));
+        }
         std::fs::write(dir.join("nats.conf"), config)
             .map_err(|e| Error::io("writing nats-server config", e))?;
         Ok(NatsServer {
             name,
             port,
             http_port,
+            websocket_port,
             dir,
             process: None,
             _temp: temp,
@@ -176,6 +220,16 @@ impl NatsServer {
         self.http_port
     }
 
+    /// WebSocket port, if started by [`Self::start_with_websocket`] (`ws://127.0.0.1:<port>`).
+    pub fn websocket_port(&self) -> Option<u16> {
+        self.websocket_port
+    }
+
+    /// The server's process id while it runs (for reading its CPU time from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Supervised::pid)
+    }
+
     /// Server name (`n1`.. in a cluster).
     pub fn name(&self) -> &str {
         &self.name
@@ -255,6 +309,12 @@ fn render_config(
     config
 }
 
+/// A WebSocket listener without TLS: loopback only, so there is nothing to protect, and
+/// benchmarks should not measure TLS.
+fn websocket_block(port: u16) -> String {
+    format!("websocket {{\n  listen: \"127.0.0.1:{port}\"\n  no_tls: true\n}}\n")
+}
+
 /// A minimal HTTP/1.0 GET against the loopback monitoring port: `(status, body)`.
 async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let exchange = async {
@@ -292,5 +352,13 @@ mod tests {
             "routes: [\"nats-route://127.0.0.1:6223\", \"nats-route://127.0.0.1:6224\"]"
         ));
         assert!(config.contains("store_dir: \"/s\""));
+    }
+
+    #[test]
+    fn websocket_block_listens_on_loopback_without_tls() {
+        assert_eq!(
+            websocket_block(8443),
+            "websocket {\n  listen: \"127.0.0.1:8443\"\n  no_tls: true\n}\n"
+        );
     }
 }

@@ -4,13 +4,19 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
+use crate::procfs;
+
+/// The connection-token secret the benchmark gateway signs negotiate tokens with (the gateway
+/// requires 32 bytes or more; a benchmark needs no secrecy).
+const CONNECTION_TOKEN_SECRET: &str = "orderflow-loadgen-connection-token-secret-0001";
 
 /// A running gateway process; dropping it kills the process.
 pub struct GatewayProcess {
     child: Child,
+    addr: SocketAddr,
     pub log: PathBuf,
 }
 
@@ -21,6 +27,28 @@ pub fn default_binary() -> Result<PathBuf, Error> {
         .parent()
         .ok_or_else(|| Error::Gateway("executable has no directory".into()))?;
     Ok(dir.join("gateway"))
+}
+
+/// Source files newer than the binary `bin`, per the dependency list cargo writes next to it
+/// (`<bin>.d`): a non-empty answer means the binary does not contain the current code. Empty
+/// when there is no such list (a binary not built by cargo is taken as it is).
+pub fn newer_sources(bin: &Path) -> Vec<PathBuf> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(bin) else {
+        return Vec::new();
+    };
+    let Ok(deps) = std::fs::read_to_string(bin.with_extension("d")) else {
+        return Vec::new();
+    };
+    // `target: dep dep ...`, spaces inside paths escaped as `\ `.
+    let Some((_, list)) = deps.lines().next().and_then(|l| l.split_once(": ")) else {
+        return Vec::new();
+    };
+    let list = list.replace("\\ ", "\u{0}");
+    list.split_whitespace()
+        .map(|p| PathBuf::from(p.replace('\u{0}', " ")))
+        .filter(|p| modified(p).is_none_or(|m: SystemTime| m > built))
+        .collect()
 }
 
 impl GatewayProcess {
@@ -46,6 +74,7 @@ impl GatewayProcess {
             .env("ORDERFLOW_JWT_ISSUER", orderflow_auth::dev::ISSUER)
             .env("ORDERFLOW_JWT_AUDIENCE", orderflow_auth::dev::AUDIENCE)
             .env("ORDERFLOW_JWT_HS256_SECRET", orderflow_auth::dev::SECRET)
+            .env("GATEWAY_CONNECTION_TOKEN_SECRET", CONNECTION_TOKEN_SECRET)
             .env(
                 "GATEWAY_MAX_CONNECTIONS_PER_USER",
                 connections_per_user.max(16).to_string(),
@@ -56,7 +85,7 @@ impl GatewayProcess {
             .stderr(out)
             .spawn()
             .map_err(|e| Error::Gateway(format!("spawning {}: {e}", bin.display())))?;
-        let mut gateway = GatewayProcess { child, log };
+        let mut gateway = GatewayProcess { child, addr, log };
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(Some(status)) = gateway.child.try_wait() {
@@ -81,52 +110,23 @@ impl GatewayProcess {
         )))
     }
 
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
+    /// Resident set size in KiB.
     pub fn rss_kib(&self) -> Result<u64, Error> {
-        let pid = self.pid();
-        let err = |reason: String| Error::Proc {
-            pid,
-            file: "status",
-            reason,
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| err(e.to_string()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| err("no VmRSS line".into()))
+        procfs::rss_kib(self.pid())
     }
 
-    /// User plus system CPU time in seconds (`utime + stime` of `/proc/<pid>/stat`).
+    /// User plus system CPU time in seconds.
     pub fn cpu_seconds(&self) -> Result<f64, Error> {
-        let pid = self.pid();
-        let err = |reason: String| Error::Proc {
-            pid,
-            file: "stat",
-            reason,
-        };
-        let stat =
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| err(e.to_string()))?;
-        // The command name (field 2) may contain spaces; fields after its closing parenthesis
-        // start at field 3, so utime (14) and stime (15) are at indices 11 and 12.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .ok_or_else(|| err("malformed".into()))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<u64, Error> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .ok_or_else(|| err(format!("field {i} missing")))
-        };
-        // USER_HZ is 100 on every Linux configuration that exposes /proc to user space.
-        Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+        procfs::cpu_seconds(self.pid())
     }
 }
 
@@ -134,5 +134,33 @@ impl Drop for GatewayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_newer_than_the_binary_are_found_through_its_dep_info() {
+        let dir = std::env::temp_dir().join(format!("loadgen-newer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old file.rs");
+        std::fs::write(&old, "").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let bin = dir.join("gateway");
+        std::fs::write(&bin, "").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let new = dir.join("new.rs");
+        std::fs::write(&new, "").unwrap();
+        let escaped = old.display().to_string().replace(' ', "\\ ");
+        std::fs::write(
+            bin.with_extension("d"),
+            format!("{}: {escaped} {}\n", bin.display(), new.display()),
+        )
+        .unwrap();
+        assert_eq!(newer_sources(&bin), vec![new]);
+        assert!(newer_sources(&dir.join("missing")).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,52 +1,75 @@
-//! Gateway load benchmark (issue 4, "Speed and memory"): starts nats-server with the real streams
-//! and the built `gateway` binary as a child process, holds N authenticated SignalR connections
-//! from several 127.0.0.x source addresses, measures the gateway's resident memory per idle
-//! connection, then publishes real `OrderStatusChanged` events at a target delivery rate and
-//! reports deliveries/s, gateway CPU per 100k deliveries and publish→client latency.
-//! Loopback only; every phase is bounded in time. Figures are recorded in `docs/benchmarks.md`.
+//! `orderflow-loadgen`: the command line of the load tool (see the library's documentation for
+//! what each benchmark does). Subcommands: `delivery`, `storm`, and the hidden `floor-server`
+//! that the storm benchmark starts as a child process.
 
-mod client;
-mod error;
-mod gateway;
-mod publish;
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
-use futures::StreamExt;
-use orderflow_auth::dev::{self, DevClaims};
-use uuid::Uuid;
+use clap::{Parser, Subcommand};
+use orderflow_loadgen::delivery::{self, DeliveryArgs};
+use orderflow_loadgen::storm::{self, StormConfig, System};
+use orderflow_loadgen::{Error, floor, gateway};
 
-use crate::client::Stats;
-use crate::error::Error;
-use crate::gateway::GatewayProcess;
-
-/// Command-line options.
 #[derive(Parser, Debug)]
-#[command(name = "orderflow-loadgen", about = "Gateway load benchmark")]
-struct Args {
-    /// WebSocket connections to open and hold.
-    #[arg(long, default_value_t = 5000)]
-    connections: usize,
-    /// Connections per customer (one event reaches all of a customer's connections).
-    #[arg(long, default_value_t = 1)]
-    per_customer: usize,
-    /// Source addresses 127.0.0.2 .. 127.0.0.(1+k) the connections are spread over.
+#[command(name = "orderflow-loadgen", about = "Gateway benchmarks on loopback")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Memory per idle connection, then deliveries/s, CPU per delivery and latency.
+    Delivery(DeliveryArgs),
+    /// Reconnect storm: gateway vs nats-server WebSocket vs a bare WebSocket floor.
+    Storm(StormArgs),
+    /// The floor server (started by `storm` as a child process).
+    #[command(hide = true)]
+    FloorServer {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+/// Options of `orderflow-loadgen storm`.
+#[derive(clap::Args, Debug)]
+struct StormArgs {
+    /// Clients per turn, one customer each.
+    #[arg(long, default_value_t = 10_000)]
+    clients: usize,
+    /// Order events per second published during the gateway and nats-ws turns.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Rounds; each gives every system one turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Systems in turn order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "gateway,nats,floor"
+    )]
+    systems: Vec<System>,
+    /// Milliseconds between the reset and the reconnect (0: at once).
+    #[arg(long, default_value_t = 0)]
+    away_ms: u64,
+    /// Connection attempts in flight at once.
+    #[arg(long, default_value_t = 1024)]
+    open_concurrency: usize,
+    /// Source addresses 127.0.0.2 .. 127.0.0.(1+k) the clients are spread over.
     #[arg(long, default_value_t = 8)]
     source_addrs: u8,
-    /// Target deliveries per second during the drive phase.
-    #[arg(long, default_value_t = 10_000)]
-    rate: u64,
-    /// Length of the drive phase in seconds.
-    #[arg(long, default_value_t = 20)]
-    duration: u64,
-    /// Connections being opened at the same time.
-    #[arg(long, default_value_t = 128)]
-    open_concurrency: usize,
+    /// Seconds of events before the storm.
+    #[arg(long, default_value_t = 3)]
+    warm_up_secs: u64,
+    /// Seconds of events after everyone is back, before publishing stops.
+    #[arg(long, default_value_t = 3)]
+    settle_secs: u64,
+    /// Seconds the clients may take to be back before the turn moves on without them.
+    #[arg(long, default_value_t = 120)]
+    back_timeout_secs: u64,
     /// The gateway binary (default: `gateway` next to this executable).
     #[arg(long)]
     gateway_bin: Option<PathBuf>,
@@ -54,190 +77,57 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(args).await {
+    let result = match Cli::parse().command {
+        Command::Delivery(args) => delivery::run(args).await,
+        Command::Storm(args) => run_storm(args).await,
+        Command::FloorServer { listen } => serve_floor(listen).await,
+    };
+    if let Err(e) = result {
         eprintln!("loadgen: {e}");
         std::process::exit(1);
     }
 }
 
-/// The soft RLIMIT_NOFILE of this process (inherited by the gateway).
-fn open_file_limit() -> Result<u64, Error> {
-    let limits = std::fs::read_to_string("/proc/self/limits")?;
-    Ok(limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024))
+async fn run_storm(args: StormArgs) -> Result<(), Error> {
+    println!("command: {}", command_line());
+    let config = StormConfig {
+        clients: args.clients,
+        rate: args.rate,
+        rounds: args.rounds,
+        systems: args.systems,
+        away: Duration::from_millis(args.away_ms),
+        open_concurrency: args.open_concurrency,
+        source_addrs: args.source_addrs,
+        warm_up: Duration::from_secs(args.warm_up_secs),
+        settle: Duration::from_secs(args.settle_secs),
+        back_timeout: Duration::from_secs(args.back_timeout_secs),
+        gateway_bin: match args.gateway_bin {
+            Some(b) => b,
+            None => gateway::default_binary()?,
+        },
+        loadgen_bin: std::env::current_exe()?,
+    };
+    storm::run(&config).await.map(drop)
 }
 
-async fn run(args: Args) -> Result<(), Error> {
-    // Sockets plus NATS, epoll, idle negotiate connections and the standard streams.
-    let need = args.connections as u64 + 64;
-    let have = open_file_limit()?;
-    if have < need {
-        return Err(Error::FileLimit { have, need });
-    }
-    let bin = match args.gateway_bin {
-        Some(b) => b,
-        None => gateway::default_binary()?,
-    };
-    let per_customer = args.per_customer.max(1);
+async fn serve_floor(listen: SocketAddr) -> Result<(), Error> {
+    floor::serve(floor::listen(listen)?).await
+}
 
-    let nats = orderflow_test_support::NatsServer::start().await;
-    let nc = async_nats::connect(nats.url())
-        .await
-        .map_err(|e| Error::Nats(e.to_string()))?;
-    let js = async_nats::jetstream::new(nc);
-    orderflow_outbox::ensure_streams(&js, &orderflow_outbox::StreamSettings::default())
-        .await
-        .map_err(|e| Error::Nats(e.to_string()))?;
-
-    let addr = SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        orderflow_test_support::free_port(),
-    );
-    let log = std::env::temp_dir().join(format!("loadgen-gateway-{}.log", std::process::id()));
-    let gw = GatewayProcess::start(&bin, addr, &nats.url(), per_customer, log).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = gw.rss_kib()?;
-    println!(
-        "gateway pid {} on {addr}, RSS before connections: {rss_before} KiB (log: {})",
-        gw.pid(),
-        gw.log.display()
-    );
-
-    // Customers and their tokens (one token per customer, several connections may share it).
-    let customers: Vec<Uuid> = (0..args.connections.div_ceil(per_customer))
-        .map(|_| Uuid::now_v7())
-        .collect();
-    let tokens: Vec<String> = customers
-        .iter()
-        .map(|c| dev::issue_hs256(dev::SECRET, DevClaims::new(*c).name("Load Test")))
-        .collect();
-    let sources: Vec<IpAddr> = (0..args.source_addrs.max(1))
-        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i)))
-        .collect();
-    let http: Vec<reqwest::Client> = sources
-        .iter()
-        .map(|s| {
-            reqwest::Client::builder()
-                .local_address(*s)
-                // Few idle negotiate connections: each also costs the gateway a descriptor.
-                .pool_max_idle_per_host(2)
-                .build()
-                .map_err(|e| Error::Gateway(format!("http client: {e}")))
-        })
-        .collect::<Result<_, _>>()?;
-
-    let stats = Arc::new(Stats::new());
-    let opened = Instant::now();
-    let results: Vec<Result<client::Ws, Error>> = futures::stream::iter(0..args.connections)
-        .map(|i| {
-            let s = i % sources.len();
-            let (source, http, jwt) = (sources[s], &http[s], &tokens[i / per_customer]);
-            async move { client::open(i, source, addr, http, jwt).await }
-        })
-        .buffer_unordered(args.open_concurrency.max(1))
-        .collect()
-        .await;
-    let mut held = 0usize;
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(ws) => {
-                held += 1;
-                let stats = stats.clone();
-                tokio::spawn(async move { client::read_forever(ws, &stats).await });
+/// This process's command line, quoted for a POSIX shell where needed, so a printed report
+/// says exactly how it was made.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_=./:,@%+".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
             }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    println!(
-        "opened {held}/{} connections in {:.1} s",
-        args.connections,
-        opened.elapsed().as_secs_f64()
-    );
-    if let Some(e) = &first_error {
-        println!("first failure: {e}");
-    }
-    if held == 0 {
-        return Err(first_error.unwrap_or(Error::Gateway("no connection opened".into())));
-    }
-    // Let the gateway finish per-connection set-up (group subscriptions) before measuring.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_held = gw.rss_kib()?;
-    let per_connection = rss_held.saturating_sub(rss_before) as f64 / held as f64;
-
-    // Drive phase.
-    let events_per_second = (args.rate / per_customer as u64).max(1);
-    stats.recording.store(true, Ordering::Relaxed);
-    let cpu_start = gw.cpu_seconds()?;
-    let drive_start = Instant::now();
-    let published = publish::drive(
-        &js,
-        &customers,
-        events_per_second,
-        Duration::from_secs(args.duration),
-    )
-    .await?;
-    // Bounded wait for the last deliveries.
-    let expected = published * per_customer as u64;
-    let drain_deadline = Instant::now() + Duration::from_secs(10);
-    while stats.delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let cpu = gw.cpu_seconds()? - cpu_start;
-    let rss_after = gw.rss_kib()?;
-    stats.recording.store(false, Ordering::Relaxed);
-    let delivered = stats.delivered.load(Ordering::Relaxed);
-    let active = stats
-        .last_delivery()
-        .saturating_duration_since(drive_start)
-        .as_secs_f64();
-    let latencies = stats.sorted_latencies();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i] as f64 / 1000.0
-    };
-    let still_held = held as u64 - stats.closed.load(Ordering::Relaxed);
-
-    println!("--- gateway benchmark ---");
-    println!("connections held:             {held} (still open after the drive: {still_held})");
-    println!(
-        "gateway RSS:                  {rss_before} KiB before, {rss_held} KiB with {held} connections"
-    );
-    println!("gateway RSS per connection:   {per_connection:.1} KiB (idle)");
-    println!(
-        "gateway RSS after the drive:  {rss_after} KiB ({:.1} KiB per connection)",
-        rss_after.saturating_sub(rss_before) as f64 / held as f64
-    );
-    println!(
-        "events published:             {published} ({events_per_second}/s target, {per_customer} connection(s) per customer)"
-    );
-    println!("deliveries:                   {delivered} of {expected} expected");
-    println!(
-        "deliveries/s:                 {:.0} (target {})",
-        delivered as f64 / active.max(f64::EPSILON),
-        args.rate
-    );
-    println!(
-        "gateway CPU per 100k deliv.:  {:.2} s ({cpu:.2} s over the drive)",
-        cpu / delivered.max(1) as f64 * 100_000.0
-    );
-    println!(
-        "latency publish→client:       p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
-    );
-    drop(gw);
-    drop(nats);
-    Ok(())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,7 +1,11 @@
 //! The order-update source: real `OrderStatusChanged` protobuf events published to JetStream the
 //! way the outbox relay does (subject from the `Event` trait, `Nats-Msg-Id` and schema headers),
 //! paced to a target rate, acknowledgements awaited concurrently so that the rate holds.
+//!
+//! Every acknowledged publish is returned with its customer and stream sequence: the ledger
+//! that clients' receipts are checked against.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -18,56 +22,72 @@ use crate::error::Error;
 /// Publish acknowledgements allowed in flight before the publisher waits for one.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Publishes `rate` events per second for `duration`, round-robin over `customers`; returns how
-/// many were published and acknowledged.
+/// One acknowledged publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acked {
+    /// Index of the event's customer in the `customers` slice given to [`drive`].
+    pub customer: usize,
+    /// Its sequence in the stream that stored it (`ORDERS`).
+    pub sequence: u64,
+}
+
+/// Publishes `rate` events per second, round-robin over `customers`, until `stop` resolves;
+/// then waits for the outstanding acknowledgements and returns every acknowledged publish, in
+/// acknowledgement order.
 pub async fn drive(
     js: &jetstream::Context,
     customers: &[Uuid],
     rate: u64,
-    duration: Duration,
-) -> Result<u64, Error> {
+    stop: impl Future<Output = ()>,
+) -> Result<Vec<Acked>, Error> {
+    let nats = |e: &dyn std::fmt::Display| Error::Nats(e.to_string());
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
     let start = Instant::now();
     let mut sent: u64 = 0;
-    let mut acked: u64 = 0;
+    let mut acked = Vec::new();
     let mut in_flight = FuturesUnordered::new();
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while start.elapsed() < duration {
-        tick.tick().await;
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
-            let customer = customers[(sent % customers.len() as u64) as usize];
-            let event = status_changed(customer);
+            let customer = (sent % customers.len() as u64) as usize;
+            let event = status_changed(customers[customer]);
             let mut map = async_nats::HeaderMap::new();
-            for (name, value) in
-                headers::for_event(&event).map_err(|e| Error::Nats(e.to_string()))?
-            {
+            for (name, value) in headers::for_event(&event).map_err(|e| nats(&e))? {
                 map.insert(name, value.as_str());
             }
-            let subject = event.subject().map_err(|e| Error::Nats(e.to_string()))?;
+            let subject = event.subject().map_err(|e| nats(&e))?;
             let payload = prost::Message::encode_to_vec(&event);
             let ack = js
                 .publish_with_headers(subject, map, payload.into())
                 .await
-                .map_err(|e| Error::Nats(e.to_string()))?;
-            in_flight.push(ack.into_future());
+                .map_err(|e| nats(&e))?;
+            in_flight.push(async move { (customer, ack.await) });
             sent += 1;
             while in_flight.len() >= MAX_IN_FLIGHT {
-                if let Some(r) = in_flight.next().await {
-                    r.map_err(|e| Error::Nats(e.to_string()))?;
-                    acked += 1;
+                if let Some((customer, r)) = in_flight.next().await {
+                    let sequence = r.map_err(|e| nats(&e))?.sequence;
+                    acked.push(Acked { customer, sequence });
                 }
             }
         }
         // Collect whatever acknowledgements are already there without waiting.
-        while let Some(Some(r)) = futures::FutureExt::now_or_never(in_flight.next()) {
-            r.map_err(|e| Error::Nats(e.to_string()))?;
-            acked += 1;
+        while let Some(Some((customer, r))) = futures::FutureExt::now_or_never(in_flight.next()) {
+            let sequence = r.map_err(|e| nats(&e))?.sequence;
+            acked.push(Acked { customer, sequence });
         }
     }
-    while let Some(r) = in_flight.next().await {
-        r.map_err(|e| Error::Nats(e.to_string()))?;
-        acked += 1;
+    while let Some((customer, r)) = in_flight.next().await {
+        let sequence = r.map_err(|e| nats(&e))?.sequence;
+        acked.push(Acked { customer, sequence });
     }
     Ok(acked)
 }

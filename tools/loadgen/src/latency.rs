@@ -1,27 +1,20 @@
-//! One benchmark client: negotiate over HTTP, open the WebSocket from a chosen 127.0.0.x source
-//! address, complete the SignalR JSON handshake, then read for ever, timing every
-//! `OrderStatusChanged` from its `updatedAt` (set just before publishing) to its arrival.
+//! The delivery benchmark's client after its handshake (see [`crate::signalr::open`]): reads for
+//! ever, timing every `OrderStatusChanged` from its `updatedAt` (set just before publishing) to
+//! its arrival.
 //!
 //! The client sends nothing after the handshake: the gateway only enforces its client timeout
 //! after a client's first ping, and WebSocket-level pings are answered by tungstenite itself.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::error::Error;
-
-pub type Ws = WebSocketStream<TcpStream>;
+use crate::signalr::{RS, Ws};
 
 /// What all clients record, shared.
 pub struct Stats {
@@ -35,7 +28,14 @@ pub struct Stats {
     latencies_us: Mutex<Vec<u64>>,
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Stats {
+    /// Empty figures, not recording.
     pub fn new() -> Stats {
         Stats {
             base: Instant::now(),
@@ -72,73 +72,11 @@ impl Stats {
     }
 }
 
-/// Negotiates, connects from `source`, and handshakes; `http` must be bound to `source` too.
-pub async fn open(
-    index: usize,
-    source: IpAddr,
-    gateway: SocketAddr,
-    http: &reqwest::Client,
-    jwt: &str,
-) -> Result<Ws, Error> {
-    let fail = |reason: String| Error::Client { index, reason };
-    let response = http
-        .post(format!(
-            "http://{gateway}/hubs/orders/negotiate?negotiateVersion=1"
-        ))
-        .bearer_auth(jwt)
-        .send()
-        .await
-        .map_err(|e| fail(format!("negotiate: {e}")))?;
-    if !response.status().is_success() {
-        return Err(fail(format!("negotiate: HTTP {}", response.status())));
-    }
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| fail(format!("negotiate body: {e}")))?;
-    let id = body["connectionToken"]
-        .as_str()
-        .ok_or_else(|| fail("negotiate: no connectionToken".into()))?;
-
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket
-        .connect(gateway)
-        .await
-        .map_err(|e| fail(format!("connect from {source}: {e}")))?;
-    let mut request = format!("ws://{gateway}/hubs/orders?id={id}")
-        .into_client_request()
-        .map_err(|e| fail(e.to_string()))?;
-    let bearer = format!("Bearer {jwt}")
-        .parse()
-        .map_err(|_| fail("token is not a header value".into()))?;
-    request.headers_mut().insert("Authorization", bearer);
-    // Small buffers: the client side should not dominate the machine's memory either.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .map_err(|e| fail(format!("upgrade: {e}")))?;
-    ws.send(Message::text("{\"protocol\":\"json\",\"version\":1}\u{1e}"))
-        .await
-        .map_err(|e| fail(format!("handshake send: {e}")))?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "{}\u{1e}" => return Ok(ws),
-            Some(Ok(Message::Text(t))) => {
-                return Err(fail(format!("handshake answer: {}", t.as_str())));
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(fail(format!("handshake read: {e}"))),
-            None => return Err(fail("closed during handshake".into())),
-        }
-    }
-}
-
 /// Reads until the socket closes, recording `OrderStatusChanged` latencies.
 pub async fn read_forever(mut ws: Ws, stats: &Stats) {
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(text) = message {
-            for record in text.as_str().split('\u{1e}') {
+            for record in text.as_str().split(RS) {
                 if let Some(published) = updated_at(record) {
                     stats.record(published);
                 }
