@@ -11,6 +11,7 @@
 mod bench_inventory;
 mod bench_orders;
 mod bench_support;
+mod chaos;
 mod codegen;
 mod cpu;
 mod demo;
@@ -46,6 +47,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Kill nats-server, orders and a gateway and partition a gateway under load (release
+    /// build, minutes); arguments go to the suite (`cargo xtask chaos --help`).
+    Chaos(chaos::ChaosArgs),
     /// Print a development token signed with the dev HS256 secret.
     Token(token::TokenArgs),
     /// Regenerate the Rust event bindings; with --check fail if the committed ones are stale.
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             BenchTarget::Orders => bench_orders::run(),
             BenchTarget::Inventory => bench_inventory::run(),
         },
+        Command::Chaos(args) => chaos::run(args),
         Command::Token(args) => token::run(args),
         Command::Codegen { check } => codegen::run(check),
     }

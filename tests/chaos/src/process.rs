@@ -1,0 +1,178 @@
+//! One service (`orders`, `inventory`, `gateway`) as a real child process that can be killed
+//! with SIGKILL and started again on the same port with the same settings.
+//!
+//! The service is configured only by the environment given here (the inherited environment is
+//! cleared, so a developer's `ORDERFLOW_*` variables cannot leak in), logs to a file, and is
+//! ready when its `/readyz` answers 200.
+//!
+//! Services must not outlive the suite even when the suite itself is killed: each is started
+//! through a small `sh` wrapper (as `orderflow-test-support` does for its servers) that forks a
+//! detached watcher reading a pipe whose only write end is ours, then `exec`s the service so it
+//! keeps the PID we spawned. If the suite dies, the pipe closes and the watcher kills the
+//! service; when we kill it ourselves we tell the watcher (`dead`) so it never signals a PID
+//! that may have been reused.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+
+/// `$$` in the subshell is the wrapper's PID, which `exec` hands to the service.
+const WATCHDOG: &str = r#"exec 3<&0
+( (
+  while read -r word <&3; do [ "$word" = dead ] && exit 0; done
+  kill -9 $$ 2>/dev/null
+) </dev/null >/dev/null 2>&1 & )
+exec "$@" 3<&- </dev/null
+"#;
+
+/// How long a service may take to answer `/readyz` (debug builds on a busy machine migrate
+/// and connect slowly).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A service process and what it takes to start it again.
+pub struct Service {
+    name: String,
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+    watchdog: Option<ChildStdin>,
+}
+
+impl Service {
+    /// Starts `program` with `env` (plus `RUST_LOG=info` unless given), logging to
+    /// `<logs>/<name>.log`, and waits until `http://127.0.0.1:<port>/readyz` answers 200.
+    pub async fn start(
+        name: &str,
+        program: &Path,
+        port: u16,
+        mut env: Vec<(String, String)>,
+        logs: &Path,
+    ) -> anyhow::Result<Service> {
+        if !env.iter().any(|(k, _)| k == "RUST_LOG") {
+            env.push(("RUST_LOG".into(), "info".into()));
+        }
+        let mut service = Service {
+            name: name.to_owned(),
+            program: program.to_path_buf(),
+            env,
+            port,
+            log: logs.join(format!("{name}.log")),
+            child: None,
+            watchdog: None,
+        };
+        service.spawn()?;
+        service.wait_ready().await?;
+        Ok(service)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("sh")
+            .arg(&self.program)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        self.watchdog = child.stdin.take();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until `/readyz` answers 200; fails early if the process exits.
+    pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let url = format!("{}/readyz", self.url());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "{} exited with {status} before it was ready; log: {}",
+                    self.name,
+                    self.log.display()
+                );
+            }
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} not ready within {READY_TIMEOUT:?}; log: {}",
+                    self.name,
+                    self.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, as in a crash; returns once the process is gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        if let Some(mut pipe) = self.watchdog.take() {
+            // A watcher that already left has nobody to tell: ignore a broken pipe.
+            let _ = pipe.write_all(b"dead\n").await;
+        }
+    }
+
+    /// Starts the process again with the same port and settings and waits until it is ready.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await;
+        self.spawn()?;
+        self.wait_ready().await
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The log file (appended to across restarts).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        // SIGKILL is on its way: tell the watcher, so it never signals a reused PID. A few
+        // bytes into an empty pipe never block.
+        if let Some(fd) = self.watchdog.take().and_then(|p| p.into_owned_fd().ok()) {
+            use std::io::Write;
+            let _ = std::fs::File::from(fd).write_all(b"dead\n");
+        }
+    }
+}
