@@ -139,6 +139,10 @@ impl Session {
                 reload.push(stream.as_str());
                 continue;
             }
+            // The client has everything up to its position (perhaps from a gateway whose feed
+            // was ahead of this one's): live events up to it must not come again.
+            let delivered = &mut self.progress.delivered[i];
+            *delivered = (*delivered).max(position.sequence);
             // Written in batches of about COALESCE_BYTES: a long replay is a few large writes.
             let mut start = 0;
             while start < events.len() {

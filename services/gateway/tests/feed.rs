@@ -135,3 +135,24 @@ async fn updates_stored_before_the_gateway_is_back_from_a_nats_restart_all_arriv
     env.proxy.as_ref().unwrap().restore();
     assert_eq!(next_positions(&mut c, expected.len()).await, expected);
 }
+
+/// A client that comes from a gateway whose feed was ahead of this one's says so with its
+/// position; what this gateway's feed delivers late up to that position is not sent again.
+#[tokio::test]
+async fn a_gateway_behind_the_client_never_sends_what_the_client_has() {
+    let env = Env::start_behind_proxy().await;
+    let proxy = env.proxy.as_ref().unwrap();
+    let alice = Uuid::now_v7();
+    proxy.pause();
+    update(&env, alice).await;
+    let seen = update(&env, alice).await;
+    let jwt = token(alice, false);
+    let mut c =
+        RawClient::connect_to(env.addr, env.addr, &jwt, false, &format!("resume={seen}")).await;
+    let resumed = c.next_message(WAIT).await.unwrap();
+    assert_eq!(resumed["target"], "Resumed");
+    assert_eq!(resumed["arguments"][0]["replayed"], 0);
+    let after = update(&env, alice).await;
+    proxy.resume();
+    assert_eq!(next_positions(&mut c, 1).await, vec![after]);
+}
