@@ -32,8 +32,10 @@ use crate::protocol::StreamName;
 use crate::stored::{Interest, StoredEvent};
 use crate::window::{Slice, Window};
 
-/// Messages read per direct get while filling a gap.
-const FILL_BATCH: u64 = 512;
+/// Messages read per direct get while filling a gap: a quarter of a connection's default queue,
+/// so that between two reads its task can write what the last one queued (a whole queue's worth
+/// at once could close a dashboard connection as a slow consumer).
+const FILL_BATCH: u64 = 128;
 /// A periodic check waits this long for in-flight messages before it reads the stream.
 const TAIL_GRACE: Duration = Duration::from_secs(1);
 /// A gap that cannot be read for this long is given up (its recipients are closed).
