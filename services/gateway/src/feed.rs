@@ -40,6 +40,8 @@ const FILL_BATCH: u64 = 128;
 const TAIL_GRACE: Duration = Duration::from_secs(1);
 /// A gap that cannot be read for this long is given up (its recipients are closed).
 const FILL_GIVE_UP: Duration = Duration::from_secs(60);
+/// Messages read per direct get when loading the window at start.
+const PREFILL_BATCH: u64 = 1024;
 /// A check of the stream's end that takes longer is abandoned until the next one.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +70,11 @@ impl Feed {
     /// The stream this feed follows.
     pub fn stream(&self) -> StreamName {
         self.stream
+    }
+
+    /// Events the window keeps at most.
+    fn capacity(&self) -> usize {
+        self.window().capacity()
     }
 
     /// Whether the feed knows where the stream stands and delivers live events.
@@ -188,17 +195,21 @@ impl FeedTask {
                 }
             }
         };
-        let start = loop {
+        let bounds = loop {
             match self.history.bounds(self.stream()).await {
-                // A stream that does not exist yet starts at 1.
-                Ok(bounds) => break bounds.map_or(0, |b| b.last),
+                Ok(bounds) => break bounds,
                 Err(error) => {
                     tracing::warn!(%error, stream = self.stream().as_str(), "cannot read the stream's position yet; retrying");
                     self.pause(Duration::from_secs(1)).await?;
                 }
             }
         };
+        // A stream that does not exist yet starts at 1.
+        let start = bounds.map_or(0, |b| b.last);
         self.feed.window().reset(start + 1);
+        if let Some(bounds) = bounds {
+            self.prefill(bounds).await;
+        }
         self.groups.set_cursor(self.stream(), start);
         self.feed.ready.store(true, Ordering::Release);
         metrics::gauge!(m::FEED_POSITION, "stream" => self.stream().as_str()).set(start as f64);
@@ -208,6 +219,44 @@ impl FeedTask {
             "live feed started"
         );
         Some(live)
+    }
+
+    /// Loads the stream's most recent events into the window before the feed goes live, so that
+    /// a gateway that just started (after a crash, a deploy, a scale-out) serves the resumes of
+    /// the clients that move to it from memory: thousands of filtered stream reads at once cost
+    /// nats-server ~1.4 ms of CPU each (measured: 10,000 resumes read from the stream took
+    /// 13 s and 14 CPU seconds of nats-server, against 0.8 s from the window). One sequential
+    /// read of the window's worth is cheap. If it fails, the window just starts empty.
+    async fn prefill(&self, bounds: Bounds) {
+        let capacity = self.feed.capacity() as u64;
+        if capacity == 0 || bounds.last == 0 {
+            return;
+        }
+        let mut next = bounds.first.max(bounds.last.saturating_sub(capacity) + 1);
+        self.feed.window().reset(next);
+        while next <= bounds.last {
+            let want = (bounds.last - next + 1).min(PREFILL_BATCH) as usize;
+            let batch = match self.history.batch(self.stream(), next, None, want).await {
+                Ok(batch) if !batch.events.is_empty() => batch,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, stream = self.stream().as_str(), "could not load recent events; resumes read them from the stream");
+                    break;
+                }
+            };
+            let mut window = self.feed.window();
+            for event in batch.events {
+                next = event.position.sequence + 1;
+                if event.position.sequence <= bounds.last {
+                    window.push(Arc::new(event));
+                }
+            }
+        }
+        // Whatever happened, the window must end where the feed starts.
+        let mut window = self.feed.window();
+        if window.next() != bounds.last + 1 {
+            window.reset(bounds.last + 1);
+        }
     }
 
     /// Sleeps unless shutdown comes first (`None`).

@@ -121,6 +121,11 @@ impl Window {
         Slice { events, held_from }
     }
 
+    /// Events kept at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Events held (for the metrics).
     pub fn len(&self) -> usize {
         self.events.len()

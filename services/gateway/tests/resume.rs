@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use orderflow_events::Event;
 use orderflow_events::orders::v1::OrderStatus;
+use orderflow_gateway::protocol::StreamName;
+use orderflow_gateway::stored::Interest;
 use serde_json::{Value, json};
 use support::*;
 use uuid::Uuid;
@@ -509,4 +511,48 @@ async fn a_long_replay_is_written_in_few_messages() {
         messages <= 4,
         "{messages} WebSocket messages for 201 records"
     );
+}
+
+/// A gateway that starts after the events were stored loads the recent ones into its window,
+/// so the clients that move to it after a crash or a deploy are served from memory.
+#[tokio::test]
+async fn a_starting_gateway_loads_recent_events_for_resumes() {
+    let env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let mut stored = Vec::new();
+    for _ in 0..5 {
+        stored.push(
+            publish(
+                &env.js,
+                &alice_changed(
+                    alice,
+                    Uuid::now_v7(),
+                    OrderStatus::Draft,
+                    OrderStatus::Confirmed,
+                ),
+            )
+            .await,
+        );
+        someone_elses(&env, 2).await;
+    }
+    let (b, state_b, _stop, _done) = start_gateway(settings(env.nats.url())).await;
+    let last = *stored.last().unwrap();
+    let held = state_b
+        .feed(StreamName::Orders)
+        .slice(0, last, Interest::Customer(alice));
+    assert_eq!(
+        held.held_from, 1,
+        "the window reaches back to the first event"
+    );
+    assert_eq!(held.events.len(), 5);
+    let mut c = RawClient::connect_to(
+        b,
+        b,
+        &token(alice, false),
+        false,
+        &format!("resume=ORDERS:{}", stored[0]),
+    )
+    .await;
+    let got = until_resumed(&mut c).await;
+    assert_eq!(positions(&got[..4]), at(&stored[1..]));
 }
