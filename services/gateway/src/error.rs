@@ -26,9 +26,6 @@ pub enum GatewayError {
     /// A Sequence from the client claims messages the server never received.
     #[error("Sequence ID greater than amount of messages we've received.")]
     SequenceAhead,
-    /// A group's NATS subscription could not be made or confirmed by the server.
-    #[error("cannot subscribe to group updates: {0}")]
-    Subscribe(String),
     /// NATS is unreachable at start-up.
     #[error("cannot connect to NATS: {0}")]
     Nats(#[from] async_nats::ConnectError),
