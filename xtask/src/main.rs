@@ -3,8 +3,9 @@
 //! - `cargo xtask up`: the whole system with demo data on this machine (Ctrl-C stops it).
 //! - `cargo xtask test`: installs what the tests need and runs every test in the repository.
 //! - `cargo xtask tools`: installs nats-server, PostgreSQL and Chromium if missing.
-//! - `cargo xtask bench <orders|inventory|storm>`: the benchmarks recorded in `docs/benchmarks.md`
-//!   (`storm [ARGS]` runs `orderflow-loadgen storm ARGS`, see `tools/loadgen`).
+//! - `cargo xtask bench <orders|inventory|storm|delivery>`: the benchmarks recorded in
+//!   `docs/benchmarks.md` (`storm` and `delivery` run `orderflow-loadgen <name> ARGS`, see
+//!   `tools/loadgen`).
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
 
@@ -43,7 +44,8 @@ enum Command {
         /// What to measure.
         #[arg(value_enum)]
         target: BenchTarget,
-        /// Passed on to the benchmark (only `storm` takes any: `orderflow-loadgen storm --help`).
+        /// Passed on to the benchmark (`storm` and `delivery` take them: `orderflow-loadgen
+        /// <name> --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -69,6 +71,8 @@ enum BenchTarget {
     Inventory,
     /// Reconnect storm: gateway vs nats-server WebSocket vs a bare WebSocket floor.
     Storm,
+    /// Delivery cost: gateway vs nats-server WebSocket vs a bare fan-out floor.
+    Delivery,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,7 +81,8 @@ fn main() -> anyhow::Result<()> {
         Command::Test(args) => test::run(args),
         Command::Tools => tools::ensure().map(drop),
         Command::Bench { target, args } => match target {
-            BenchTarget::Storm => bench_storm(&args),
+            BenchTarget::Storm => bench_loadgen("storm", &args),
+            BenchTarget::Delivery => bench_loadgen("delivery", &args),
             _ if !args.is_empty() => anyhow::bail!("this benchmark takes no arguments"),
             BenchTarget::Orders => bench_orders::run(),
             BenchTarget::Inventory => bench_inventory::run(),
@@ -88,8 +93,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `bench storm`: the load tool and the gateway in release, then the tool's storm command.
-fn bench_storm(args: &[String]) -> anyhow::Result<()> {
+/// `bench storm` and `bench delivery`: the load tool and the gateway in release, then the tool's
+/// command of that name.
+fn bench_loadgen(benchmark: &str, args: &[String]) -> anyhow::Result<()> {
     let root = process::repo_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     process::run_checked(std::process::Command::new(cargo).current_dir(&root).args([
@@ -105,7 +111,7 @@ fn bench_storm(args: &[String]) -> anyhow::Result<()> {
     // The tool starts the `gateway` next to itself, i.e. the one just built.
     process::run_checked(
         std::process::Command::new(target.join("release").join("orderflow-loadgen"))
-            .arg("storm")
+            .arg(benchmark)
             .args(args),
     )
 }

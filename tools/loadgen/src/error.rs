@@ -35,6 +35,9 @@ pub enum Error {
     /// A storm turn could not reach the state it measures (e.g. not every client connected).
     #[error("storm: {0}")]
     Storm(String),
+    /// A delivery turn could not reach the state it measures (e.g. no connection opened).
+    #[error("delivery: {0}")]
+    Delivery(String),
     /// Local I/O.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

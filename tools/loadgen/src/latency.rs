@@ -1,114 +1,185 @@
-//! The delivery benchmark's client after its handshake (see [`crate::signalr::open`]): reads for
-//! ever, timing every `OrderStatusChanged` from its `updatedAt` (set just before publishing) to
-//! its arrival.
+//! What the delivery benchmark's clients record, whatever system they read from: deliveries per
+//! client, the time of the latest one, and each delivery's latency from the event's
+//! `updatedAt`, which the publisher stamps just before publishing (where the outbox relay would
+//! publish right after the commit).
 //!
-//! The client sends nothing after the handshake: the gateway only enforces its client timeout
-//! after a client's first ping, and WebSocket-level pings are answered by tungstenite itself.
+//! The same timestamp is read from every system: from the JSON the gateway sends, and from the
+//! protobuf event that nats-server and the floor deliver unchanged. A header stamped by the
+//! publisher would not reach the gateway's clients, and a time stamped by a server would leave
+//! out the part of the path that differs.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::signalr::{RS, Ws};
-
-/// What all clients record, shared.
+/// What all clients of a turn record, shared; clients are numbered `0..clients`.
 pub struct Stats {
     base: Instant,
-    /// Latencies are only kept while this is set (the drive phase).
+    /// Latencies are only kept while this is set (the paced phase).
     pub recording: AtomicBool,
+    /// Deliveries to every client.
     pub delivered: AtomicU64,
+    /// Deliveries whose `updatedAt` could not be read (counted, not timed).
+    pub undated: AtomicU64,
+    /// Connections that ended before the benchmark ended them.
+    pub closed: AtomicU64,
     /// Microseconds from `base` to the latest delivery.
     last_delivery_us: AtomicU64,
-    pub closed: AtomicU64,
-    latencies_us: Mutex<Vec<u64>>,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new()
-    }
+    per_client: Vec<AtomicU32>,
+    latencies_us: Mutex<Vec<u32>>,
 }
 
 impl Stats {
-    /// Empty figures, not recording.
-    pub fn new() -> Stats {
+    /// Empty figures for `clients` clients, not recording.
+    pub fn new(clients: usize) -> Stats {
         Stats {
             base: Instant::now(),
             recording: AtomicBool::new(false),
             delivered: AtomicU64::new(0),
-            last_delivery_us: AtomicU64::new(0),
+            undated: AtomicU64::new(0),
             closed: AtomicU64::new(0),
+            last_delivery_us: AtomicU64::new(0),
+            per_client: (0..clients).map(|_| AtomicU32::new(0)).collect(),
             latencies_us: Mutex::new(Vec::new()),
         }
     }
 
-    /// The instant of the latest recorded delivery.
-    pub fn last_delivery(&self) -> Instant {
-        self.base + std::time::Duration::from_micros(self.last_delivery_us.load(Ordering::Relaxed))
+    /// Counts a delivery to `client`, timing it from `published` while recording.
+    pub fn deliver(&self, client: usize, published: Option<OffsetDateTime>) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = self.per_client.get(client) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let since = self.base.elapsed().as_micros() as u64;
+        self.last_delivery_us.fetch_max(since, Ordering::Relaxed);
+        let Some(published) = published else {
+            self.undated.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.recording.load(Ordering::Relaxed) {
+            let us = (OffsetDateTime::now_utc() - published).whole_microseconds();
+            let us = u32::try_from(us.max(0)).unwrap_or(u32::MAX);
+            self.latencies_us.lock().unwrap().push(us);
+        }
     }
 
-    /// All recorded latencies in microseconds, sorted.
-    pub fn sorted_latencies(&self) -> Vec<u64> {
-        let mut v = self.latencies_us.lock().unwrap().clone();
+    /// Deliveries so far to each client.
+    pub fn per_client(&self) -> Vec<u32> {
+        self.per_client
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The instant of the latest delivery.
+    pub fn last_delivery(&self) -> Instant {
+        self.base + Duration::from_micros(self.last_delivery_us.load(Ordering::Relaxed))
+    }
+
+    /// Takes the recorded latencies, sorted, in microseconds.
+    pub fn take_sorted_latencies(&self) -> Vec<u32> {
+        let mut v = std::mem::take(&mut *self.latencies_us.lock().unwrap());
         v.sort_unstable();
         v
     }
-
-    fn record(&self, published: OffsetDateTime) {
-        if !self.recording.load(Ordering::Relaxed) {
-            return;
-        }
-        let latency = OffsetDateTime::now_utc() - published;
-        let us = u64::try_from(latency.whole_microseconds()).unwrap_or(0);
-        self.delivered.fetch_add(1, Ordering::Relaxed);
-        let since = self.base.elapsed().as_micros() as u64;
-        self.last_delivery_us.fetch_max(since, Ordering::Relaxed);
-        self.latencies_us.lock().unwrap().push(us);
-    }
 }
 
-/// Reads until the socket closes, recording `OrderStatusChanged` latencies.
-pub async fn read_forever(mut ws: Ws, stats: &Stats) {
-    while let Some(Ok(message)) = ws.next().await {
-        if let Message::Text(text) = message {
-            for record in text.as_str().split(RS) {
-                if let Some(published) = updated_at(record) {
-                    stats.record(published);
-                }
-            }
-        }
+/// Nearest-rank percentile of sorted microseconds, in milliseconds (NaN when empty).
+pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
     }
-    stats.closed.fetch_add(1, Ordering::Relaxed);
+    let rank = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len());
+    f64::from(sorted_us[rank - 1]) / 1000.0
 }
 
-/// `updatedAt` of an `OrderStatusChanged` invocation, found without a full JSON parse so that
-/// the client spends as little of the shared CPU as possible.
-fn updated_at(record: &str) -> Option<OffsetDateTime> {
-    if !record.contains("\"target\":\"OrderStatusChanged\"") {
-        return None;
-    }
+/// Whether a gateway hub record (without its separator) is an `OrderStatusChanged`
+/// invocation, i.e. a delivery.
+pub fn is_status_change(record: &str) -> bool {
+    record.contains("\"target\":\"OrderStatusChanged\"")
+}
+
+/// `updatedAt` of a gateway `OrderStatusChanged` record, found without a full JSON parse so
+/// that the client spends as little of the shared CPU as possible.
+pub fn json_updated_at(record: &str) -> Option<OffsetDateTime> {
     const KEY: &str = "\"updatedAt\":\"";
     let start = record.find(KEY)? + KEY.len();
     let end = start + record[start..].find('"')?;
     OffsetDateTime::parse(&record[start..end], &Rfc3339).ok()
 }
 
+/// `updated_at` of an `OrderStatusChanged` protobuf payload (nats-server and the floor).
+pub fn proto_updated_at(payload: &[u8]) -> Option<OffsetDateTime> {
+    let only: UpdatedAtOnly = prost::Message::decode(payload).ok()?;
+    let at = only.updated_at?;
+    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+/// `OrderStatusChanged` reduced to `updated_at` (tag 7): decoding skips the other fields
+/// without allocating their strings, so that reading the time costs a nats-server or floor
+/// client no more than the gateway's client pays for finding it in the JSON.
+#[derive(Clone, PartialEq, prost::Message)]
+struct UpdatedAtOnly {
+    #[prost(message, optional, tag = "7")]
+    updated_at: Option<ProtoTimestamp>,
+}
+
+/// `google.protobuf.Timestamp`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoTimestamp {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use orderflow_events::orders::v1::OrderStatusChanged;
+    use orderflow_events::timestamp;
+
     #[test]
-    fn finds_updated_at_only_in_order_status_changes() {
+    fn reads_updated_at_from_json_and_protobuf() {
         let record = r#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"x","updatedAt":"2026-11-25T15:00:00.123456789Z","position":"ORDERS:1"}]}"#;
-        let t = updated_at(record).unwrap();
-        assert_eq!(t.nanosecond(), 123_456_789);
-        let other = record.replace("OrderStatusChanged", "NewOrderCreated");
-        assert!(updated_at(&other).is_none());
-        assert!(updated_at(r#"{"type":6}"#).is_none());
+        assert!(is_status_change(record));
+        assert_eq!(json_updated_at(record).unwrap().nanosecond(), 123_456_789);
+        assert!(!is_status_change(r#"{"type":6}"#));
+        assert!(json_updated_at(r#"{"type":6}"#).is_none());
+
+        let at = OffsetDateTime::now_utc();
+        let event = OrderStatusChanged {
+            order_id: "o".into(),
+            customer_id: "c".into(),
+            new_status: 4,
+            updated_at: Some(timestamp::to_timestamp(at)),
+            reason: "r".into(),
+            ..Default::default()
+        };
+        let payload = prost::Message::encode_to_vec(&event);
+        assert_eq!(proto_updated_at(&payload), Some(at));
+        assert_eq!(proto_updated_at(b"\xff\xff"), None);
+    }
+
+    #[test]
+    fn counts_per_client_and_times_only_while_recording() {
+        let stats = Stats::new(2);
+        let past = OffsetDateTime::now_utc() - Duration::from_millis(3);
+        stats.deliver(0, Some(past));
+        stats.recording.store(true, Ordering::Relaxed);
+        stats.deliver(1, Some(past));
+        stats.deliver(1, None);
+        assert_eq!(stats.per_client(), vec![1, 2]);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.undated.load(Ordering::Relaxed), 1);
+        let latencies = stats.take_sorted_latencies();
+        assert_eq!(latencies.len(), 1);
+        assert!(percentile_ms(&latencies, 0.99) >= 3.0);
+        assert!(percentile_ms(&[], 0.5).is_nan());
     }
 }

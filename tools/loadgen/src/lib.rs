@@ -3,15 +3,18 @@
 //! read apart from the clients'.
 //!
 //! - [`delivery`]: N idle connections (memory per connection), then deliveries/s, CPU per
-//!   delivery and publish→client latency (`orderflow-loadgen delivery`).
+//!   delivery, publish→client latency and saturation throughput, per customer and broadcast,
+//!   against the gateway, nats-server's WebSocket listener and a bare WebSocket floor in
+//!   alternating turns (`orderflow-loadgen delivery`).
 //! - [`storm`]: every connection reset at once and reconnecting, against the gateway,
 //!   nats-server's WebSocket listener and a bare WebSocket floor, in alternating turns
 //!   (`orderflow-loadgen storm`).
 //!
 //! Shared pieces, each usable by a later benchmark: [`backend`] (nats-server with the real
 //! streams, optionally a WebSocket listener), [`gateway`] (the gateway process), [`floor`] (the
-//! floor server and its process), [`publish`] (real events to JetStream, with the ledger of
-//! what was acknowledged), [`ledger`] (lost / duplicated / out-of-order checks), [`signalr`]
+//! floor server and its process), [`publish`] (real events to JetStream, paced or as fast as
+//! the consumers keep up, with the ledger of what was acknowledged), [`ledger`] (lost /
+//! duplicated / out-of-order checks), [`latency`] (deliveries and their latency), [`signalr`]
 //! (the gateway's client protocol), [`nats_ws`] and [`nats_proto`] (a minimal NATS client over
 //! WebSocket), [`net`] (source addresses, abrupt closes), [`procfs`] (CPU, memory, fd limit).
 

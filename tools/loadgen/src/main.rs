@@ -1,13 +1,13 @@
 //! `orderflow-loadgen`: the command line of the load tool (see the library's documentation for
 //! what each benchmark does). Subcommands: `delivery`, `storm`, and the hidden `floor-server`
-//! that the storm benchmark starts as a child process.
+//! that both benchmarks start as a child process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use orderflow_loadgen::delivery::{self, DeliveryArgs};
+use orderflow_loadgen::delivery::{self, DeliveryConfig, Mode};
 use orderflow_loadgen::storm::{self, StormConfig, System};
 use orderflow_loadgen::{Error, floor, gateway};
 
@@ -20,16 +20,72 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Memory per idle connection, then deliveries/s, CPU per delivery and latency.
+    /// Memory per idle connection, CPU per delivery, latency and saturation: gateway vs
+    /// nats-server WebSocket vs a bare WebSocket floor.
     Delivery(DeliveryArgs),
     /// Reconnect storm: gateway vs nats-server WebSocket vs a bare WebSocket floor.
     Storm(StormArgs),
-    /// The floor server (started by `storm` as a child process).
+    /// The floor server (started by the benchmarks as a child process).
     #[command(hide = true)]
     FloorServer {
         #[arg(long)]
         listen: SocketAddr,
+        /// Route the messages of `live.orders.v1.>` on this NATS server to the sockets.
+        #[arg(long)]
+        nats: Option<String>,
     },
+}
+
+/// Which modes `--mode` runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModeArg {
+    PerCustomer,
+    Broadcast,
+    Both,
+}
+
+/// Options of `orderflow-loadgen delivery`.
+#[derive(clap::Args, Debug)]
+struct DeliveryArgs {
+    /// Connections opened and held per turn.
+    #[arg(long, default_value_t = 5000)]
+    connections: usize,
+    /// Connections per customer in per-customer mode (an event reaches all of them).
+    #[arg(long, default_value_t = 1)]
+    per_customer: usize,
+    /// Target deliveries per second of the paced phase (broadcast: events/s = rate /
+    /// connections).
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// Seconds of the paced phase.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds of the saturation phase.
+    #[arg(long, default_value_t = 5)]
+    saturation_secs: u64,
+    /// Rounds; each gives every mode and system one turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Who gets an event: one customer's connections, every connection, or both in turn.
+    #[arg(long, value_enum, default_value = "both")]
+    mode: ModeArg,
+    /// Systems in turn order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "gateway,nats,floor"
+    )]
+    systems: Vec<System>,
+    /// Source addresses 127.0.0.2 .. 127.0.0.(1+k) the connections are spread over.
+    #[arg(long, default_value_t = 8)]
+    source_addrs: u8,
+    /// Connection attempts in flight at once.
+    #[arg(long, default_value_t = 256)]
+    open_concurrency: usize,
+    /// The gateway binary (default: `gateway` next to this executable).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
 }
 
 /// Options of `orderflow-loadgen storm`.
@@ -78,9 +134,9 @@ struct StormArgs {
 #[tokio::main]
 async fn main() {
     let result = match Cli::parse().command {
-        Command::Delivery(args) => delivery::run(args).await,
+        Command::Delivery(args) => run_delivery(args).await,
         Command::Storm(args) => run_storm(args).await,
-        Command::FloorServer { listen } => serve_floor(listen).await,
+        Command::FloorServer { listen, nats } => floor::run(listen, nats.as_deref()).await,
     };
     if let Err(e) = result {
         eprintln!("loadgen: {e}");
@@ -110,8 +166,32 @@ async fn run_storm(args: StormArgs) -> Result<(), Error> {
     storm::run(&config).await.map(drop)
 }
 
-async fn serve_floor(listen: SocketAddr) -> Result<(), Error> {
-    floor::serve(floor::listen(listen)?).await
+async fn run_delivery(args: DeliveryArgs) -> Result<(), Error> {
+    println!("command: {}", command_line());
+    let config = DeliveryConfig {
+        connections: args.connections,
+        per_customer: args.per_customer.max(1),
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        saturation: Duration::from_secs(args.saturation_secs),
+        rounds: args.rounds,
+        modes: match args.mode {
+            ModeArg::PerCustomer => vec![Mode::PerCustomer],
+            ModeArg::Broadcast => vec![Mode::Broadcast],
+            ModeArg::Both => vec![Mode::PerCustomer, Mode::Broadcast],
+        },
+        systems: args.systems,
+        open_concurrency: args.open_concurrency,
+        source_addrs: args.source_addrs,
+        warm_up: Duration::from_secs(1),
+        settle: Duration::from_secs(3),
+        gateway_bin: match args.gateway_bin {
+            Some(b) => b,
+            None => gateway::default_binary()?,
+        },
+        loadgen_bin: std::env::current_exe()?,
+    };
+    delivery::run(&config).await.map(drop)
 }
 
 /// This process's command line, quoted for a POSIX shell where needed, so a printed report

@@ -27,18 +27,24 @@ pub enum Op {
 pub struct Msg {
     pub subject: String,
     pub sid: u64,
-    /// Header lines after `NATS/1.0` (empty for `MSG`).
-    pub headers: Vec<(String, String)>,
+    /// The header block as received (`NATS/1.0\r\nName: value\r\n…`; empty for `MSG`), read
+    /// only when asked: RePublish adds half a dozen headers to every message, and splitting
+    /// them all would cost the client more than the rest of a delivery.
+    pub headers: Vec<u8>,
     pub payload: Vec<u8>,
 }
 
 impl Msg {
     /// The first value of header `name` (case-insensitive, as NATS headers are).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        std::str::from_utf8(&self.headers)
+            .ok()?
+            .split("\r\n")
+            // The status line (`NATS/1.0[ status]`).
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
     }
 
     /// The JetStream stream sequence that RePublish puts in `Nats-Sequence`.
@@ -51,86 +57,94 @@ impl Msg {
 #[derive(Debug, Default)]
 pub struct Parser {
     buf: Vec<u8>,
+    /// Where the next operation starts in `buf`: consumed bytes are dropped in one move when
+    /// more arrive, not after every operation (nats-server packs hundreds of messages into one
+    /// WebSocket frame, and moving the rest after each would be quadratic).
+    start: usize,
 }
 
 impl Parser {
     /// Appends bytes received from the server.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// The next complete operation, or `None` until more bytes arrive.
     pub fn next_op(&mut self) -> Result<Option<Op>, Error> {
-        let Some(eol) = find_crlf(&self.buf) else {
+        let rest = &self.buf[self.start..];
+        let Some(eol) = find_crlf(rest) else {
             return Ok(None);
         };
-        let line = std::str::from_utf8(&self.buf[..eol])
-            .map_err(|_| Error::Protocol("control line is not UTF-8".into()))?
-            .to_owned();
-        let (verb, args) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let op = match verb.to_ascii_uppercase().as_str() {
-            "INFO" => Op::Info(args.to_owned()),
-            "PING" => Op::Ping,
-            "PONG" => Op::Pong,
-            "+OK" => Op::Ok,
-            "-ERR" => Op::Err(args.trim_matches('\'').to_owned()),
-            "MSG" | "HMSG" => {
-                return self.message(eol, verb.eq_ignore_ascii_case("HMSG"), args);
+        let line = std::str::from_utf8(&rest[..eol])
+            .map_err(|_| Error::Protocol("control line is not UTF-8".into()))?;
+        let (verb, args) = line.split_once(' ').unwrap_or((line, ""));
+        let op = if verb.eq_ignore_ascii_case("MSG") || verb.eq_ignore_ascii_case("HMSG") {
+            let with_headers = verb.eq_ignore_ascii_case("HMSG");
+            let Some((msg, used)) = message(rest, eol, with_headers, args)? else {
+                return Ok(None);
+            };
+            self.start += used;
+            return Ok(Some(Op::Msg(msg)));
+        } else {
+            match verb.to_ascii_uppercase().as_str() {
+                "INFO" => Op::Info(args.to_owned()),
+                "PING" => Op::Ping,
+                "PONG" => Op::Pong,
+                "+OK" => Op::Ok,
+                "-ERR" => Op::Err(args.trim_matches('\'').to_owned()),
+                _ => return Err(Error::Protocol(format!("unknown operation: {line}"))),
             }
-            _ => return Err(Error::Protocol(format!("unknown operation: {line}"))),
         };
-        self.buf.drain(..eol + 2);
+        self.start += eol + 2;
         Ok(Some(op))
     }
+}
 
-    /// `MSG <subject> <sid> [reply] <#bytes>` or
-    /// `HMSG <subject> <sid> [reply] <#header bytes> <#total bytes>`, then the body and CRLF.
-    fn message(&mut self, eol: usize, with_headers: bool, args: &str) -> Result<Option<Op>, Error> {
-        let bad = || Error::Protocol(format!("malformed message line: {args}"));
-        let parts: Vec<&str> = args.split_whitespace().collect();
-        let sizes = if with_headers { 2 } else { 1 };
-        if parts.len() < 2 + sizes || parts.len() > 3 + sizes {
-            return Err(bad());
-        }
-        let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
-        let total = number(parts[parts.len() - 1])?;
-        let header_len = if with_headers {
-            number(parts[parts.len() - 2])?
-        } else {
-            0
-        };
-        if header_len > total {
-            return Err(bad());
-        }
-        let body = eol + 2;
-        if self.buf.len() < body + total + 2 {
-            return Ok(None);
-        }
-        let headers = parse_headers(&self.buf[body..body + header_len]);
-        let msg = Msg {
-            subject: parts[0].to_owned(),
-            sid: parts[1].parse().map_err(|_| bad())?,
-            headers,
-            payload: self.buf[body + header_len..body + total].to_vec(),
-        };
-        self.buf.drain(..body + total + 2);
-        Ok(Some(Op::Msg(msg)))
+/// `MSG <subject> <sid> [reply] <#bytes>` or
+/// `HMSG <subject> <sid> [reply] <#header bytes> <#total bytes>`, then the body and CRLF, at the
+/// start of `rest` (control line `eol` long): the message and the bytes it took, or `None`
+/// until its body is complete.
+fn message(
+    rest: &[u8],
+    eol: usize,
+    with_headers: bool,
+    args: &str,
+) -> Result<Option<(Msg, usize)>, Error> {
+    let bad = || Error::Protocol(format!("malformed message line: {args}"));
+    let parts: Vec<&str> = args.split_ascii_whitespace().collect();
+    let sizes = if with_headers { 2 } else { 1 };
+    if parts.len() < 2 + sizes || parts.len() > 3 + sizes {
+        return Err(bad());
     }
+    let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
+    let total = number(parts[parts.len() - 1])?;
+    let header_len = if with_headers {
+        number(parts[parts.len() - 2])?
+    } else {
+        0
+    };
+    if header_len > total {
+        return Err(bad());
+    }
+    let body = eol + 2;
+    if rest.len() < body + total + 2 {
+        return Ok(None);
+    }
+    let msg = Msg {
+        subject: parts[0].to_owned(),
+        sid: parts[1].parse().map_err(|_| bad())?,
+        headers: rest[body..body + header_len].to_vec(),
+        payload: rest[body + header_len..body + total].to_vec(),
+    };
+    Ok(Some((msg, body + total + 2)))
 }
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
-}
-
-/// `NATS/1.0[ status]\r\nName: value\r\n...\r\n\r\n` into name/value pairs (status line
-/// skipped).
-fn parse_headers(block: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(block)
-        .split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
 
 /// The `CONNECT` we send: no `+OK` acknowledgements, headers on (RePublish's positions travel

@@ -1,6 +1,7 @@
 //! The order-update source: real `OrderStatusChanged` protobuf events published to JetStream the
 //! way the outbox relay does (subject from the `Event` trait, `Nats-Msg-Id` and schema headers),
-//! paced to a target rate, acknowledgements awaited concurrently so that the rate holds.
+//! paced to a target rate ([`drive`]) or as fast as the consumers keep up ([`flood`]),
+//! acknowledgements awaited concurrently so that the rate holds.
 //!
 //! Every acknowledged publish is returned with its customer and stream sequence: the ledger
 //! that clients' receipts are checked against.
@@ -31,24 +32,52 @@ pub struct Acked {
     pub sequence: u64,
 }
 
-/// Publishes `rate` events per second, round-robin over `customers`, until `stop` resolves;
-/// then waits for the outstanding acknowledgements and returns every acknowledged publish, in
-/// acknowledgement order.
+/// Publishes `rate` events per second (fractions allowed: a broadcast to thousands of
+/// connections needs only a few events a second), round-robin over `customers`, until `stop`
+/// resolves; then waits for the outstanding acknowledgements and returns every acknowledged
+/// publish, in acknowledgement order.
 pub async fn drive(
     js: &jetstream::Context,
     customers: &[Uuid],
-    rate: u64,
+    rate: f64,
+    stop: impl Future<Output = ()>,
+) -> Result<Vec<Acked>, Error> {
+    let start = Instant::now();
+    let due = move || (start.elapsed().as_secs_f64() * rate) as u64;
+    publish(js, customers, Duration::from_millis(5), due, stop).await
+}
+
+/// Publishes as fast as `allowed` lets it, round-robin over `customers`, until `stop` resolves:
+/// `allowed()` is how many events may have been published by now (the caller bounds what
+/// is published but not yet delivered, so that "as fast as possible" measures what the system
+/// under test sustains rather than how deep its queues are). Returns like [`drive`].
+pub async fn flood(
+    js: &jetstream::Context,
+    customers: &[Uuid],
+    allowed: impl Fn() -> u64,
+    stop: impl Future<Output = ()>,
+) -> Result<Vec<Acked>, Error> {
+    // A short tick: a closed window reopens as deliveries arrive, and each tick of waiting is
+    // throughput lost.
+    publish(js, customers, Duration::from_millis(1), allowed, stop).await
+}
+
+/// Publishes until `stop`, every `tick` catching up to `due()` events in total.
+async fn publish(
+    js: &jetstream::Context,
+    customers: &[Uuid],
+    tick: Duration,
+    due: impl Fn() -> u64,
     stop: impl Future<Output = ()>,
 ) -> Result<Vec<Acked>, Error> {
     let nats = |e: &dyn std::fmt::Display| Error::Nats(e.to_string());
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let start = Instant::now();
     let mut sent: u64 = 0;
     let mut acked = Vec::new();
     let mut in_flight = FuturesUnordered::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    let mut tick = tokio::time::interval(tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -56,7 +85,9 @@ pub async fn drive(
             _ = &mut stop => break,
             _ = tick.tick() => {}
         }
-        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        // At most one in-flight window per tick, so that `stop` is looked at even when `due`
+        // is unbounded.
+        let due = due().min(sent + MAX_IN_FLIGHT as u64);
         while sent < due {
             let customer = (sent % customers.len() as u64) as usize;
             let event = status_changed(customers[customer]);

@@ -14,7 +14,7 @@
 //! read), `turn` (one system's turn), `report` (tables and ratios).
 
 mod clients;
-mod report;
+pub(crate) mod report;
 mod targets;
 mod turn;
 
@@ -159,7 +159,7 @@ pub async fn run(cfg: &StormConfig) -> Result<StormReport, Error> {
     };
     let floor = if uses(System::Floor) {
         let addr = localhost(orderflow_test_support::free_port());
-        Some(FloorProcess::start(&cfg.loadgen_bin, addr).await?)
+        Some(FloorProcess::start(&cfg.loadgen_bin, addr, None).await?)
     } else {
         None
     };

@@ -163,7 +163,7 @@ impl Target for FloorTarget {
     type Conn = Ws;
 
     async fn open(&self, index: usize, log: &mut ClientLog) -> Result<Ws, Error> {
-        let ws = floor::open(self.sources[index % self.sources.len()], self.addr).await?;
+        let ws = floor::open(self.sources[index % self.sources.len()], self.addr, "hello").await?;
         log.attempts().ok += 1;
         Ok(ws)
     }

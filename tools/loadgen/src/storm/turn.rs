@@ -147,7 +147,7 @@ pub(crate) async fn run(
     let publisher = (system != System::Floor).then(|| {
         let (js, customers, rate) = (env.backend.js.clone(), customers.clone(), cfg.rate);
         tokio::spawn(async move {
-            publish::drive(&js, &customers, rate, async {
+            publish::drive(&js, &customers, rate as f64, async {
                 let _ = stop.await;
             })
             .await
