@@ -8,7 +8,6 @@
 //! Request URIs are never logged: they carry the connection token and possibly the JWT.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -19,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use orderflow_auth::{AuthError, Principal, token_from_query_or_header};
 use orderflow_runtime::Problem;
 use serde_json::json;
-use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::AppState;
@@ -258,11 +256,9 @@ fn open(
     principal: Principal,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let (attach, attach_rx) = mpsc::channel(1);
     let handle = Arc::new(ConnectionHandle {
         user_id: principal.user_id,
-        attach,
-        stateful: AtomicBool::new(false),
+        attach: std::sync::OnceLock::new(),
     });
     match state.registry.insert(
         &ticket.connection_id,
@@ -291,7 +287,7 @@ fn open(
         .on_failed_upgrade(release)
         .on_upgrade(move |socket| {
             tracker.track_future(session::run(
-                app, handle, principal, socket, attach_rx, opening,
+                app, handle, principal, socket, opening,
             ))
         })
 }
@@ -303,15 +299,12 @@ fn reattach(
     principal: Principal,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !existing.stateful.load(std::sync::atomic::Ordering::Acquire) {
+    let Some(attach) = existing.attach.get().cloned() else {
         return conflict();
-    }
+    };
     configure(state, ws).on_upgrade(move |socket| async move {
         // If the connection ended meanwhile the socket is simply dropped.
-        let _ = existing
-            .attach
-            .send(Box::new(Attach { socket, principal }))
-            .await;
+        let _ = attach.send(Box::new(Attach { socket, principal })).await;
     })
 }
 

@@ -4,8 +4,7 @@
 //! another connection on this gateway (spec §4.6: after Close the token is invalid).
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::WebSocket;
 use orderflow_auth::Principal;
@@ -30,10 +29,10 @@ pub type AttachReceiver = mpsc::Receiver<Box<Attach>>;
 pub struct ConnectionHandle {
     /// The user the connection belongs to.
     pub user_id: Uuid,
-    /// Delivers re-attached sockets (stateful reconnect).
-    pub attach: AttachSender,
-    /// The handshake switched stateful reconnect on.
-    pub stateful: AtomicBool,
+    /// Delivers re-attached sockets; set when the handshake switched stateful reconnect on
+    /// (only then is a second socket accepted). Made lazily: most connections never need it,
+    /// and a channel costs half a KiB.
+    pub attach: OnceLock<AttachSender>,
 }
 
 /// Why a connection could not be registered.
@@ -139,8 +138,7 @@ mod tests {
     fn handle(user: Uuid) -> Arc<ConnectionHandle> {
         Arc::new(ConnectionHandle {
             user_id: user,
-            attach: mpsc::channel(1).0,
-            stateful: AtomicBool::new(false),
+            attach: OnceLock::new(),
         })
     }
 

@@ -5,7 +5,7 @@
 //! the same connection id, groups and buffers. Everything is cleaned up in one place at the end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -90,7 +90,6 @@ pub async fn run(
     handle: Arc<ConnectionHandle>,
     principal: Principal,
     mut socket: WebSocket,
-    attach_rx: AttachReceiver,
     opening: Opening,
 ) {
     let Some(version) = read_handshake(&app, &mut socket).await else {
@@ -103,7 +102,12 @@ pub async fn run(
     };
     let settings = &app.settings;
     let stateful = opening.stateful && version >= 2;
-    handle.stateful.store(stateful, Ordering::Release);
+    // Only a stateful connection accepts a second socket: give it the channel that brings one.
+    let attach_rx = stateful.then(|| {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = handle.attach.set(tx);
+        rx
+    });
     let (tx, rx) = mpsc::channel(settings.outbound_queue);
     let key = app.next_key();
     let member = Member {
@@ -177,18 +181,20 @@ async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<u32> {
 
 impl Session {
     /// Drives sockets until the connection ends, re-attaching within the grace window.
-    async fn serve(&mut self, mut socket: WebSocket, mut attach_rx: AttachReceiver) {
+    async fn serve(&mut self, mut socket: WebSocket, mut attach_rx: Option<AttachReceiver>) {
         loop {
             let outcome = self.drive(&mut socket, &mut attach_rx).await;
             let next = match outcome {
                 Outcome::Ended => return,
                 Outcome::Reattach(attach) => attach,
-                Outcome::Lost if self.buffer.is_none() => return,
                 Outcome::Lost => {
+                    let Some(rx) = attach_rx.as_mut() else {
+                        return;
+                    };
                     drop(socket);
                     let grace = self.app.settings.reconnect_grace;
                     let waited = tokio::select! {
-                        a = tokio::time::timeout(grace, attach_rx.recv()) => a.ok().flatten(),
+                        a = tokio::time::timeout(grace, rx.recv()) => a.ok().flatten(),
                         () = self.app.shutdown.cancelled() => None,
                     };
                     match waited {
@@ -367,9 +373,9 @@ mod tests {
     use super::*;
 
     /// The size of the future an async fn returns, from the fn item alone.
-    fn future_size<F, A, B, C, D, E, G, Fut>(_: F) -> usize
+    fn future_size<F, A, B, C, D, E, Fut>(_: F) -> usize
     where
-        F: FnOnce(A, B, C, D, E, G) -> Fut,
+        F: FnOnce(A, B, C, D, E) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }

@@ -14,7 +14,7 @@ use crate::error::GatewayError;
 use crate::metrics as m;
 use crate::protocol::messages::{self, HubMessage};
 use crate::protocol::{parse_message, split_records};
-use crate::registry::AttachReceiver;
+use crate::registry::{Attach, AttachReceiver};
 use crate::session::{COALESCE_BYTES, Outcome, SendFailure, Session};
 use crate::translate::Delivery;
 
@@ -25,6 +25,14 @@ const ACK_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) enum Flow {
     Continue,
     Stop(Outcome),
+}
+
+/// The next re-attached socket of a stateful connection; never, for any other.
+async fn next_attach(attach_rx: &mut Option<AttachReceiver>) -> Option<Box<Attach>> {
+    match attach_rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Session {
@@ -50,7 +58,7 @@ impl Session {
     pub(crate) async fn drive(
         &mut self,
         socket: &mut WebSocket,
-        attach_rx: &mut AttachReceiver,
+        attach_rx: &mut Option<AttachReceiver>,
     ) -> Outcome {
         let shutdown = self.app.shutdown.clone();
         let kick = self.member.kick.clone();
@@ -65,10 +73,8 @@ impl Session {
                     tracing::info!(connection = %self.opening.connection_id, "slow consumer closed");
                     return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
                 }
-                attach = attach_rx.recv() => {
-                    if let Some(attach) = attach {
-                        return Outcome::Reattach(attach);
-                    }
+                Some(attach) = next_attach(attach_rx) => {
+                    return Outcome::Reattach(attach);
                 }
                 frame = socket.next() => {
                     if let Flow::Stop(outcome) = self.on_frame(socket, frame).await {
