@@ -51,6 +51,8 @@ pub struct Shared {
     pub history: History,
     /// NATS connection.
     pub nats: async_nats::Client,
+    /// Per-delivery metric handles.
+    pub meters: crate::metrics::Meters,
     /// Cancelled when the gateway drains.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so the drain can wait for them.
@@ -119,6 +121,7 @@ impl Gateway {
             feeds,
             history: History::new(nats.clone()),
             nats,
+            meters: crate::metrics::Meters::new(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             next_key: AtomicU64::new(1),

@@ -48,7 +48,9 @@ pub struct Member {
 
 #[derive(Default)]
 struct Tables {
-    customers: HashMap<Uuid, Vec<Member>>,
+    /// Keyed with foldhash: SipHash showed in the profile; foldhash is seeded per process, so
+    /// keys chosen against it cannot be precomputed.
+    customers: HashMap<Uuid, Vec<Member>, foldhash::fast::RandomState>,
     dashboard: Vec<Member>,
 }
 

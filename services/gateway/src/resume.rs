@@ -158,7 +158,7 @@ impl Session {
                     .map_err(ReplayFailure::Send)?;
                 start = end;
             }
-            metrics::counter!(m::MESSAGES_DELIVERED).increment(events.len() as u64);
+            self.app.meters.delivered.increment(events.len() as u64);
             replayed += events.len() as u64;
         }
         metrics::counter!(m::RESUME_REPLAYED_EVENTS).increment(replayed);

@@ -36,22 +36,22 @@ async fn next_attach(attach_rx: &mut Option<AttachReceiver>) -> Option<Box<Attac
 }
 
 impl Session {
-    fn next_deadline(&self) -> Instant {
+    fn next_deadline(&self) -> TokioInstant {
         let s = &self.app.settings;
+        let now = Instant::now();
         let mut deadline = self.last_sent + s.keep_alive;
         if self.client_pinged {
             deadline = deadline.min(self.last_received + s.client_timeout);
         }
         if self.buffer.as_ref().is_some_and(|b| b.ack_pending()) {
-            deadline = deadline.min(Instant::now() + ACK_INTERVAL);
+            deadline = deadline.min(now + ACK_INTERVAL);
         }
         let expiry: std::time::SystemTime = self.principal.expires_at.into();
-        if let Ok(left) = expiry.duration_since(std::time::SystemTime::now()) {
-            deadline = deadline.min(Instant::now() + left);
-        } else {
-            deadline = Instant::now();
+        match expiry.duration_since(std::time::SystemTime::now()) {
+            Ok(left) => deadline = deadline.min(now + left),
+            Err(_) => deadline = now,
         }
-        deadline
+        TokioInstant::from_std(deadline)
     }
 
     /// Runs the socket until it is lost, the connection ends, or another socket replaces it.
@@ -60,16 +60,21 @@ impl Session {
         socket: &mut WebSocket,
         attach_rx: &mut Option<AttachReceiver>,
     ) -> Outcome {
-        let shutdown = self.app.shutdown.clone();
-        let kick = self.member.kick.clone();
+        // Made once per socket, not per turn of the loop: each would register with its token's
+        // notifier or the timer wheel (locks), and at thousands of deliveries a second that
+        // showed in the profile.
+        let shutdown = self.app.shutdown.clone().cancelled_owned();
+        let kick = self.member.kick.clone().cancelled_owned();
+        let mut armed = self.next_deadline();
+        let timer = tokio::time::sleep_until(armed);
+        tokio::pin!(shutdown, kick, timer);
         loop {
-            let deadline = TokioInstant::from_std(self.next_deadline());
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut shutdown => {
                     return self.close(socket, Some("Server shutting down"), true).await;
                 }
-                () = kick.cancelled() => {
+                () = &mut kick => {
                     tracing::info!(connection = %self.opening.connection_id, "slow consumer closed");
                     return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
                 }
@@ -80,16 +85,27 @@ impl Session {
                     if let Flow::Stop(outcome) = self.on_frame(socket, frame).await {
                         return outcome;
                     }
+                    // Inbound traffic can make a deadline earlier (an ack became due, the
+                    // client's first ping started its timeout).
+                    let next = self.next_deadline();
+                    if next < armed {
+                        armed = next;
+                        timer.as_mut().reset(armed);
+                    }
                 }
                 Some(delivery) = self.rx.recv() => {
+                    // Sending only moves the keep-alive later: the timer may fire early, finds
+                    // nothing due and is re-armed. One deadline per connection, not per write.
                     if let Err(failure) = self.deliver_queued(socket, delivery).await {
                         return self.on_send_failure(socket, failure).await;
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut timer => {
                     if let Flow::Stop(outcome) = self.on_timer(socket).await {
                         return outcome;
                     }
+                    armed = self.next_deadline();
+                    timer.as_mut().reset(armed);
                 }
             }
         }
@@ -117,10 +133,13 @@ impl Session {
         }
         let sent = self.send_deliveries(socket, &batch).await;
         if sent.is_ok() {
-            metrics::counter!(m::MESSAGES_DELIVERED).increment(batch.len() as u64);
-            let latency = metrics::histogram!(m::DELIVERY_LATENCY);
+            let meters = &self.app.meters;
+            meters.delivered.increment(batch.len() as u64);
+            let now = Instant::now();
             for delivery in &batch {
-                latency.record(delivery.received_at.elapsed().as_secs_f64());
+                meters
+                    .latency
+                    .record(now.duration_since(delivery.received_at).as_secs_f64());
             }
         }
         batch.clear();

@@ -19,7 +19,8 @@ pub struct Window {
     /// Sequence of `events[0]`; when empty, the sequence the next event will have.
     first: u64,
     capacity: usize,
-    by_customer: HashMap<Uuid, VecDeque<u64>>,
+    /// Every customer's sequences in the window, oldest first (foldhash: see `groups`).
+    by_customer: HashMap<Uuid, VecDeque<u64>, foldhash::fast::RandomState>,
 }
 
 /// The part of a range the window holds.
@@ -40,7 +41,7 @@ impl Window {
             events: VecDeque::new(),
             first: next,
             capacity,
-            by_customer: HashMap::new(),
+            by_customer: HashMap::default(),
         }
     }
 
