@@ -168,6 +168,7 @@ impl Gateway {
         let state = self.state.clone();
         let router = router(self.state.clone(), self.metrics);
         let drain = state.shutdown.clone();
+        let groups = Arc::clone(&state.groups);
         // Hub messages are small and answered at once (the handshake answer, then `Resumed`):
         // with Nagle on, the second write waited for the client's delayed ACK, 40 ms per
         // connect.
@@ -182,6 +183,7 @@ impl Gateway {
             shutdown.await;
             tracing::info!("draining: closing connections with a reconnect hint");
             drain.cancel();
+            groups.raise_all();
         });
         serve.await?;
         state.shutdown.cancel();

@@ -11,7 +11,6 @@ use std::time::Instant;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use orderflow_auth::Principal;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::groups::{GroupKey, Member};
@@ -114,7 +113,7 @@ pub async fn run(
         key,
         tx,
         in_dashboard: Arc::new(AtomicBool::new(false)),
-        kick: CancellationToken::new(),
+        signal: Arc::default(),
     };
     let now = Instant::now();
     let mut session = Session {

@@ -60,22 +60,25 @@ impl Session {
         socket: &mut WebSocket,
         attach_rx: &mut Option<AttachReceiver>,
     ) -> Outcome {
-        // Made once per socket, not per turn of the loop: each would register with its token's
-        // notifier or the timer wheel (locks), and at thousands of deliveries a second that
-        // showed in the profile.
-        let shutdown = self.app.shutdown.clone().cancelled_owned();
-        let kick = self.member.kick.clone().cancelled_owned();
+        // The drain raises every member's signal; a connection that joined after that sees the
+        // drain here.
+        if self.app.shutdown.is_cancelled() {
+            return self.close(socket, Some("Server shutting down"), true).await;
+        }
+        let signal = Arc::clone(&self.member.signal);
+        // One timer per socket, not one per turn of the loop (each would register with the
+        // timer wheel, which showed in the profile under load).
         let mut armed = self.next_deadline();
         let timer = tokio::time::sleep_until(armed);
-        tokio::pin!(shutdown, kick, timer);
+        tokio::pin!(timer);
         loop {
             tokio::select! {
                 biased;
-                () = &mut shutdown => {
-                    return self.close(socket, Some("Server shutting down"), true).await;
-                }
-                () = &mut kick => {
-                    tracing::info!(connection = %self.opening.connection_id, "slow consumer closed");
+                () = std::future::poll_fn(|cx| signal.poll_raised(cx)) => {
+                    if self.app.shutdown.is_cancelled() {
+                        return self.close(socket, Some("Server shutting down"), true).await;
+                    }
+                    tracing::info!(connection = %self.opening.connection_id, "connection kicked: too slow, or missed events are gone");
                     return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
                 }
                 Some(attach) = next_attach(attach_rx) => {
