@@ -81,18 +81,16 @@ fn rfc3339(ts: Option<&Timestamp>) -> String {
 }
 
 /// `ORDER_STATUS_SHIPPED` → `Shipped`, the vocabulary the browser shows.
-fn status_name(raw: i32) -> String {
-    let status = OrderStatus::try_from(raw).unwrap_or(OrderStatus::Unspecified);
-    let name = status.as_str_name().trim_start_matches("ORDER_STATUS_");
-    let mut out = String::with_capacity(name.len());
-    for (i, c) in name.chars().enumerate() {
-        if i == 0 {
-            out.push(c)
-        } else {
-            out.push(c.to_ascii_lowercase())
-        }
+fn status_name(raw: i32) -> &'static str {
+    match OrderStatus::try_from(raw).unwrap_or(OrderStatus::Unspecified) {
+        OrderStatus::Unspecified => "Unspecified",
+        OrderStatus::Draft => "Draft",
+        OrderStatus::Confirmed => "Confirmed",
+        OrderStatus::Processing => "Processing",
+        OrderStatus::Shipped => "Shipped",
+        OrderStatus::Delivered => "Delivered",
+        OrderStatus::Cancelled => "Cancelled",
     }
-    out
 }
 
 fn status_changed(e: OrderStatusChanged, position: Position) -> ClientMethod {

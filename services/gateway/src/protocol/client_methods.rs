@@ -90,8 +90,8 @@ impl Serialize for Position {
 pub struct OrderStatusChanged {
     pub order_id: String,
     pub order_number: String,
-    pub new_status: String,
-    pub old_status: String,
+    pub new_status: &'static str,
+    pub old_status: &'static str,
     /// RFC 3339.
     pub updated_at: String,
     pub position: Position,
@@ -234,8 +234,8 @@ mod tests {
         let m = ClientMethod::OrderStatusChanged(OrderStatusChanged {
             order_id: "0192f3a0-0000-7000-8000-000000000001".into(),
             order_number: "ORD-1".into(),
-            new_status: "Shipped".into(),
-            old_status: "Confirmed".into(),
+            new_status: "Shipped",
+            old_status: "Confirmed",
             updated_at: "2026-11-25T14:00:00Z".into(),
             position: Position {
                 stream: StreamName::Orders,
