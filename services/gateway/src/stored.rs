@@ -6,11 +6,11 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use orderflow_events::{SCHEMA_NAMES, headers, subjects};
+use orderflow_events::{SCHEMA_NAMES, subjects};
 use uuid::Uuid;
 
 use crate::protocol::{Position, StreamName};
-use crate::translate::{Audience, Delivery, position_of, translate};
+use crate::translate::{Audience, Delivery, names, position_of, translate};
 
 /// What a connection wants from a stream: everything the dashboard shows, or one customer's
 /// own order updates.
@@ -59,11 +59,11 @@ impl StoredEvent {
     pub fn from_message(message: &async_nats::Message) -> Option<Self> {
         let headers = message.headers.as_ref()?;
         let position = position_of(headers)?;
-        let subject = match headers.get(headers::NATS_SUBJECT) {
+        let subject = match headers.get(names::NATS_SUBJECT) {
             Some(stored) => stored.as_str(),
             None => subjects::strip_live(&message.subject).unwrap_or(&message.subject),
         };
-        let schema = headers.get(headers::SCHEMA).map(|v| v.as_str());
+        let schema = headers.get(names::SCHEMA).map(|v| v.as_str());
         Some(StoredEvent::new(
             position,
             subject,

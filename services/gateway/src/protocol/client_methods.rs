@@ -79,8 +79,19 @@ impl FromStr for Position {
 }
 
 impl Serialize for Position {
+    /// `"ORDERS:1042"`, written without the formatting machinery (`collect_str` went through
+    /// `fmt::Write` and was a tenth of encoding a hub message).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut digits = itoa::Buffer::new();
+        let sequence = digits.format(self.sequence);
+        let stream = self.stream.as_str();
+        let mut text = [0u8; 40];
+        let len = stream.len() + 1 + sequence.len();
+        text[..stream.len()].copy_from_slice(stream.as_bytes());
+        text[stream.len()] = b':';
+        text[stream.len() + 1..len].copy_from_slice(sequence.as_bytes());
+        // Both parts are ASCII.
+        serializer.serialize_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
     }
 }
 
