@@ -3,8 +3,8 @@
 //! - `cargo xtask up`: the whole system with demo data on this machine (Ctrl-C stops it).
 //! - `cargo xtask test`: installs what the tests need and runs every test in the repository.
 //! - `cargo xtask tools`: installs nats-server, PostgreSQL and Chromium if missing.
-//! - `cargo xtask bench <orders|inventory|storm|delivery>`: the benchmarks recorded in
-//!   `docs/benchmarks.md` (`storm` and `delivery` run `orderflow-loadgen <name> ARGS`, see
+//! - `cargo xtask bench <orders|inventory|storm|delivery|instructions>`: the benchmarks recorded
+//!   in `docs/benchmarks.md` (the last three run `orderflow-loadgen <name> ARGS`, see
 //!   `tools/loadgen`).
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
@@ -73,6 +73,8 @@ enum BenchTarget {
     Storm,
     /// Delivery cost: gateway vs nats-server WebSocket vs a bare fan-out floor.
     Delivery,
+    /// The gateway's instructions per delivery under callgrind, against its budget.
+    Instructions,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { target, args } => match target {
             BenchTarget::Storm => bench_loadgen("storm", &args),
             BenchTarget::Delivery => bench_loadgen("delivery", &args),
+            BenchTarget::Instructions => bench_loadgen("instructions", &args),
             _ if !args.is_empty() => anyhow::bail!("this benchmark takes no arguments"),
             BenchTarget::Orders => bench_orders::run(),
             BenchTarget::Inventory => bench_inventory::run(),
@@ -93,8 +96,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `bench storm` and `bench delivery`: the load tool and the gateway in release, then the tool's
-/// command of that name.
+/// `bench storm`, `delivery` and `instructions`: the load tool and the gateway in release, then
+/// the tool's command of that name.
 fn bench_loadgen(benchmark: &str, args: &[String]) -> anyhow::Result<()> {
     let root = process::repo_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -286,9 +286,7 @@ fn open(
     configure(state, ws)
         .on_failed_upgrade(release)
         .on_upgrade(move |socket| {
-            tracker.track_future(session::run(
-                app, handle, principal, socket, opening,
-            ))
+            tracker.track_future(session::run(app, handle, principal, socket, opening))
         })
 }
 

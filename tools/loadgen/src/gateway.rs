@@ -29,6 +29,37 @@ pub fn default_binary() -> Result<PathBuf, Error> {
     Ok(dir.join("gateway"))
 }
 
+/// The `gateway` a test of this package runs: `ORDERFLOW_GATEWAY_BIN`, else the one cargo
+/// built into the test's own profile directory (`target/<profile>/gateway`, the parent of
+/// `deps/`). A test can name only its own package's binaries, and `cargo test --workspace`
+/// builds every binary of the workspace before it runs any test, so there it is current.
+/// Panics, saying how to build it, when it is missing or older than its sources.
+pub fn test_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ORDERFLOW_GATEWAY_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    let bin = profile_dir.join("gateway");
+    assert!(
+        bin.is_file(),
+        "{} is missing; build it: cargo build -p orderflow-gateway",
+        bin.display()
+    );
+    let stale = newer_sources(&bin);
+    assert!(
+        stale.is_empty(),
+        "{} is older than its source {} (and {} more); rebuild it: cargo build -p orderflow-gateway",
+        bin.display(),
+        stale[0].display(),
+        stale.len() - 1
+    );
+    bin
+}
+
 /// Source files newer than the binary `bin`, per the dependency list cargo writes next to it
 /// (`<bin>.d`): a non-empty answer means the binary does not contain the current code. Empty
 /// when there is no such list (a binary not built by cargo is taken as it is).
@@ -51,6 +82,28 @@ pub fn newer_sources(bin: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// How to launch the gateway beyond the defaults: under another program (valgrind), with more
+/// settings, given longer to become ready.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Program and arguments the gateway runs under (empty: run it directly).
+    pub wrapper: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// How long `/readyz` may take to answer 200.
+    pub ready_within: Duration,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            wrapper: Vec::new(),
+            env: Vec::new(),
+            ready_within: Duration::from_secs(10),
+        }
+    }
+}
+
 impl GatewayProcess {
     /// Starts `bin` on `addr` against `nats_url`, with per-user caps raised for the benchmark, and
     /// waits until `/readyz` answers 200.
@@ -61,6 +114,26 @@ impl GatewayProcess {
         connections_per_user: usize,
         log: PathBuf,
     ) -> Result<GatewayProcess, Error> {
+        Self::launch(
+            bin,
+            addr,
+            nats_url,
+            connections_per_user,
+            log,
+            &Launch::default(),
+        )
+        .await
+    }
+
+    /// [`Self::start`] with the choices of `how`.
+    pub async fn launch(
+        bin: &Path,
+        addr: SocketAddr,
+        nats_url: &str,
+        connections_per_user: usize,
+        log: PathBuf,
+        how: &Launch,
+    ) -> Result<GatewayProcess, Error> {
         if !bin.exists() {
             return Err(Error::Gateway(format!(
                 "{} not found; build it first: cargo build --release -p orderflow-gateway --bin gateway",
@@ -68,7 +141,16 @@ impl GatewayProcess {
             )));
         }
         let out = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
+        let mut command = match how.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
+            .envs(how.env.iter().map(|(k, v)| (k, v)))
             .env("GATEWAY_LISTEN", addr.to_string())
             .env("ORDERFLOW_NATS_URL", nats_url)
             .env("ORDERFLOW_JWT_ISSUER", orderflow_auth::dev::ISSUER)
@@ -87,7 +169,8 @@ impl GatewayProcess {
             .map_err(|e| Error::Gateway(format!("spawning {}: {e}", bin.display())))?;
         let mut gateway = GatewayProcess { child, addr, log };
         let http = reqwest::Client::new();
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + how.ready_within;
+        while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = gateway.child.try_wait() {
                 return Err(Error::Gateway(format!(
                     "exited with {status}; log: {}",
@@ -105,7 +188,8 @@ impl GatewayProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(Error::Gateway(format!(
-            "not ready after 10 s; log: {}",
+            "not ready after {} s; log: {}",
+            how.ready_within.as_secs(),
             gateway.log.display()
         )))
     }

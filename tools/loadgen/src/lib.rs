@@ -9,6 +9,8 @@
 //! - [`storm`]: every connection reset at once and reconnecting, against the gateway,
 //!   nats-server's WebSocket listener and a bare WebSocket floor, in alternating turns
 //!   (`orderflow-loadgen storm`).
+//! - [`instructions`]: the gateway's instructions per delivery under valgrind's callgrind, a
+//!   figure machine noise cannot move, against a budget (`orderflow-loadgen instructions`).
 //!
 //! Shared pieces, each usable by a later benchmark: [`backend`] (nats-server with the real
 //! streams, optionally a WebSocket listener), [`gateway`] (the gateway process), [`floor`] (the
@@ -23,6 +25,7 @@ pub mod delivery;
 pub mod error;
 pub mod floor;
 pub mod gateway;
+pub mod instructions;
 pub mod latency;
 pub mod ledger;
 pub mod nats_proto;

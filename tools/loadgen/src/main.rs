@@ -1,6 +1,6 @@
 //! `orderflow-loadgen`: the command line of the load tool (see the library's documentation for
-//! what each benchmark does). Subcommands: `delivery`, `storm`, and the hidden `floor-server`
-//! that both benchmarks start as a child process.
+//! what each benchmark does). Subcommands: `delivery`, `storm`, `instructions`, and the hidden
+//! `floor-server` that the first two start as a child process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use orderflow_loadgen::delivery::{self, DeliveryConfig, Mode};
+use orderflow_loadgen::instructions::{self, InstructionsConfig};
 use orderflow_loadgen::storm::{self, StormConfig, System};
 use orderflow_loadgen::{Error, floor, gateway};
 
@@ -25,6 +26,8 @@ enum Command {
     Delivery(DeliveryArgs),
     /// Reconnect storm: gateway vs nats-server WebSocket vs a bare WebSocket floor.
     Storm(StormArgs),
+    /// Instructions per delivery under valgrind's callgrind, against a budget.
+    Instructions(InstructionsArgs),
     /// The floor server (started by the benchmarks as a child process).
     #[command(hide = true)]
     FloorServer {
@@ -131,17 +134,65 @@ struct StormArgs {
     gateway_bin: Option<PathBuf>,
 }
 
+/// Options of `orderflow-loadgen instructions`.
+#[derive(clap::Args, Debug)]
+struct InstructionsArgs {
+    /// Events published, one at a time (one delivery each).
+    #[arg(long, default_value_t = 2000)]
+    events: usize,
+    /// Customers with one connection each; the events go to them in turn.
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    /// Fail (exit 2) above this many instructions per delivery.
+    #[arg(long, default_value_t = instructions::RELEASE_BUDGET)]
+    budget: f64,
+    /// The gateway binary (default: `gateway` next to this executable).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// Keep callgrind's dump in this directory (read it with `callgrind_annotate`).
+    #[arg(long)]
+    keep_in: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() {
     let result = match Cli::parse().command {
         Command::Delivery(args) => run_delivery(args).await,
         Command::Storm(args) => run_storm(args).await,
+        Command::Instructions(args) => run_instructions(args).await,
         Command::FloorServer { listen, nats } => floor::run(listen, nats.as_deref()).await,
     };
     if let Err(e) = result {
         eprintln!("loadgen: {e}");
         std::process::exit(1);
     }
+}
+
+async fn run_instructions(args: InstructionsArgs) -> Result<(), Error> {
+    println!("command: {}", command_line());
+    let config = InstructionsConfig {
+        events: args.events,
+        clients: args.clients,
+        gateway_bin: match args.gateway_bin {
+            Some(b) => b,
+            None => gateway::default_binary()?,
+        },
+        keep_in: args.keep_in,
+    };
+    let report = instructions::run(&config).await?;
+    let per = report.per_delivery();
+    println!(
+        "gateway instructions per delivery: {per:.0} ({} instructions over {} deliveries, {} clients); budget {:.0}",
+        report.instructions, report.deliveries, config.clients, args.budget
+    );
+    if per > args.budget {
+        eprintln!(
+            "loadgen: over budget by {:.1} %",
+            (per / args.budget - 1.0) * 100.0
+        );
+        std::process::exit(2);
+    }
+    Ok(())
 }
 
 async fn run_storm(args: StormArgs) -> Result<(), Error> {

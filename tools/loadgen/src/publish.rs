@@ -90,13 +90,7 @@ async fn publish(
         let due = due().min(sent + MAX_IN_FLIGHT as u64);
         while sent < due {
             let customer = (sent % customers.len() as u64) as usize;
-            let event = status_changed(customers[customer]);
-            let mut map = async_nats::HeaderMap::new();
-            for (name, value) in headers::for_event(&event).map_err(|e| nats(&e))? {
-                map.insert(name, value.as_str());
-            }
-            let subject = event.subject().map_err(|e| nats(&e))?;
-            let payload = prost::Message::encode_to_vec(&event);
+            let (subject, map, payload) = message(customers[customer])?;
             let ack = js
                 .publish_with_headers(subject, map, payload.into())
                 .await
@@ -121,6 +115,30 @@ async fn publish(
         acked.push(Acked { customer, sequence });
     }
     Ok(acked)
+}
+
+/// Publishes one status change of `customer` and returns its stream sequence once JetStream
+/// acknowledged it.
+pub async fn one(js: &jetstream::Context, customer: Uuid) -> Result<u64, Error> {
+    let nats = |e: &dyn std::fmt::Display| Error::Nats(e.to_string());
+    let (subject, map, payload) = message(customer)?;
+    let ack = js
+        .publish_with_headers(subject, map, payload.into())
+        .await
+        .map_err(|e| nats(&e))?;
+    Ok(ack.await.map_err(|e| nats(&e))?.sequence)
+}
+
+/// Subject, headers and payload of a fresh status change of `customer`, as the relay sends it.
+fn message(customer: Uuid) -> Result<(String, async_nats::HeaderMap, Vec<u8>), Error> {
+    let nats = |e: &dyn std::fmt::Display| Error::Nats(e.to_string());
+    let event = status_changed(customer);
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers::for_event(&event).map_err(|e| nats(&e))? {
+        map.insert(name, value.as_str());
+    }
+    let subject = event.subject().map_err(|e| nats(&e))?;
+    Ok((subject, map, prost::Message::encode_to_vec(&event)))
 }
 
 /// A status change for a fresh order of `customer`, stamped with the current time: the moment

@@ -4,41 +4,16 @@
 //! each client exactly as often as it was published, paced and at saturation. No ratio is
 //! asserted: a CI machine is too noisy for that (the benchmark itself reports them).
 //!
-//! Which `gateway` binary: the one cargo built into this test's profile directory, as the
-//! storm smoke test explains (`cargo test --workspace` builds it first; alone:
+//! Which `gateway` binary: the one cargo built into this test's profile directory, as
+//! `orderflow_loadgen::gateway::test_binary` explains (`cargo test --workspace` builds it first; alone:
 //! `cargo build -p orderflow-gateway && cargo test -p orderflow-loadgen --test delivery_smoke`).
 //! `ORDERFLOW_GATEWAY_BIN` names another binary.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use orderflow_loadgen::delivery::{self, DeliveryConfig, Mode, System};
-use orderflow_loadgen::gateway::newer_sources;
 
 const CONNECTIONS: usize = 300;
-
-fn gateway_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("ORDERFLOW_GATEWAY_BIN") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = profile_dir.join("gateway");
-    assert!(
-        bin.is_file(),
-        "{} is missing; build it: cargo build -p orderflow-gateway",
-        bin.display()
-    );
-    let stale = newer_sources(&bin);
-    assert!(
-        stale.is_empty(),
-        "{} is older than its source {} (and {} more); rebuild it: cargo build -p orderflow-gateway",
-        bin.display(),
-        stale[0].display(),
-        stale.len() - 1
-    );
-    bin
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_system_delivers_every_event_per_customer_and_broadcast() {
@@ -58,7 +33,7 @@ async fn every_system_delivers_every_event_per_customer_and_broadcast() {
         source_addrs: 8,
         warm_up: Duration::from_millis(200),
         settle: Duration::from_millis(300),
-        gateway_bin: gateway_bin(),
+        gateway_bin: orderflow_loadgen::gateway::test_binary(),
         loadgen_bin: env!("CARGO_BIN_EXE_orderflow-loadgen").into(),
     };
     let report = delivery::run(&config).await.unwrap();

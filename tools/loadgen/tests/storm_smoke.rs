@@ -4,47 +4,14 @@
 //! after the storm, and must have received every event of its customer published after it
 //! first connected, exactly once and in stream order.
 //!
-//! Which `gateway` binary: a test can only name its own package's binaries
-//! (`CARGO_BIN_EXE_<name>`; artifact dependencies are unstable), and depending on the gateway
-//! crate would make this tool fail to build whenever the gateway is mid-change. So the test
-//! takes the `gateway` that cargo built into this test's own profile directory
-//! (`target/<profile>/gateway`, the parent of `deps/`). `cargo test --workspace` (CI and
-//! `cargo xtask test`) builds every binary of the workspace before running any test, so there
-//! it is always current; run alone, build it first
-//! (`cargo build -p orderflow-gateway && cargo test -p orderflow-loadgen --test storm_smoke`).
-//! A binary older than any of its sources (per cargo's dep-info file next to it) is refused
-//! rather than tested. `ORDERFLOW_GATEWAY_BIN` names another binary.
+//! Which `gateway` binary: see `orderflow_loadgen::gateway::test_binary` (alone:
+//! `cargo build -p orderflow-gateway && cargo test -p orderflow-loadgen --test storm_smoke`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use orderflow_loadgen::gateway::newer_sources;
 use orderflow_loadgen::storm::{self, StormConfig, System, TurnFigures};
 
 const CLIENTS: usize = 300;
-
-fn gateway_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("ORDERFLOW_GATEWAY_BIN") {
-        return path.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = profile_dir.join("gateway");
-    assert!(
-        bin.is_file(),
-        "{} is missing; build it: cargo build -p orderflow-gateway",
-        bin.display()
-    );
-    let stale = newer_sources(&bin);
-    assert!(
-        stale.is_empty(),
-        "{} is older than its source {} (and {} more); rebuild it: cargo build -p orderflow-gateway",
-        bin.display(),
-        stale[0].display(),
-        stale.len() - 1
-    );
-    bin
-}
 
 fn figures(report: &storm::StormReport, system: System) -> &TurnFigures {
     let turn = report.turns.iter().find(|t| t.system == system).unwrap();
@@ -67,7 +34,7 @@ async fn storm_takes_every_gateway_client_back_without_losing_an_event() {
         warm_up: Duration::from_secs(2),
         settle: Duration::from_secs(2),
         back_timeout: Duration::from_secs(20),
-        gateway_bin: gateway_bin(),
+        gateway_bin: orderflow_loadgen::gateway::test_binary(),
         loadgen_bin: env!("CARGO_BIN_EXE_orderflow-loadgen").into(),
     };
     let report = storm::run(&config).await.unwrap();
