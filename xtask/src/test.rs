@@ -24,6 +24,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let root = repo_root();
     step("Provisioning tools");
     let tools = tools::ensure()?;
+    tools::ensure_valgrind()?;
     let mut env = tools::env_vars(&tools);
     if root.join("web/package.json").exists() {
         let chromium = tools::ensure_chromium()?;

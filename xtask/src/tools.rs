@@ -130,6 +130,26 @@ fn ensure_postgres() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Makes sure valgrind's callgrind is there: the test run counts the gateway's instructions per
+/// delivery with it (`tools/loadgen/tests/instructions_smoke.rs`).
+pub fn ensure_valgrind() -> Result<()> {
+    let present = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present("valgrind") && present("callgrind_control") {
+        return Ok(());
+    }
+    if !discover::is_root() {
+        bail!("valgrind not found: install it (Debian/Ubuntu: `sudo apt-get install valgrind`)");
+    }
+    apt_install("valgrind")?;
+    println!("installed valgrind");
+    Ok(())
+}
+
 /// `apt-get update && apt-get install -y <package>`, never prompting.
 fn apt_install(package: &str) -> Result<()> {
     for args in [
