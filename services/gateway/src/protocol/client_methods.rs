@@ -200,12 +200,48 @@ impl ClientMethod {
             terminate(serde_json::to_string(&inv).unwrap_or_default())
         }
         match self {
-            ClientMethod::OrderStatusChanged(m) => enc(self.target(), m),
+            ClientMethod::OrderStatusChanged(m) => m.encode(),
             ClientMethod::NewOrderCreated(m) => enc(self.target(), m),
             ClientMethod::LowStockAlert(m) => enc(self.target(), m),
             ClientMethod::Resumed(m) => enc(self.target(), m),
         }
     }
+}
+
+impl OrderStatusChanged {
+    /// The record, written directly: this is the message of every per-customer delivery, and
+    /// serde_json's struct path escaped the constant keys on every call (encoding was a tenth
+    /// of the gateway's instructions per delivery). Only the two free-text fields are escaped,
+    /// by serde_json; the rest are ASCII of known shape. A test holds it equal to the serde
+    /// encoding.
+    fn encode(&self) -> String {
+        let mut out = Vec::with_capacity(192 + self.order_id.len() + self.order_number.len());
+        out.extend_from_slice(br#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"#);
+        json_string(&mut out, &self.order_id);
+        out.extend_from_slice(br#","orderNumber":"#);
+        json_string(&mut out, &self.order_number);
+        for (key, value) in [
+            (&br#","newStatus":""#[..], self.new_status),
+            (br#"","oldStatus":""#, self.old_status),
+            (br#"","updatedAt":""#, &self.updated_at),
+        ] {
+            out.extend_from_slice(key);
+            out.extend_from_slice(value.as_bytes());
+        }
+        out.extend_from_slice(br#"","position":""#);
+        out.extend_from_slice(self.position.stream.as_str().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(itoa::Buffer::new().format(self.position.sequence).as_bytes());
+        out.extend_from_slice(b"\"}]}\x1e");
+        // Every piece is UTF-8: constants, serde_json's escaping, and the fields' own strings.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `value` as a JSON string literal, escaped as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde::Serializer::serialize_str(&mut serde_json::Serializer::new(out), value);
 }
 
 #[cfg(test)]
@@ -264,6 +300,38 @@ mod tests {
                 "newStatus":"Shipped","oldStatus":"Confirmed","updatedAt":"2026-11-25T14:00:00Z",
                 "position":"ORDERS:9"}]})
         );
+    }
+
+    #[test]
+    fn the_direct_encoding_equals_serde_json() {
+        for text in [
+            "ORD-1",
+            "",
+            "quote \" backslash \\ slash /",
+            "control \u{1} \u{1f} separator \u{1e} newline \n tab \t",
+            "unicode é 漢字 🚀 \u{2028}",
+        ] {
+            let m = OrderStatusChanged {
+                order_id: format!("{text}-id"),
+                order_number: text.to_owned(),
+                new_status: "Shipped",
+                old_status: "Confirmed",
+                updated_at: "2026-11-25T14:00:00.123456789Z".into(),
+                position: Position {
+                    stream: StreamName::Orders,
+                    sequence: u64::MAX,
+                },
+            };
+            let serde = terminate(
+                serde_json::to_string(&Invocation {
+                    message_type: 1,
+                    target: "OrderStatusChanged",
+                    arguments: [&m],
+                })
+                .unwrap(),
+            );
+            assert_eq!(m.encode(), serde, "{text:?}");
+        }
     }
 
     #[test]
