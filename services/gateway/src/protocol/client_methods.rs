@@ -216,7 +216,9 @@ impl OrderStatusChanged {
     /// encoding.
     fn encode(&self) -> String {
         let mut out = Vec::with_capacity(192 + self.order_id.len() + self.order_number.len());
-        out.extend_from_slice(br#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"#);
+        out.extend_from_slice(
+            br#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"#,
+        );
         json_string(&mut out, &self.order_id);
         out.extend_from_slice(br#","orderNumber":"#);
         json_string(&mut out, &self.order_number);
@@ -231,7 +233,11 @@ impl OrderStatusChanged {
         out.extend_from_slice(br#"","position":""#);
         out.extend_from_slice(self.position.stream.as_str().as_bytes());
         out.push(b':');
-        out.extend_from_slice(itoa::Buffer::new().format(self.position.sequence).as_bytes());
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(self.position.sequence)
+                .as_bytes(),
+        );
         out.extend_from_slice(b"\"}]}\x1e");
         // Every piece is UTF-8: constants, serde_json's escaping, and the fields' own strings.
         String::from_utf8(out).unwrap_or_default()
