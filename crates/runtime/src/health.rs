@@ -1,6 +1,10 @@
 //! `/healthz`, `/readyz` and `/metrics` routes. Liveness says the process answers; readiness
 //! asks the service's own checks (database, NATS) so load balancers stop sending traffic to a
 //! replica that cannot serve it.
+//!
+//! [`routes`] runs its checks on every `/readyz` call, which suits checks that answer at once
+//! (the gateway's). A check that waits for a server (PostgreSQL) belongs behind
+//! [`crate::readiness::Readiness`], which probes in the background and answers at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -68,7 +72,8 @@ async fn readiness(checks: &[(&'static str, ReadinessCheck)]) -> axum::response:
         .into_response()
 }
 
-/// Readiness of a PostgreSQL pool: a `SELECT 1` answers.
+/// Readiness of a PostgreSQL pool: a `SELECT 1` answers. An answer also ends the log of a
+/// database outage ([`crate::database::reachable`]).
 pub fn postgres_check(pool: sqlx::PgPool) -> (&'static str, ReadinessCheck) {
     let check: ReadinessCheck = Arc::new(move || {
         let pool = pool.clone();
@@ -76,7 +81,7 @@ pub fn postgres_check(pool: sqlx::PgPool) -> (&'static str, ReadinessCheck) {
             sqlx::query("SELECT 1")
                 .execute(&pool)
                 .await
-                .map(drop)
+                .map(|_| crate::database::reachable())
                 .map_err(|_| "unreachable".to_owned())
         })
     });

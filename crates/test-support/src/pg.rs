@@ -1,8 +1,10 @@
 //! A real PostgreSQL cluster (initdb + postgres) run from a directory, on a loopback port.
 //!
-//! Used three ways: lazily, one per test process, by [`crate::fresh_database`]; by
+//! Used four ways: lazily, one per test process, by [`crate::fresh_database`]; by
 //! `cargo xtask test` as one shared server for a whole run (its URL handed to tests through
-//! `ORDERFLOW_TEST_PG_URL`); and by `cargo xtask up` as the developer's durable database.
+//! `ORDERFLOW_TEST_PG_URL`); by `cargo xtask up` as the developer's durable database; and by
+//! tests of a database outage, which stop their own server and start it again
+//! ([`PgCluster::stop_in_place`], [`PgCluster::start_again`]).
 //! The API is blocking (std::process), which suits xtask; tests go through the async wrappers.
 //!
 //! PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user that
@@ -30,6 +32,8 @@ pub struct PgCluster {
     base: PathBuf,
     port: u16,
     process: Option<Supervised>,
+    /// How it was launched, to launch it again after [`PgCluster::stop_in_place`].
+    launched: Option<Launch>,
     // Declared last so the server stops before a temporary directory is removed.
     _temp: Option<TempDir>,
 }
@@ -85,6 +89,7 @@ impl PgCluster {
                 base: base.clone(),
                 port,
                 process: None,
+                launched: None,
                 _temp: None,
             };
             match cluster.launch(run_as, durable, cleanup) {
@@ -101,6 +106,11 @@ impl PgCluster {
         durable: bool,
         cleanup: Option<&Path>,
     ) -> Result<()> {
+        self.launched = Some(Launch {
+            run_as,
+            durable,
+            cleanup: cleanup.map(Path::to_path_buf),
+        });
         let mut args: Vec<String> = vec!["-D".into(), self.data_dir().display().to_string()];
         let mut settings = vec![
             "listen_addresses=127.0.0.1".to_string(),
@@ -199,11 +209,36 @@ impl PgCluster {
         self.shutdown();
     }
 
+    /// Fast shutdown, as `pg_ctl stop` does (sessions are told "terminating connection due to
+    /// administrator command", new ones refused), keeping the data and the port for
+    /// [`Self::start_again`]: a database outage for tests. Blocks until the server has exited.
+    pub fn stop_in_place(&mut self) {
+        self.shutdown();
+    }
+
+    /// Starts the server again after [`Self::stop_in_place`], on the same port with the same
+    /// data, and waits until it accepts connections. Blocks (about a second).
+    pub fn start_again(&mut self) -> Result<()> {
+        self.shutdown();
+        let launch = self
+            .launched
+            .take()
+            .expect("launched before it was stopped");
+        self.launch(launch.run_as, launch.durable, launch.cleanup.as_deref())
+    }
+
     fn shutdown(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.stop(STOP_TIMEOUT);
         }
     }
+}
+
+/// The settings a cluster was launched with.
+struct Launch {
+    run_as: Option<(u32, u32)>,
+    durable: bool,
+    cleanup: Option<PathBuf>,
 }
 
 impl Drop for PgCluster {

@@ -92,3 +92,42 @@ fn durable_cluster_keeps_data_across_restarts() {
     });
     assert_eq!(value, "still here");
 }
+
+#[test]
+fn a_temporary_cluster_stopped_in_place_starts_again_with_its_data() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut cluster = PgCluster::start_temporary().unwrap();
+    let url = cluster.url();
+    let connect = || runtime.block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url));
+    let mut conn = connect().unwrap();
+    runtime.block_on(async {
+        sqlx::query("CREATE TABLE kept (v text)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO kept VALUES ('still here')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+
+    let started = Instant::now();
+    cluster.stop_in_place();
+    eprintln!("stop in place in {:?}", started.elapsed());
+    assert!(!cluster.is_running());
+    assert!(connect().is_err(), "a stopped cluster refuses connections");
+    // The open session was ended by the shutdown.
+    let dead = runtime.block_on(sqlx::query("SELECT 1").execute(&mut conn));
+    assert!(dead.is_err());
+
+    let started = Instant::now();
+    cluster.start_again().unwrap();
+    eprintln!("start again in {:?}", started.elapsed());
+    assert!(cluster.is_running());
+    assert_eq!(cluster.url(), url, "same port");
+    let mut conn = connect().unwrap();
+    let value: String = runtime
+        .block_on(sqlx::query_scalar("SELECT v FROM kept").fetch_one(&mut conn))
+        .unwrap();
+    assert_eq!(value, "still here");
+}
