@@ -10,8 +10,15 @@
 //! no-op. A message that can never be applied (undecodable, or a handler's permanent error) is
 //! terminated, logged and counted, and the rest of its batch still commits; later messages keep
 //! flowing. See [`batch`] for how failures inside a batch are handled.
+//!
+//! A consumer that dies holding a fetched batch delays those messages by the consumer's
+//! `ack_wait`, after which JetStream redelivers them to a live one. So `ack_wait` is short
+//! ([`ACK_WAIT`]), and a batch that takes longer (waiting for row locks, a slow disk) tells
+//! JetStream it is still at work ([`progress`]), so a slow batch is not handed to a second
+//! worker meanwhile.
 
 pub mod batch;
+pub mod progress;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,9 +117,28 @@ pub enum Error {
     JetStream(String),
 }
 
+/// How long JetStream waits for the ack of a delivered message before it redelivers it: the
+/// longest a crashed consumer delays the messages it had fetched. A live consumer renews it
+/// while its batch takes longer ([`progress`]).
+pub const ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// Settings of the durable consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerSettings {
+    /// See [`ACK_WAIT`]. Applied to an existing durable consumer at bind too.
+    pub ack_wait: Duration,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self { ack_wait: ACK_WAIT }
+    }
+}
+
 /// A durable, idempotent consumer of one stream.
 pub struct Consumer<H> {
     name: String,
+    ack_wait: Duration,
     /// One connection: a consumer applies one batch at a time (workers are separate consumers).
     connection: Connections,
     consumer: jetstream::consumer::Consumer<pull::Config>,
@@ -122,7 +148,8 @@ pub struct Consumer<H> {
 }
 
 impl<H: Handler> Consumer<H> {
-    /// Creates (or binds to) the durable consumer `name` on `stream` filtered by `subjects`.
+    /// Creates (or binds to) the durable consumer `name` on `stream` filtered by `subjects`,
+    /// with the default [`ConsumerSettings`].
     pub async fn bind(
         jetstream: &jetstream::Context,
         stream: &str,
@@ -131,24 +158,37 @@ impl<H: Handler> Consumer<H> {
         pool: PgPool,
         handler: H,
     ) -> Result<Self, Error> {
+        let settings = ConsumerSettings::default();
+        Self::bind_with(jetstream, stream, name, subjects, pool, handler, settings).await
+    }
+
+    /// [`bind`](Self::bind) with `settings`. An existing durable consumer is updated to them
+    /// (create-or-update), so a deployment picks up a new `ack_wait` at its next start.
+    pub async fn bind_with(
+        jetstream: &jetstream::Context,
+        stream: &str,
+        name: &str,
+        subjects: Vec<String>,
+        pool: PgPool,
+        handler: H,
+        settings: ConsumerSettings,
+    ) -> Result<Self, Error> {
         let err = |e: &dyn std::fmt::Display| Error::JetStream(e.to_string());
         let stream = jetstream.get_stream(stream).await.map_err(|e| err(&e))?;
         let consumer = stream
-            .get_or_create_consumer(
-                name,
-                pull::Config {
-                    durable_name: Some(name.to_owned()),
-                    filter_subjects: subjects,
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
+            .create_consumer(pull::Config {
+                durable_name: Some(name.to_owned()),
+                filter_subjects: subjects,
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: settings.ack_wait,
+                max_deliver: -1,
+                ..Default::default()
+            })
             .await
             .map_err(|e| err(&e))?;
         Ok(Self {
             name: name.to_owned(),
+            ack_wait: settings.ack_wait,
             connection: Connections::like(&pool, 1),
             consumer,
             handler,
@@ -183,8 +223,33 @@ impl<H: Handler> Consumer<H> {
     /// One step: fetch up to `max` messages (waiting at most `wait` for the first), apply them
     /// all in one transaction ([`Consumer::apply_batch`]), and only after its commit ack each
     /// one: applied and duplicate messages are acked, rejected ones terminated, the others
-    /// nakked for redelivery. Returns the outcomes in delivery order.
+    /// nakked for redelivery. While the batch is being applied, its messages are marked in
+    /// progress every third of `ack_wait` (for at most [`progress::MAX_IN_PROGRESS`]). Returns
+    /// the outcomes in delivery order.
     pub async fn step(&self, max: usize, wait: Duration) -> Result<Vec<Outcome>, Error> {
+        let messages = self.fetch(max, wait).await?;
+        Ok(self.settle(&messages).await)
+    }
+
+    /// [`step`](Self::step), unless `stop` comes first: a stop while fetching ends the step at
+    /// once (with nothing), but a batch that was fetched is applied and acked before this
+    /// returns, so a stopping service finishes its batch instead of leaving the messages to be
+    /// redelivered after `ack_wait`.
+    pub async fn step_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Outcome>, Error> {
+        let messages = tokio::select! {
+            () = stop.cancelled() => return Ok(Vec::new()),
+            fetched = self.fetch(max, wait) => fetched?,
+        };
+        Ok(self.settle(&messages).await)
+    }
+
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<jetstream::Message>, Error> {
         let mut fetched = self
             .consumer
             .fetch()
@@ -197,7 +262,25 @@ impl<H: Handler> Consumer<H> {
         while let Some(message) = fetched.next().await {
             messages.push(message.map_err(|e| Error::JetStream(e.to_string()))?);
         }
-        let outcomes = self.apply_batch(&messages).await;
+        Ok(messages)
+    }
+
+    /// Applies fetched `messages` (keeping them in progress meanwhile) and acks each one by its
+    /// outcome.
+    async fn settle(&self, messages: &[jetstream::Message]) -> Vec<Outcome> {
+        let outcomes = {
+            let touch = move || async move {
+                for message in messages {
+                    // A lost mark costs a redelivery at worst, which the inbox makes harmless.
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            };
+            let keep = progress::keep_in_progress(self.ack_wait / 3, touch);
+            tokio::select! {
+                outcomes = self.apply_batch(messages) => outcomes,
+                never = keep => match never {},
+            }
+        };
         for (message, &outcome) in messages.iter().zip(&outcomes) {
             let ack = match outcome {
                 Outcome::Applied | Outcome::Duplicate => AckKind::Ack,
@@ -213,7 +296,7 @@ impl<H: Handler> Consumer<H> {
             }
         }
         self.export_lag().await;
-        Ok(outcomes)
+        outcomes
     }
 
     /// How many times this consumer's batches hit a deadlock or serialization failure (each
@@ -230,17 +313,18 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    /// Runs steps until `shutdown`, backing off after errors.
+    /// Runs steps until `shutdown` (finishing a fetched batch), backing off after errors.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let step = self.step(256, Duration::from_secs(1));
-            let result = tokio::select! {
-                () = shutdown.cancelled() => return,
-                r = step => r,
-            };
+            let result = self
+                .step_until(256, Duration::from_secs(1), &shutdown)
+                .await;
             if let Err(e) = result {
                 tracing::warn!(consumer = %self.name, error = %e, "consumer step failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
             }
         }
     }
