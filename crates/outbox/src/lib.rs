@@ -4,7 +4,8 @@
 //! [`enqueue_then_wake`] and wakes its relay after the commit with [`RelayWaker`] (or, where it
 //! cannot run code after its commit, with [`enqueue`], which notifies relays through `NOTIFY`).
 //! An optimistic writer makes its conditional change and writes its events in one statement
-//! with [`enqueue_with_change`]. Nothing is published from a request handler. A [`Relay`] then
+//! with [`enqueue_with_change`] (and [`enqueue_with_change_and`] when a record must commit with
+//! it). Nothing is published from a request handler. A [`Relay`] then
 //! publishes the rows to JetStream in commit order per aggregate, and its delete of them commits
 //! only once every publish is acknowledged. JetStream drops duplicates by `Nats-Msg-Id` (the
 //! event id), so a relay that dies between the ack and that commit cannot store an event twice.
@@ -17,7 +18,8 @@ mod streams;
 
 pub use error::Error;
 pub use message::{
-    OutboxMessage, PgQuery, enqueue, enqueue_then_wake, enqueue_with_change, pending_count,
+    OutboxMessage, PgQuery, enqueue, enqueue_then_wake, enqueue_with_change,
+    enqueue_with_change_and, pending_count,
 };
 pub use relay::{Relay, RelaySettings, RelayWaker};
 pub use streams::{StreamSettings, ensure_streams};

@@ -77,11 +77,40 @@ pub async fn enqueue_with_change<'q>(
     bind_change: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
     messages: &'q [OutboxMessage],
 ) -> Result<bool, Error> {
+    with_change(conn, change, None, bind_change, messages).await
+}
+
+/// [`enqueue_with_change`] plus `record`, a second data-modifying statement in the same
+/// statement that reads the change's `RETURNING` rows as `change` (e.g. `INSERT INTO ...
+/// SELECT ... FROM change`): whatever must commit with the change and only with it, such as the
+/// idempotency key that lets a retry find what the change did. `bind_change` binds the
+/// parameters of both, from `$7` on. If `record` fails (say, a unique violation), nothing of
+/// the statement is written.
+pub async fn enqueue_with_change_and<'q>(
+    conn: &mut PgConnection,
+    change: &str,
+    record: &str,
+    bind_change: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
+    messages: &'q [OutboxMessage],
+) -> Result<bool, Error> {
+    with_change(conn, change, Some(record), bind_change, messages).await
+}
+
+async fn with_change<'q>(
+    conn: &mut PgConnection,
+    change: &str,
+    record: Option<&str>,
+    bind_change: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
+    messages: &'q [OutboxMessage],
+) -> Result<bool, Error> {
     // A data-modifying WITH runs once and to completion whatever reads it. The INSERT reads the
     // change's output, so its rows (and their ids) come after the change took its row locks:
     // an aggregate's rows keep commit order, which the relay's ordering check relies on.
+    let record = record
+        .map(|r| format!("recorded AS ({r}),"))
+        .unwrap_or_default();
     let sql = format!(
-        "WITH change AS ({change}),
+        "WITH change AS ({change}), {record}
               written AS ({INSERT} WHERE EXISTS (SELECT FROM change) ORDER BY ord)
          SELECT EXISTS (SELECT FROM change)"
     );
