@@ -10,15 +10,18 @@ use orderflow_auth::Authenticator;
 use orderflow_connections::Connections;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, RelayWaker, ensure_streams};
+use orderflow_runtime::readiness::{Dependency, Readiness};
 use orderflow_runtime::{connect, health};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::idempotency;
 use crate::reactions::{self, Reactions};
 use crate::service::OrderService;
 use crate::store;
@@ -36,6 +39,8 @@ pub struct OrdersApp {
     authenticator: Authenticator,
     /// Shared by the request handlers (they wake it after each commit) and the relay.
     relay_waker: RelayWaker,
+    /// The background tasks, so that a stopping service can wait for them.
+    tasks: TaskTracker,
 }
 
 impl OrdersApp {
@@ -64,6 +69,7 @@ impl OrdersApp {
             nats,
             authenticator,
             relay_waker: RelayWaker::default(),
+            tasks: TaskTracker::new(),
         })
     }
 
@@ -77,28 +83,33 @@ impl OrdersApp {
         OrderService::new(self.connections.clone(), self.relay_waker.clone())
     }
 
-    /// All HTTP routes: the API, health and metrics.
+    /// All HTTP routes: the API, health and metrics. Starts the readiness probe, so call it
+    /// within a Tokio runtime.
     pub fn router(&self) -> Router {
         let state = ApiState {
             orders: self.orders(),
             authenticator: self.authenticator.clone(),
         };
-        let checks = vec![
-            health::postgres_check(self.pool.clone()),
-            health::nats_check(self.nats.clone()),
-        ];
+        // Without PostgreSQL no request can be served. Without NATS every request still is
+        // (events wait in the outbox), so a broker outage only shows as degraded: taking the
+        // API out of rotation for it would turn a broker restart into an outage.
+        let readiness = Readiness::start(vec![
+            Dependency::required(health::postgres_check(self.pool.clone())),
+            Dependency::degrading(health::nats_check(self.nats.clone())),
+        ]);
         api::routes(state)
-            .merge(health::routes(
-                checks,
-                orderflow_runtime::metrics::install(),
-            ))
+            .merge(readiness.routes(orderflow_runtime::metrics::install()))
             .layer(
                 TraceLayer::new_for_http()
-                    .make_span_with(orderflow_runtime::telemetry::span_without_query),
+                    .make_span_with(orderflow_runtime::telemetry::span_without_query)
+                    // A 5xx is logged where it is made: a 500's cause once, a 503 as part of a
+                    // summarised outage. One more line per failed request would undo that.
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
             )
     }
 
-    /// Starts the outbox relay and the inventory-event consumer.
+    /// Starts the outbox relay, the inventory-event consumer and the purge of expired
+    /// idempotency keys.
     pub fn spawn_background(&self, shutdown: &CancellationToken) {
         let relay = Relay::new(
             self.pool.clone(),
@@ -106,24 +117,77 @@ impl OrdersApp {
             RelaySettings::default(),
         )
         .woken_by(self.relay_waker.clone());
-        tokio::spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
-        tokio::spawn(run_reactions(self.clone(), shutdown.clone()));
+        self.tasks
+            .spawn(relay.run(self.config.streams.clone(), shutdown.clone()));
+        self.tasks
+            .spawn(run_reactions(self.clone(), shutdown.clone()));
+        self.tasks.spawn(idempotency::purge_forever(
+            self.pool.clone(),
+            shutdown.clone(),
+        ));
     }
 
-    /// Serves on `listener` until `shutdown`, with the background tasks.
+    /// Serves on `listener` until `shutdown`, with the background tasks; then finishes the
+    /// requests in flight and publishes the events they committed.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        self.spawn_background(&shutdown);
+        // The background tasks outlive the HTTP server: requests still running when the signal
+        // comes commit events, which this replica then publishes itself instead of leaving them
+        // to the next start (with one replica, nobody would see them until then).
+        let background = CancellationToken::new();
+        self.spawn_background(&background);
         let router = self.router();
-        axum::serve(listener, router)
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        // Background work stops at its next step; a consumer first applies and acks the batch
+        // it holds.
+        background.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(FINAL_DRAIN, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running at exit");
+        }
+        self.publish_remaining().await;
+        served
+    }
+
+    /// Publishes what is left in the outbox, for at most [`FINAL_DRAIN`] (NATS may be away:
+    /// then the rows wait for the next relay, as always). The last step of [`Self::serve`].
+    pub async fn publish_remaining(&self) -> usize {
+        let relay = Relay::new(
+            self.pool.clone(),
+            self.jetstream(),
+            RelaySettings::default(),
+        );
+        match tokio::time::timeout(FINAL_DRAIN, relay.drain()).await {
+            Ok(Ok(published)) => {
+                if published > 0 {
+                    tracing::info!(published, "published the last events before exiting");
+                }
+                published
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "events left in the outbox for the next relay");
+                0
+            }
+            Err(_) => {
+                tracing::warn!("events left in the outbox for the next relay (timed out)");
+                0
+            }
+        }
     }
 }
+
+/// How long a stopping replica keeps publishing what its last requests committed; well inside
+/// the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
+const FINAL_DRAIN: Duration = Duration::from_secs(5);
 
 async fn run_reactions(app: OrdersApp, shutdown: CancellationToken) {
     let js = app.jetstream();

@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod idempotency;
 pub mod reactions;
 pub mod service;
 pub mod store;

@@ -15,6 +15,7 @@ use crate::domain::{
     TransitionError,
 };
 use crate::events::to_outbox;
+use crate::idempotency;
 use crate::store::{self, OrderPage, PageCursor};
 
 /// Who is acting, as established by their token.
@@ -51,7 +52,8 @@ pub enum OrderError {
     /// Products priced in different currencies cannot share an order.
     #[error("products are priced in different currencies: {}", .0.join(", "))]
     MixedCurrencies(Vec<String>),
-    /// The idempotency key was used before with a different request.
+    /// The idempotency key was used before with a different request (another body, order,
+    /// command or `If-Match`).
     #[error("idempotency key was already used for a different request")]
     IdempotencyKeyReused,
     /// The database failed.
@@ -150,15 +152,38 @@ impl OrderService {
         command: &Command,
         if_match: Option<u64>,
     ) -> Result<Order, OrderError> {
+        self.transition_with_key(actor, id, command, if_match, None)
+            .await
+            .map(|(order, _)| order)
+    }
+
+    /// [`transition`](Self::transition) under an idempotency key ([`crate::idempotency`]) when
+    /// one is given: a retry of a committed request returns the order as that request left it
+    /// (`true` = replayed, nothing changed now).
+    pub async fn transition_with_key(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        command: &Command,
+        if_match: Option<u64>,
+        key: Option<&str>,
+    ) -> Result<(Order, bool), OrderError> {
         let mut conn = self.connections.acquire().await?;
-        let outcome = transition_on(&mut conn, actor, id, command, if_match).await;
+        let outcome = match key {
+            Some(key) => {
+                idempotency::transition_on(&mut conn, actor, id, command, if_match, key).await
+            }
+            None => transition_on(&mut conn, actor, id, command, if_match)
+                .await
+                .map(|order| (order, false)),
+        };
         match &outcome {
             // It may be broken.
             Err(OrderError::Database(_) | OrderError::Outbox(_)) => drop(conn),
             // Refusals (404, 409, 412) keep it: they cost no new connections.
             _ => conn.release(),
         }
-        if outcome.is_ok() {
+        if let Ok((_, false)) = outcome {
             self.relay.wake();
             metrics::counter!("orders_transitions_total", "command" => command.name()).increment(1);
         }
@@ -193,7 +218,7 @@ async fn create_in(
         .first()
         .map(|(_, c)| c.clone())
         .unwrap_or_else(|| "USD".to_owned());
-    let now = OffsetDateTime::now_utc();
+    let now = now();
     let number = store::next_order_number(tx, now.year()).await?;
     let (order, events) = Order::create(
         NewOrder {
@@ -236,7 +261,7 @@ async fn transition_on(
             });
         }
         let read_version = order.version;
-        let now = OffsetDateTime::now_utc();
+        let now = now();
         let events = order.handle(command, now)?;
         let messages = to_outbox(&order, &events, now)?;
         if store::save_transition_if_unchanged(conn, &order, read_version, &messages).await? {
@@ -245,7 +270,16 @@ async fn transition_on(
     }
 }
 
-fn visible(actor: &Actor, order: Option<Order>) -> Result<Order, OrderError> {
+/// The current time as PostgreSQL stores it (microseconds), so that what a request answers
+/// equals what a later read, or the replay of a retried request, returns.
+pub(crate) fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
+/// The order if the actor may see it; another customer's order is [`OrderError::NotFound`].
+pub(crate) fn visible(actor: &Actor, order: Option<Order>) -> Result<Order, OrderError> {
     match order {
         Some(o) if actor.is_admin || o.customer_id == actor.customer_id => Ok(o),
         // Another customer's order looks exactly like a missing one, so ids cannot be probed.

@@ -111,3 +111,28 @@ async fn requests_succeed_while_nats_is_down_and_the_event_arrives_once_it_retur
         0
     );
 }
+
+#[tokio::test]
+async fn a_stopping_replica_publishes_what_its_last_requests_committed() {
+    // No relay runs: the events stay in the outbox, as when SIGTERM stopped the relay.
+    let stack = Stack::start_with(false).await;
+    stack.seed_product("KB-001", 4_999).await;
+    let alice = customer("Alice");
+    let order = stack.create_order(&alice.token, "KB-001", 1).await;
+    let confirm = format!("/api/orders/{}/confirm", order["id"].as_str().unwrap());
+    stack.post(&alice.token, &confirm, None).await;
+    let waiting = orderflow_outbox::pending_count(&stack.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 3, "created, confirmed, status changed");
+
+    assert_eq!(stack.app.publish_remaining().await, 3);
+    assert_eq!(
+        orderflow_outbox::pending_count(&stack.app.pool)
+            .await
+            .unwrap(),
+        0
+    );
+    let stored = wait_for_stream(&stack.app.jetstream(), "ORDERS", 3).await;
+    assert_eq!(stored.len(), 3);
+}

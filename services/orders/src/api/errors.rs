@@ -1,8 +1,9 @@
 //! Maps use-case errors to RFC 9457 problems with stable codes. Internal causes are logged
-//! once here and never returned to the client.
+//! once here and never returned to the client; an unreachable database is a 503 with
+//! `Retry-After`, logged as one summarised outage (`orderflow_runtime::database`).
 
 use axum::http::StatusCode;
-use orderflow_runtime::Problem;
+use orderflow_runtime::{Problem, database};
 
 use crate::domain::TransitionError;
 use crate::service::OrderError;
@@ -46,7 +47,10 @@ impl From<OrderError> for Problem {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
                     .detail("This Idempotency-Key was already used with a different request body.")
             }
-            OrderError::Database(e) => internal("database", &e),
+            OrderError::Database(e) => database::problem(&e, "database"),
+            OrderError::Outbox(orderflow_outbox::Error::Database(e)) => {
+                database::problem(&e, "outbox")
+            }
             OrderError::Outbox(e) => internal("outbox", &e),
             OrderError::Contract(e) => internal("event contract", &e),
         }

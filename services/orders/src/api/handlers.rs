@@ -38,11 +38,24 @@ fn order_response(status: StatusCode, order: &crate::domain::Order) -> Response 
     response
 }
 
+/// Marks the answer to a retry that changed nothing now (`Idempotent-Replayed: true`, the
+/// header the IETF Idempotency-Key draft's implementations use), so clients and logs can tell.
+fn replayed(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+const IDEMPOTENT_REPLAYED: header::HeaderName =
+    header::HeaderName::from_static("idempotent-replayed");
+
 /// `POST /api/orders`: the caller places a draft order.
 #[utoipa::path(post, path = "/api/orders", request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = OrderDto), (status = 200, description = "Retry of an earlier request", body = OrderDto),
-              (status = 400), (status = 401), (status = 422)),
+              (status = 400), (status = 401), (status = 422),
+              (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn create_order(
     State(state): State<ApiState>,
@@ -65,7 +78,11 @@ pub async fn create_order(
     if let Ok(location) = HeaderValue::from_str(&format!("/api/orders/{}", order.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    Ok(if created {
+        response
+    } else {
+        replayed(response)
+    })
 }
 
 fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem> {
@@ -99,7 +116,7 @@ fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem
 
 /// `GET /api/orders/{id}`.
 #[utoipa::path(get, path = "/api/orders/{id}", params(("id" = Uuid, Path)),
-    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn get_order(
     State(state): State<ApiState>,
@@ -126,7 +143,7 @@ pub struct ListParams {
 
 /// `GET /api/orders`: the caller's orders, or everyone's for admins; newest first.
 #[utoipa::path(get, path = "/api/orders", params(ListParams),
-    responses((status = 200, body = OrderListDto), (status = 400), (status = 401)),
+    responses((status = 200, body = OrderListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn list_orders(
     State(state): State<ApiState>,
@@ -168,13 +185,16 @@ pub async fn list_orders(
 }
 
 /// `POST /api/orders/{id}/{action}` with action confirm, cancel (owner or admin), process, ship
-/// or deliver (admin). `If-Match` makes the change conditional on the version read.
+/// or deliver (admin). `If-Match` makes the change conditional on the version read;
+/// `Idempotency-Key` makes a retry answer with what the first request committed.
 #[utoipa::path(post, path = "/api/orders/{id}/{action}",
     params(("id" = Uuid, Path), ("action" = String, Path, description = "confirm, cancel, process, ship or deliver"),
-           ("If-Match" = Option<String>, Header, description = "ETag of the version the change is based on")),
+           ("If-Match" = Option<String>, Header, description = "ETag of the version the change is based on"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a retry answers 200 with the order as the first request left it, with `Idempotent-Replayed: true`")),
     request_body(content = Option<CancelRequest>, description = "Only for cancel: the reason"),
     responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409), (status = 412)),
+              (status = 409), (status = 412), (status = 422, description = "Idempotency-Key used for another request"),
+              (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn transition(
     State(state): State<ApiState>,
@@ -202,11 +222,13 @@ pub async fn transition(
         orderflow_auth::require_admin(&principal)?;
     }
     let expected = if_match(&headers)?;
-    let order = state
+    let key = idempotency_key(&headers)?;
+    let (order, replay) = state
         .orders
-        .transition(&actor(&principal), id, &command, expected)
+        .transition_with_key(&actor(&principal), id, &command, expected, key.as_deref())
         .await?;
-    Ok(order_response(StatusCode::OK, &order))
+    let response = order_response(StatusCode::OK, &order);
+    Ok(if replay { replayed(response) } else { response })
 }
 
 fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Problem> {

@@ -99,20 +99,33 @@ pub async fn save_transition_if_unchanged(
 ) -> Result<bool, orderflow_outbox::Error> {
     orderflow_outbox::enqueue_with_change(
         conn,
-        "UPDATE orders SET status = $8, version = $9, cancel_reason = $10, updated_at = $11
-         WHERE id = $7 AND version = $12 RETURNING id",
-        |query| {
-            query
-                .bind(order.id.0)
-                .bind(order.status.as_str())
-                .bind(order.version as i64)
-                .bind(&order.cancel_reason)
-                .bind(order.updated_at)
-                .bind(read_version as i64)
-        },
+        TRANSITION_IF_UNCHANGED,
+        |query| bind_transition(query, order, read_version),
         events,
     )
     .await
+}
+
+/// The conditional update of a transition: parameters `$7`-`$12` (see [`bind_transition`]),
+/// returns the order's id if it applied.
+pub(super) const TRANSITION_IF_UNCHANGED: &str =
+    "UPDATE orders SET status = $8, version = $9, cancel_reason = $10, updated_at = $11
+     WHERE id = $7 AND version = $12 RETURNING id";
+
+/// Binds `$7`-`$12` of [`TRANSITION_IF_UNCHANGED`]: the order after the transition, and the
+/// version it was computed from.
+pub(super) fn bind_transition<'q>(
+    query: orderflow_outbox::PgQuery<'q>,
+    order: &'q Order,
+    read_version: u64,
+) -> orderflow_outbox::PgQuery<'q> {
+    query
+        .bind(order.id.0)
+        .bind(order.status.as_str())
+        .bind(order.version as i64)
+        .bind(&order.cancel_reason)
+        .bind(order.updated_at)
+        .bind(read_version as i64)
 }
 
 /// Loads an order.
@@ -213,49 +226,6 @@ fn order_from_row(row: &PgRow) -> Result<Order, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// Claims `key` for this customer's create request. Returns `None` when the key is new (the
-/// caller goes on creating `order_id`), or the earlier request's hash and order when it was used
-/// before. A concurrent request with the same key waits here until the first one commits.
-pub async fn record_idempotency_key(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    key: &str,
-    request_hash: &str,
-    order_id: OrderId,
-) -> Result<Option<(String, OrderId)>, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(customer.0)
-    .bind(key)
-    .bind(request_hash)
-    .bind(order_id.0)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(None);
-    }
-    find_idempotent(conn, customer, key).await
-}
-
-/// The request hash and order recorded for an idempotency key, if any.
-pub async fn find_idempotent(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    key: &str,
-) -> Result<Option<(String, OrderId)>, sqlx::Error> {
-    let row: Option<(String, Uuid)> = sqlx::query_as(
-        "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
-    )
-    .bind(customer.0)
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(h, id)| (h, OrderId(id))))
 }
 
 /// Keyset position in a listing: the last order's creation time and id.

@@ -12,6 +12,7 @@ use orderflow_orders::domain::{Money, ProductId, Sku};
 use orderflow_orders::store::{self, CatalogEntry};
 use orderflow_orders::{Config, OrdersApp};
 use orderflow_outbox::{StreamSettings, ensure_streams};
+use orderflow_test_support::proxy::TcpProxy;
 use orderflow_test_support::{NatsServer, TestDatabase, fresh_database};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -55,6 +56,36 @@ impl Stack {
     pub async fn start_with(background: bool) -> Self {
         let nats = NatsServer::start().await;
         let db = fresh_database().await;
+        Self::start_on(nats, db, background).await
+    }
+
+    /// Everything running, with the service reaching PostgreSQL through a [`TcpProxy`], so a
+    /// test can take the database away (`cut`) while the service runs.
+    pub async fn start_behind_proxy() -> (Self, TcpProxy) {
+        let nats = NatsServer::start().await;
+        let db = fresh_database().await;
+        let options = db.connect_options();
+        let proxy = TcpProxy::start(([127, 0, 0, 1], options.get_port()).into())
+            .await
+            .unwrap();
+        let proxied = TestDatabase {
+            url: format!(
+                "postgres://{}@127.0.0.1:{}/{}",
+                options.get_username(),
+                proxy.port(),
+                db.name
+            ),
+            name: db.name.clone(),
+        };
+        (Self::start_on(nats, proxied, true).await, proxy)
+    }
+
+    /// Everything running, on the database `db` (e.g. on a server the test stops).
+    pub async fn start_on_database(db: TestDatabase) -> Self {
+        Self::start_on(NatsServer::start().await, db, true).await
+    }
+
+    async fn start_on(nats: NatsServer, db: TestDatabase, background: bool) -> Self {
         let app = OrdersApp::connect(config(&db, &nats.url())).await.unwrap();
         ensure_streams(&app.jetstream(), &StreamSettings::default())
             .await
