@@ -10,12 +10,14 @@ use orderflow_auth::Authenticator;
 use orderflow_connections::Connections;
 use orderflow_inbox::Consumer;
 use orderflow_outbox::{Relay, RelaySettings, RelayWaker, ensure_streams};
+use orderflow_runtime::readiness::{Dependency, Readiness};
 use orderflow_runtime::{connect, health};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
@@ -36,6 +38,8 @@ pub struct InventoryApp {
     authenticator: Authenticator,
     /// Shared by the catalog use cases (they wake it after each commit) and the relay.
     relay_waker: RelayWaker,
+    /// The background tasks, so that a stopping service can wait for them.
+    tasks: TaskTracker,
 }
 
 impl InventoryApp {
@@ -64,6 +68,7 @@ impl InventoryApp {
             nats,
             authenticator,
             relay_waker: RelayWaker::default(),
+            tasks: TaskTracker::new(),
         })
     }
 
@@ -93,24 +98,29 @@ impl InventoryApp {
         .await?)
     }
 
-    /// All HTTP routes: the API, health and metrics.
+    /// All HTTP routes: the API, health and metrics. Starts the readiness probe, so call it
+    /// within a Tokio runtime.
     pub fn router(&self) -> Router {
         let state = ApiState {
             catalog: self.catalog(),
             authenticator: self.authenticator.clone(),
         };
-        let checks = vec![
-            health::postgres_check(self.pool.clone()),
-            health::nats_check(self.nats.clone()),
-        ];
+        // Readiness is about the REST API, which needs PostgreSQL only: catalog and stock
+        // changes wait in the outbox while NATS is away. The order-event consumer cannot apply
+        // anything without NATS, but taking the API out of rotation would not help it, so a
+        // broker outage shows as degraded (and in `inbox_consumer_pending` once it is back).
+        let readiness = Readiness::start(vec![
+            Dependency::required(health::postgres_check(self.pool.clone())),
+            Dependency::degrading(health::nats_check(self.nats.clone())),
+        ]);
         api::routes(state)
-            .merge(health::routes(
-                checks,
-                orderflow_runtime::metrics::install(),
-            ))
+            .merge(readiness.routes(orderflow_runtime::metrics::install()))
             .layer(
                 TraceLayer::new_for_http()
-                    .make_span_with(orderflow_runtime::telemetry::span_without_query),
+                    .make_span_with(orderflow_runtime::telemetry::span_without_query)
+                    // A 5xx is logged where it is made: a 500's cause once, a 503 as part of a
+                    // summarised outage. One more line per failed request would undo that.
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
             )
     }
 
@@ -128,31 +138,79 @@ impl InventoryApp {
             RelaySettings::default(),
         )
         .woken_by(self.relay_waker.clone());
-        tokio::spawn(relay.run(self.config.streams.clone(), stop.clone()));
+        self.tasks
+            .spawn(relay.run(self.config.streams.clone(), stop.clone()));
     }
 
     /// Starts only the order-event consumer workers, until `stop` (the benchmark stops and
     /// restarts them to measure how fast a backlog drains).
     pub fn spawn_consumers(&self, stop: &CancellationToken) {
         for _ in 0..self.config.consumer_workers {
-            tokio::spawn(run_consumer(self.clone(), stop.clone()));
+            self.tasks.spawn(run_consumer(self.clone(), stop.clone()));
         }
     }
 
-    /// Serves on `listener` until `shutdown`, with the background tasks.
+    /// Serves on `listener` until `shutdown`, with the background tasks; then finishes the
+    /// requests in flight and publishes the events they committed.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        self.spawn_background(&shutdown);
+        // The background tasks outlive the HTTP server: requests still running when the signal
+        // comes commit events, which this replica then publishes itself instead of leaving them
+        // to the next start (with one replica, nobody would see them until then).
+        let background = CancellationToken::new();
+        self.spawn_background(&background);
         let router = self.router();
-        axum::serve(listener, router)
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        // Background work stops at its next step; a consumer first applies and acks the batch
+        // it holds.
+        background.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(FINAL_DRAIN, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running at exit");
+        }
+        self.publish_remaining().await;
+        served
+    }
+
+    /// Publishes what is left in the outbox, for at most [`FINAL_DRAIN`] (NATS may be away:
+    /// then the rows wait for the next relay, as always). The last step of [`Self::serve`].
+    pub async fn publish_remaining(&self) -> usize {
+        let relay = Relay::new(
+            self.pool.clone(),
+            self.jetstream(),
+            RelaySettings::default(),
+        );
+        match tokio::time::timeout(FINAL_DRAIN, relay.drain()).await {
+            Ok(Ok(published)) => {
+                if published > 0 {
+                    tracing::info!(published, "published the last events before exiting");
+                }
+                published
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "events left in the outbox for the next relay");
+                0
+            }
+            Err(_) => {
+                tracing::warn!("events left in the outbox for the next relay (timed out)");
+                0
+            }
+        }
     }
 }
+
+/// How long a stopping replica keeps publishing what its last requests committed; well inside
+/// the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
+const FINAL_DRAIN: Duration = Duration::from_secs(5);
 
 /// Binds the consumer (retrying while NATS or the stream is not there yet) and runs it.
 async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
@@ -172,11 +230,12 @@ async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
     // overlap one batch's fetch, acks and commit flush with another's work; their batches lock
     // shared products in one global order (see `StockReservations::lock`), so they queue
     // rather than deadlock.
+    // A stop while a batch is being applied lets it finish and ack (milliseconds), so a
+    // SIGTERM leaves nothing to wait out `ack_wait`.
     while !shutdown.is_cancelled() {
-        let result = tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = consumer.step(CONSUMER_BATCH, Duration::from_secs(1)) => r,
-        };
+        let result = consumer
+            .step_until(CONSUMER_BATCH, Duration::from_secs(1), &shutdown)
+            .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "order-event consumer step failed");
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -186,5 +245,7 @@ async fn run_consumer(app: InventoryApp, shutdown: CancellationToken) {
 
 /// Messages one consumer worker fetches, and applies in one transaction, at a time. Large
 /// enough to amortise a commit's disk flush over many events, small enough that a batch is
-/// applied in milliseconds, far inside the 30 s ack deadline.
+/// applied in milliseconds, inside the consumer's short ack wait (`orderflow_inbox::ACK_WAIT`;
+/// a batch that waits longer for locks marks its messages in progress). A replica killed
+/// mid-batch delays at most this many events per worker, each by that ack wait.
 const CONSUMER_BATCH: usize = 128;

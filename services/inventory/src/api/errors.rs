@@ -1,8 +1,9 @@
 //! Maps use-case errors to RFC 9457 problems with stable codes. Internal causes are logged
-//! once here and never returned to the client.
+//! once here and never returned to the client; an unreachable database is a 503 with
+//! `Retry-After`, logged as one summarised outage (`orderflow_runtime::database`).
 
 use axum::http::StatusCode;
-use orderflow_runtime::Problem;
+use orderflow_runtime::{Problem, database};
 
 use crate::error::InventoryError;
 
@@ -38,7 +39,10 @@ impl From<InventoryError> for Problem {
             InventoryError::MalformedEvent(e) | InventoryError::InvalidDemoCatalog(e) => {
                 internal("unexpected", &e)
             }
-            InventoryError::Database(e) => internal("database", &e),
+            InventoryError::Database(e) => database::problem(&e, "database"),
+            InventoryError::Outbox(orderflow_outbox::Error::Database(e)) => {
+                database::problem(&e, "outbox")
+            }
             InventoryError::Outbox(e) => internal("outbox", &e),
             InventoryError::Contract(e) => internal("event contract", &e),
         }

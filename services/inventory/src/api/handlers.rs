@@ -52,7 +52,7 @@ fn price(raw: &str) -> Result<Money, Problem> {
 /// `POST /api/products`: an Admin adds a product.
 #[utoipa::path(post, path = "/api/products", request_body = CreateProductRequest,
     responses((status = 201, body = ProductDto), (status = 400), (status = 401), (status = 403),
-              (status = 409, description = "The sku is taken"), (status = 422)),
+              (status = 409, description = "The sku is taken"), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn create_product(
     State(state): State<ApiState>,
@@ -90,7 +90,7 @@ pub struct ListQuery {
 
 /// `GET /api/products`: the catalog in sku order, a page at a time.
 #[utoipa::path(get, path = "/api/products", params(ListQuery),
-    responses((status = 200, body = ProductListDto), (status = 400), (status = 401)),
+    responses((status = 200, body = ProductListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn list_products(
     State(state): State<ApiState>,
@@ -117,7 +117,7 @@ pub async fn list_products(
 
 /// `GET /api/products/{sku}`.
 #[utoipa::path(get, path = "/api/products/{sku}", params(("sku" = String, Path)),
-    responses((status = 200, body = ProductDto), (status = 400), (status = 401), (status = 404)),
+    responses((status = 200, body = ProductDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn get_product(
     State(state): State<ApiState>,
@@ -132,7 +132,7 @@ pub async fn get_product(
 #[utoipa::path(patch, path = "/api/products/{sku}", params(("sku" = String, Path)),
     request_body = UpdateProductRequest,
     responses((status = 200, body = ProductDto), (status = 400), (status = 401), (status = 403),
-              (status = 404), (status = 422)),
+              (status = 404), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn update_product(
     State(state): State<ApiState>,
@@ -164,7 +164,7 @@ pub async fn update_product(
     request_body = StockAdjustmentRequest,
     responses((status = 200, body = StockAdjustmentDto), (status = 400), (status = 401),
               (status = 403), (status = 404),
-              (status = 409, description = "The level would go below zero"), (status = 422)),
+              (status = 409, description = "The level would go below zero"), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn adjust_stock(
     State(state): State<ApiState>,

@@ -12,6 +12,7 @@ use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::{AnyEvent, decode_by_schema, headers};
 use orderflow_inventory::{Config, InventoryApp};
 use orderflow_outbox::{StreamSettings, ensure_streams};
+use orderflow_test_support::proxy::TcpProxy;
 use orderflow_test_support::{NatsServer, TestDatabase, fresh_database};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -80,6 +81,31 @@ impl Stack {
     pub async fn start_with(background: bool) -> Self {
         let nats = NatsServer::start().await;
         let db = fresh_database().await;
+        Self::start_on(nats, db, background).await
+    }
+
+    /// Everything running, with the service reaching PostgreSQL through a [`TcpProxy`], so a
+    /// test can take the database away (`cut`) while the service runs.
+    pub async fn start_behind_proxy() -> (Self, TcpProxy) {
+        let nats = NatsServer::start().await;
+        let db = fresh_database().await;
+        let options = db.connect_options();
+        let proxy = TcpProxy::start(([127, 0, 0, 1], options.get_port()).into())
+            .await
+            .unwrap();
+        let proxied = TestDatabase {
+            url: format!(
+                "postgres://{}@127.0.0.1:{}/{}",
+                options.get_username(),
+                proxy.port(),
+                db.name
+            ),
+            name: db.name.clone(),
+        };
+        (Self::start_on(nats, proxied, true).await, proxy)
+    }
+
+    async fn start_on(nats: NatsServer, db: TestDatabase, background: bool) -> Self {
         let app = InventoryApp::connect(config(&db, &nats.url()))
             .await
             .unwrap();

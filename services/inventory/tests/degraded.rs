@@ -1,0 +1,81 @@
+//! The inventory service while NATS is away, on real servers: its REST API needs only
+//! PostgreSQL, so it stays ready, reports `degraded: ["nats"]` in `/readyz` and
+//! `dependency_up{dependency="nats"} 0` in `/metrics`, and keeps serving (stock changes wait in
+//! the outbox). Alone in its test binary, so no other app in the process writes the gauge.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{Stack, admin};
+
+/// Polls `/readyz` (answers within 100 ms each) until `done` holds.
+async fn readyz_until(stack: &Stack, done: impl Fn(StatusCode, &Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let asked = Instant::now();
+        let response = stack.http.get(stack.url("/readyz")).send().await.unwrap();
+        assert!(asked.elapsed() < Duration::from_millis(100));
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        if done(status, &body) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never got there: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn nats_down_keeps_the_api_ready_and_reports_it_degraded() {
+    let mut stack = Stack::start().await;
+    stack.create_product("KB-001", "10.00", 5).await;
+    readyz_until(&stack, |s, body| {
+        s == StatusCode::OK && body["degraded"] == json!([])
+    })
+    .await;
+
+    stack.nats.kill();
+    readyz_until(&stack, |s, body| {
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "a NATS outage never makes inventory unready: {body}"
+        );
+        body["degraded"] == json!(["nats"])
+    })
+    .await;
+    let adjusted = stack
+        .post(
+            &admin().token,
+            "/api/products/KB-001/stock-adjustments",
+            json!({ "delta": 2, "reason": "goods received" }),
+        )
+        .await;
+    assert_eq!(adjusted.status(), StatusCode::OK);
+    assert_eq!(stack.level("KB-001").await, 7);
+    let metrics = stack
+        .http
+        .get(stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("dependency_up{dependency=\"nats\"} 0"),
+        "{metrics}"
+    );
+
+    stack.nats.restart().await;
+    readyz_until(&stack, |s, body| {
+        s == StatusCode::OK && body["degraded"] == json!([])
+    })
+    .await;
+}
