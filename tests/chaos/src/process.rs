@@ -1,5 +1,6 @@
 //! One service (`orders`, `inventory`, `gateway`) as a real child process that can be killed
-//! with SIGKILL and started again on the same port with the same settings.
+//! with SIGKILL or stopped with SIGTERM, and started again on the same port with the same
+//! settings.
 //!
 //! The service is configured only by the environment given here (the inherited environment is
 //! cleared, so a developer's `ORDERFLOW_*` variables cannot leak in), logs to a file, and is
@@ -143,6 +144,37 @@ impl Service {
             // A watcher that already left has nobody to tell: ignore a broken pipe.
             let _ = pipe.write_all(b"dead\n").await;
         }
+    }
+
+    /// SIGTERM, as an orchestrator stops a pod: the service drains and exits by itself (SIGKILL
+    /// after `grace`, as Kubernetes does after `terminationGracePeriodSeconds`). Returns once the
+    /// process is gone, with how long it took to exit and whether it had to be killed.
+    pub async fn terminate(&mut self, grace: Duration) -> anyhow::Result<(Duration, bool)> {
+        let Some(mut child) = self.child.take() else {
+            bail!("{} is not running", self.name);
+        };
+        let pid = child.id().context("the process has no pid")?;
+        let asked = Instant::now();
+        // `kill -TERM` rather than a signal crate: the suite has no other use for one.
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if !sent.success() {
+            bail!("kill -TERM {pid} failed: {sent}");
+        }
+        let killed = match tokio::time::timeout(grace, child.wait()).await {
+            Ok(_) => false,
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                true
+            }
+        };
+        if let Some(mut pipe) = self.watchdog.take() {
+            let _ = pipe.write_all(b"dead\n").await;
+        }
+        Ok((asked.elapsed(), killed))
     }
 
     /// Starts the process again with the same port and settings and waits until it is ready.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use orderflow_scale_out::ledger::Ledger;
 
+use crate::readyz::ReadyzFigures;
 use crate::scenario::Scenario;
 
 /// Every client's arrivals compared with the stream, added up.
@@ -108,12 +109,21 @@ pub struct RoundResult {
     /// The longest time from an update's commit to its arrival at a client that should get
     /// it (an outage shows up here); `None` if some never arrived.
     pub max_lag: Option<Duration>,
-    /// Requests the driver sent and how many failed (expected while orders is dead).
-    pub requests: u64,
-    /// See `requests`.
-    pub failed_requests: u64,
-    /// The driver's last failure.
-    pub last_failure: Option<String>,
+    /// What the driver's requests got.
+    pub http: HttpFigures,
+    /// Acknowledged changes missing from the database or the stream, or there twice; orders
+    /// nobody was told about (see `verify::orders`).
+    pub db_problems: Vec<String>,
+    /// Stock that does not add up (see `verify::stock`); `None` if it could not be checked.
+    pub stock_problems: Option<Vec<String>>,
+    /// The longest time from an order's confirmation to its reservation.
+    pub slowest_reservation: Option<Duration>,
+    /// What `/readyz` of orders and inventory answered during the round.
+    pub readyz: ReadyzFigures,
+    /// The scenario's own expectations that were not met (`Scenario::expect`).
+    pub fault_problems: Vec<String>,
+    /// How the fault went (e.g. how long a service took to exit after SIGTERM).
+    pub fault_notes: Vec<String>,
     /// Wall time of the round.
     pub took: Duration,
     /// Details of anything that went wrong.
@@ -133,20 +143,29 @@ impl RoundResult {
             stream_anomalies: 0,
             caught_up: None,
             max_lag: None,
-            requests: 0,
-            failed_requests: 0,
-            last_failure: None,
+            http: HttpFigures::default(),
+            db_problems: Vec::new(),
+            stock_problems: None,
+            slowest_reservation: None,
+            readyz: ReadyzFigures::default(),
+            fault_problems: Vec::new(),
+            fault_notes: Vec::new(),
             took,
             notes: Vec::new(),
             error: Some(error),
         }
     }
 
-    /// Nothing lost, duplicated, reordered or foreign; every resume ok; no client error.
+    /// Nothing lost, duplicated, reordered or foreign; every resume ok; no client error; every
+    /// acknowledged change in the database and the stream exactly once; stock exact; the
+    /// scenario's own expectations met.
     pub fn passed(&self) -> bool {
         let o = &self.outcome;
         self.error.is_none()
             && self.caught_up.is_some()
+            && self.db_problems.is_empty()
+            && self.stock_problems.as_ref().is_some_and(Vec::is_empty)
+            && self.fault_problems.is_empty()
             && o.lost == 0
             && o.duplicated == 0
             && o.out_of_order == 0
@@ -157,10 +176,35 @@ impl RoundResult {
     }
 }
 
+/// What the driver's HTTP requests got.
+#[derive(Debug, Default, Clone)]
+pub struct HttpFigures {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests without a 2xx.
+    pub failed: u64,
+    /// ... of which got no answer.
+    pub transport: u64,
+    /// ... of which were `503 database_unavailable` with `Retry-After`.
+    pub unavailable: u64,
+    /// ... of which were anything else.
+    pub other: u64,
+    /// Retries (same `Idempotency-Key`).
+    pub retries: u64,
+    /// Retries answered 409.
+    pub retry_conflicts: u64,
+    /// The slowest answer to a failed request (no answer at all does not count).
+    pub slowest_failure: Duration,
+    /// The last failure.
+    pub last_failure: Option<String>,
+    /// The last failure of the `other` kind.
+    pub last_other: Option<String>,
+}
+
 /// Column layout shared by the header and the rows.
 macro_rules! columns {
     () => {
-        "{:<17} {:>5} {:>6} {:>10} {:>4} {:>4} {:>4} {:>7} {:>6} {:>13} {:>8} {:>9} {:>11} {:>5}  {}"
+        "{:<17} {:>5} {:>6} {:>10} {:>4} {:>4} {:>4} {:>7} {:>6} {:>13} {:>6} {:>8} {:>9} {:>4} {:>5} {:>8} {:>8} {:>5}  {}"
     };
 }
 
@@ -181,9 +225,22 @@ pub fn header() -> String {
         "errors",
         "max lag",
         "caught up",
+        "db",
+        "stock",
+        "resv max",
+        "readyz",
         "took",
         "verdict"
     )
+}
+
+/// `ok`, or how many problems.
+fn problems(p: Option<&Vec<String>>) -> String {
+    match p {
+        None => "?".to_owned(),
+        Some(p) if p.is_empty() => "ok".to_owned(),
+        Some(p) => p.len().to_string(),
+    }
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -212,22 +269,48 @@ pub fn row(r: &RoundResult) -> String {
         o.errors,
         secs(r.max_lag),
         secs(r.caught_up),
+        problems(Some(&r.db_problems)),
+        problems(r.stock_problems.as_ref()),
+        secs(r.slowest_reservation),
+        secs((r.readyz.answered > 0).then_some(r.readyz.slowest)),
         format!("{:.0}s", r.took.as_secs_f64()),
         if r.passed() { "ok" } else { "FAIL" }
     )
 }
 
-/// The driver's line under a row: requests, failures, the last failure.
+/// The driver's line under a row: requests, failures by kind, retries, the last failure; and
+/// what `/readyz` answered.
 pub fn http_line(r: &RoundResult) -> String {
+    let h = &r.http;
     let mut line = format!(
-        "    http: {} requests, {} failed",
-        r.requests, r.failed_requests
+        "    http: {} requests, {} failed ({} 503+Retry-After, {} no answer, {} other; slowest \
+         failure answered in {}), {} retries with the same key, {} answered 409",
+        h.requests,
+        h.failed,
+        h.unavailable,
+        h.transport,
+        h.other,
+        secs(Some(h.slowest_failure)),
+        h.retries,
+        h.retry_conflicts
     );
-    if let Some(f) = &r.last_failure {
+    if let Some(f) = h.last_other.as_ref().or(h.last_failure.as_ref()) {
         line.push_str(&format!(
             " (last: {})",
-            f.chars().take(120).collect::<String>()
+            f.chars().take(100).collect::<String>()
         ));
+    }
+    let z = &r.readyz;
+    line.push_str(&format!(
+        "\n    readyz: {} answers, slowest {}, {} not ready, {} unanswered, {} timed out",
+        z.answered,
+        secs(Some(z.slowest)),
+        z.unready,
+        z.unanswered,
+        z.timed_out
+    ));
+    for note in &r.fault_notes {
+        line.push_str(&format!("\n    fault: {note}"));
     }
     line
 }
@@ -241,10 +324,12 @@ pub fn summary(results: &[RoundResult]) -> Vec<String> {
         let rs: Vec<&RoundResult> = results.iter().filter(|r| r.scenario == s).collect();
         let passed = rs.iter().filter(|r| r.passed()).count();
         let sum = |f: fn(&RoundResult) -> usize| rs.iter().map(|r| f(r)).sum::<usize>();
+        let http = |f: fn(&HttpFigures) -> u64| rs.iter().map(|r| f(&r.http)).sum::<u64>();
         lines.push(format!(
             "{s}: {passed}/{} rounds passed; {} events, {} deliveries; lost {}, duplicated {}, \
              out of order {}, foreign {}, reloads {}, client errors {}; max lag {}, slowest \
-             catch-up {}",
+             catch-up {}; {} requests, {} failed ({} 503+Retry-After, {} no answer, {} other), \
+             {} retries, {} answered 409; slowest reservation {}, slowest /readyz {}",
             rs.len(),
             sum(|r| r.events),
             sum(|r| r.outcome.deliveries),
@@ -256,6 +341,15 @@ pub fn summary(results: &[RoundResult]) -> Vec<String> {
             sum(|r| r.outcome.errors),
             secs(rs.iter().filter_map(|r| r.max_lag).max()),
             secs(rs.iter().filter_map(|r| r.caught_up).max()),
+            http(|h| h.requests),
+            http(|h| h.failed),
+            http(|h| h.unavailable),
+            http(|h| h.transport),
+            http(|h| h.other),
+            http(|h| h.retries),
+            http(|h| h.retry_conflicts),
+            secs(rs.iter().filter_map(|r| r.slowest_reservation).max()),
+            secs(rs.iter().map(|r| r.readyz.slowest).max()),
         ));
     }
     lines

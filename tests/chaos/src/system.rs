@@ -1,5 +1,6 @@
 //! The system under test, all real processes on loopback: nats-server (JetStream, file store),
-//! PostgreSQL (one database for orders, one for inventory), and the `orders`, `inventory` and
+//! PostgreSQL (one database for orders, one for inventory; on a server of the round's own when
+//! the scenario stops it), and the `orders`, `inventory` and
 //! two `gateway` binaries. Gateway A reaches NATS through a [`TcpProxy`] so its link can be
 //! partitioned; gateway B connects directly. Both gateways share one
 //! `GATEWAY_CONNECTION_TOKEN_SECRET`, so a negotiate answered by one and a WebSocket opened on
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use async_nats::jetstream;
 use orderflow_auth::dev;
 use orderflow_test_support::proxy::TcpProxy;
-use orderflow_test_support::{NatsServer, free_port, fresh_database};
+use orderflow_test_support::{NatsServer, PgCluster, SUPERUSER, free_port, fresh_database};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -21,8 +22,10 @@ use uuid::Uuid;
 use crate::binaries::Binaries;
 use crate::process::Service;
 
-/// The product every order buys; stock is far beyond what a round can use.
+/// The product every order buys.
 pub const SKU: &str = "CHAOS-1";
+/// Its initial stock, far beyond what a round can use (so no reservation is ever rejected).
+pub const INITIAL_STOCK: i64 = 100_000_000;
 
 /// A development token for `user` (role `Admin` when `admin`).
 pub fn token(user: Uuid, admin: bool) -> String {
@@ -49,7 +52,13 @@ pub struct System {
     pub gateway_a: Service,
     /// Gateway B (direct).
     pub gateway_b: Service,
-    orders_pool: PgPool,
+    /// The round's own PostgreSQL server, when the scenario stops it (`pg-restart`); otherwise
+    /// the databases live on the shared test server.
+    pub postgres: Option<PgCluster>,
+    /// The orders database (for the verdict).
+    pub orders_pool: PgPool,
+    /// The inventory database (for the verdict).
+    pub inventory_pool: PgPool,
     http: reqwest::Client,
 }
 
@@ -72,13 +81,21 @@ fn with(mut env: Vec<(String, String)>, more: &[(&str, String)]) -> Vec<(String,
 }
 
 impl System {
-    /// Starts everything and waits until every service is ready; logs go to `logs`.
-    pub async fn start(bins: &Binaries, logs: &Path) -> anyhow::Result<System> {
+    /// Starts everything and waits until every service is ready; logs go to `logs`. With
+    /// `own_postgres`, the databases live on a PostgreSQL server of this round's own, which the
+    /// scenario may stop.
+    pub async fn start(bins: &Binaries, logs: &Path, own_postgres: bool) -> anyhow::Result<System> {
         let nats = NatsServer::start().await;
         let link_a = TcpProxy::start(([127, 0, 0, 1], nats.port()).into()).await?;
         let js = jetstream::new(async_nats::connect(nats.url()).await?);
-        let orders_db = fresh_database().await;
-        let inventory_db = fresh_database().await;
+        let (postgres, orders_db, inventory_db) = if own_postgres {
+            let cluster = tokio::task::spawn_blocking(PgCluster::start_temporary).await??;
+            let orders = create_database(&cluster, "orders").await?;
+            let inventory = create_database(&cluster, "inventory").await?;
+            (Some(cluster), orders, inventory)
+        } else {
+            (None, fresh_database().await.url, fresh_database().await.url)
+        };
         let direct = shared_env(&nats.url());
 
         let port = free_port();
@@ -86,7 +103,7 @@ impl System {
             direct.clone(),
             &[
                 ("ORDERS_LISTEN", format!("127.0.0.1:{port}")),
-                ("ORDERS_DATABASE_URL", orders_db.url.clone()),
+                ("ORDERS_DATABASE_URL", orders_db.clone()),
                 ("ORDERS_DB_MAX_CONNECTIONS", "10".into()),
             ],
         );
@@ -98,7 +115,7 @@ impl System {
             direct.clone(),
             &[
                 ("INVENTORY_LISTEN", format!("127.0.0.1:{port}")),
-                ("INVENTORY_DATABASE_URL", inventory_db.url.clone()),
+                ("INVENTORY_DATABASE_URL", inventory_db.clone()),
                 ("INVENTORY_DB_MAX_CONNECTIONS", "6".into()),
                 ("INVENTORY_CONSUMER_WORKERS", "2".into()),
             ],
@@ -124,11 +141,15 @@ impl System {
         let (port_b, env_b) = gateway(nats.url());
         let gateway_b = Service::start("gateway-b", &bins.gateway, port_b, env_b, logs).await?;
 
-        let orders_pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&orders_db.url)
-            .await
-            .context("connecting to the orders database")?;
+        let pool = |url: String, what: &'static str| async move {
+            PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .with_context(|| format!("connecting to the {what} database"))
+        };
+        let orders_pool = pool(orders_db, "orders").await?;
+        let inventory_pool = pool(inventory_db, "inventory").await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
@@ -140,21 +161,23 @@ impl System {
             inventory,
             gateway_a,
             gateway_b,
+            postgres,
             orders_pool,
+            inventory_pool,
             http,
         })
     }
 
     /// Creates the product in inventory and waits until orders knows it (through the product
-    /// events) by placing a first order.
-    pub async fn seed(&self) -> anyhow::Result<()> {
+    /// events) by placing a first order (a draft, never confirmed); returns that order's id.
+    pub async fn seed(&self) -> anyhow::Result<Uuid> {
         let response = self
             .http
             .post(format!("{}/api/products", self.inventory.url()))
             .bearer_auth(token(Uuid::new_v4(), true))
             .json(
                 &json!({ "sku": SKU, "name": "Chaos product", "unitPrice": "1.00",
-                           "initialStock": 100_000_000, "lowStockThreshold": 1 }),
+                           "initialStock": INITIAL_STOCK, "lowStockThreshold": 1 }),
             )
             .send()
             .await?;
@@ -172,8 +195,11 @@ impl System {
                 .send()
                 .await?;
             if response.status() == 201 {
-                let _: Value = response.json().await?;
-                return Ok(());
+                let order: Value = response.json().await?;
+                return order["id"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                    .context("the seed order has no id");
             }
             if Instant::now() > deadline {
                 bail!(
@@ -220,4 +246,19 @@ impl System {
     pub fn gateway_urls(&self) -> [String; 2] {
         [self.gateway_a.url(), self.gateway_b.url()]
     }
+}
+
+/// Creates database `name` on `cluster`; returns its URL.
+async fn create_database(cluster: &PgCluster, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url()).await?;
+    // `name` is one of ours, never input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(format!(
+        "postgres://{SUPERUSER}@127.0.0.1:{}/{name}",
+        cluster.port()
+    ))
 }
