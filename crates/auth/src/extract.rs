@@ -13,6 +13,7 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use orderflow_runtime::Problem;
+use orderflow_runtime::serve::ConnectionAuth;
 
 use crate::{AuthError, Authenticator, Principal};
 
@@ -125,7 +126,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?.ok_or(AuthError::MissingToken)?;
-        Authenticator::from_ref(state).authenticate(token).await
+        let principal = Authenticator::from_ref(state).authenticate(token).await?;
+        // The connection has shown credentials: it leaves the unauthenticated caps.
+        ConnectionAuth::of(&parts.extensions).authenticated();
+        Ok(principal)
     }
 }
 
@@ -145,6 +149,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = token_from_query_or_header(&parts.uri, &parts.headers)?;
         let principal = Authenticator::from_ref(state).authenticate(&token).await?;
+        ConnectionAuth::of(&parts.extensions).authenticated();
         Ok(Self(principal))
     }
 }
