@@ -127,6 +127,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         log_format: "text".into(),
         auth: auth.clone(),
         streams: StreamSettings::default(),
+        http: Default::default(),
     })
     .await?;
     let inventory = InventoryApp::connect(InventoryConfig {
@@ -138,6 +139,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         log_format: "text".into(),
         auth,
         streams: StreamSettings::default(),
+        http: Default::default(),
     })
     .await?;
     let shutdown = CancellationToken::new();

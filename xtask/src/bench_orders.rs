@@ -136,6 +136,7 @@ async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
         log_format: "text".into(),
         auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
         streams: StreamSettings::default(),
+        http: Default::default(),
     };
     let app = OrdersApp::connect(config).await?;
     let shutdown = CancellationToken::new();

@@ -125,9 +125,16 @@ impl DevIdp {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), DevIdpError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // The shared serve loop, for its header deadline and descriptor caps; the defaults,
+        // since nobody tunes a development tool.
+        orderflow_runtime::serve::serve(
+            self.listener,
+            self.router,
+            orderflow_runtime::limits::HttpLimits::default(),
+            orderflow_runtime::limits::nofile_limit(),
+            shutdown,
+        )
+        .await?;
         Ok(())
     }
 }

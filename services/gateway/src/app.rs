@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orderflow_auth::Authenticator;
 use orderflow_runtime::health::{self, ReadinessCheck};
@@ -57,6 +56,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so the drain can wait for them.
     pub tracker: TaskTracker,
+    /// Negotiates per client address per second (`GATEWAY_NEGOTIATE_RATE_PER_SOURCE`).
+    pub negotiate_rate: orderflow_runtime::limits::SourceRate,
     next_key: AtomicU64,
 }
 
@@ -125,6 +126,10 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             next_key: AtomicU64::new(1),
+            negotiate_rate: orderflow_runtime::limits::SourceRate::new(
+                f64::from(settings.negotiate_rate_per_source),
+                5.0 * f64::from(settings.negotiate_rate_per_source),
+            ),
             settings,
         }));
         for feed in &state.feeds {
@@ -169,23 +174,21 @@ impl Gateway {
         let router = router(self.state.clone(), self.metrics);
         let drain = state.shutdown.clone();
         let groups = Arc::clone(&state.groups);
-        // Hub messages are small and answered at once (the handshake answer, then `Resumed`):
-        // with Nagle on, the second write waited for the client's delayed ACK, 40 ms per
-        // connect.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+        // The shared serve loop sets TCP_NODELAY (hub messages are small and answered at once),
+        // the HTTP deadlines and the connection caps.
+        orderflow_runtime::serve::serve(
+            self.listener,
+            router,
+            state.settings.http.clone(),
+            orderflow_runtime::limits::nofile_limit(),
+            async move {
+                shutdown.await;
+                tracing::info!("draining: closing connections with a reconnect hint");
+                drain.cancel();
+                groups.raise_all();
+            },
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("draining: closing connections with a reconnect hint");
-            drain.cancel();
-            groups.raise_all();
-        });
-        serve.await?;
+        .await?;
         state.shutdown.cancel();
         state.tracker.close();
         if tokio::time::timeout(state.settings.drain_grace, state.tracker.wait())

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_auth::{AuthSettings, parse_duration};
+use orderflow_runtime::limits::HttpLimits;
 use secrecy::SecretString;
 
 /// Everything the gateway needs to run.
@@ -85,6 +86,13 @@ pub struct GatewaySettings {
     /// a random key, valid on this gateway only.
     #[arg(long, env = "GATEWAY_CONNECTION_TOKEN_SECRET", value_parser = parse_secret, hide_env_values = true)]
     pub connection_token_secret: Option<SecretString>,
+    /// Negotiates one client address may start per second (bursts of five times as many);
+    /// past it, 429. The address is the peer, or the forwarded one behind a trusted proxy.
+    #[arg(long, env = "GATEWAY_NEGOTIATE_RATE_PER_SOURCE", default_value_t = 20)]
+    pub negotiate_rate_per_source: u32,
+    /// HTTP deadlines and connection caps (`ORDERFLOW_HTTP_*`, `ORDERFLOW_MAX_*`).
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {
@@ -100,6 +108,8 @@ pub const TEST_TOKEN_SECRET: &str = "orderflow-test-connection-token-secret";
 
 impl GatewaySettings {
     /// Defaults for tests: port 0, the given NATS URL, auth and origins, production timings.
+    /// The per-source limits are lifted: every test client comes from 127.0.0.1, and tests
+    /// open hundreds of connections at once.
     pub fn for_tests(nats_url: String, auth: AuthSettings, allowed_origins: Vec<String>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -121,6 +131,11 @@ impl GatewaySettings {
             replay_window: 65_536,
             tail_check: Duration::from_secs(5),
             connection_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET.to_owned())),
+            negotiate_rate_per_source: 1_000_000,
+            http: HttpLimits {
+                max_unauthenticated_per_source: 1_000_000,
+                ..HttpLimits::default()
+            },
         }
     }
 }

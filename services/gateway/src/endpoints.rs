@@ -7,16 +7,20 @@
 //!
 //! Request URIs are never logged: they carry the connection token and possibly the JWT.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_auth::{AuthError, Principal, token_from_query_or_header};
 use orderflow_runtime::Problem;
+use orderflow_runtime::limits::client_ip;
+use orderflow_runtime::serve::ConnectionAuth;
+use orderflow_runtime::storm::Storm;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -120,13 +124,44 @@ async fn authenticate(
     state: &AppState,
     uri: &Uri,
     headers: &HeaderMap,
+    connection: &ConnectionAuth,
 ) -> Result<Principal, Response> {
     let token = token_from_query_or_header(uri, headers).map_err(IntoResponse::into_response)?;
-    state
+    let principal = state
         .auth
         .authenticate(&token)
         .await
-        .map_err(|e: AuthError| e.into_response())
+        .map_err(|e: AuthError| e.into_response())?;
+    // Credentials shown: the connection leaves the unauthenticated caps.
+    connection.authenticated();
+    Ok(principal)
+}
+
+/// Logs refused negotiates as one line per period, however many there are.
+static NEGOTIATE_FLOOD: Storm = Storm::new(
+    "negotiates refused: GATEWAY_NEGOTIATE_RATE_PER_SOURCE exceeded",
+    Duration::from_secs(10),
+);
+
+/// Whether the client behind `peer` may negotiate now (its per-address rate).
+fn negotiate_allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let client = client_ip(peer, headers, &state.settings.http);
+    if state.negotiate_rate.allow(client) {
+        return true;
+    }
+    metrics::counter!(crate::metrics::NEGOTIATES_REFUSED).increment(1);
+    NEGOTIATE_FLOOD.record(&client);
+    false
+}
+
+fn too_many_negotiates() -> Response {
+    let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_negotiates")
+        .detail("Too many connection attempts from this address; try again shortly.")
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
@@ -152,11 +187,21 @@ fn unknown_connection() -> Response {
 }
 
 /// `POST /hubs/orders/negotiate?negotiateVersion=1[&useStatefulReconnect=true]`.
-pub async fn negotiate(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn negotiate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    connection: ConnectionAuth,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(response) = unavailable(&state) {
         return response;
     }
-    let principal = match authenticate(&state, &uri, &headers).await {
+    // Before the signature check: a flood of bad tokens costs one map lookup each.
+    if !negotiate_allowed(&state, peer, &headers) {
+        return too_many_negotiates();
+    }
+    let principal = match authenticate(&state, &uri, &headers, &connection).await {
         Ok(p) => p,
         Err(response) => return response,
     };
@@ -199,6 +244,7 @@ pub async fn negotiate(State(state): State<AppState>, uri: Uri, headers: HeaderM
 /// `GET /hubs/orders?id=<connectionToken>` with `Upgrade: websocket`.
 pub async fn upgrade(
     State(state): State<AppState>,
+    connection: ConnectionAuth,
     uri: Uri,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -209,7 +255,7 @@ pub async fn upgrade(
     if let Some(response) = unavailable(&state) {
         return response;
     }
-    let principal = match authenticate(&state, &uri, &headers).await {
+    let principal = match authenticate(&state, &uri, &headers, &connection).await {
         Ok(p) => p,
         Err(response) => return response,
     };

@@ -16,6 +16,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json_logs = std::env::var("ORDERFLOW_LOG_FORMAT").is_ok_and(|v| v == "json");
     orderflow_runtime::telemetry::init("info", json_logs);
     let settings = GatewaySettings::parse();
+    // The connection caps are derived from the descriptor limit: take all the operator allows.
+    orderflow_runtime::limits::raise_nofile_limit();
     let gateway = Gateway::build(settings).await?;
     tracing::info!(addr = %gateway.local_addr(), "gateway listening");
     gateway.run(orderflow_runtime::shutdown::signal()).await?;

@@ -32,6 +32,10 @@ pub const FEED_DUPLICATES: &str = "gateway_feed_duplicates_total";
 /// Counter: events the stream lost before they could be delivered (outage beyond retention).
 pub const FEED_LOST_EVENTS: &str = "gateway_feed_lost_events_total";
 
+/// Counter: negotiates refused (429) because their client address exceeded
+/// `GATEWAY_NEGOTIATE_RATE_PER_SOURCE`.
+pub const NEGOTIATES_REFUSED: &str = "gateway_negotiates_refused_total";
+
 /// Handles of the metrics recorded for every delivery, looked up once: the `metrics` macros
 /// look a name up in the recorder's registry on every call, which showed in the profile.
 pub struct Meters {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use orderflow_auth::AuthSettings;
 use orderflow_outbox::StreamSettings;
+use orderflow_runtime::limits::HttpLimits;
 use secrecy::SecretString;
 
 /// Settings of the inventory service.
@@ -47,4 +48,7 @@ pub struct Config {
     /// Event stream retention and replicas.
     #[command(flatten)]
     pub streams: StreamSettings,
+    /// HTTP deadlines and connection caps (`ORDERFLOW_HTTP_*`, `ORDERFLOW_MAX_*`).
+    #[command(flatten)]
+    pub http: HttpLimits,
 }

@@ -30,6 +30,8 @@ async fn main() -> anyhow::Result<()> {
     orderflow_runtime::telemetry::init("info,inventory=info", config.log_format == "json");
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // The connection caps are derived from the descriptor limit: take all it allows.
+            orderflow_runtime::limits::raise_nofile_limit();
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             tracing::info!(address = %listener.local_addr()?, "inventory service listening");
             let shutdown = orderflow_runtime::shutdown::token_on_signal();

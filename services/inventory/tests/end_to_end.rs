@@ -34,6 +34,7 @@ impl Orders {
             log_format: "text".to_owned(),
             auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
             streams: support::streams(),
+            http: Default::default(),
         };
         let app = OrdersApp::connect(config).await.unwrap();
         let shutdown = CancellationToken::new();

@@ -140,10 +140,15 @@ impl OrdersApp {
         let background = CancellationToken::new();
         self.spawn_background(&background);
         let router = self.router();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving HTTP");
+        let served = orderflow_runtime::serve::serve(
+            listener,
+            router,
+            self.config.http.clone(),
+            orderflow_runtime::limits::nofile_limit(),
+            async move { shutdown.cancelled().await },
+        )
+        .await
+        .context("serving HTTP");
         // Background work stops at its next step; a consumer first applies and acks the batch
         // it holds.
         background.cancel();

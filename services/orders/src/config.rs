@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use orderflow_auth::AuthSettings;
 use orderflow_outbox::StreamSettings;
+use orderflow_runtime::limits::HttpLimits;
 use secrecy::SecretString;
 
 /// Settings of the orders service.
@@ -37,4 +38,7 @@ pub struct Config {
     /// Event stream retention and replicas.
     #[command(flatten)]
     pub streams: StreamSettings,
+    /// HTTP deadlines and connection caps (`ORDERFLOW_HTTP_*`, `ORDERFLOW_MAX_*`).
+    #[command(flatten)]
+    pub http: HttpLimits,
 }

@@ -7,6 +7,8 @@ use orderflow_orders::{Config, OrdersApp};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     orderflow_runtime::telemetry::init("info,orders=info", config.log_format == "json");
+    // The connection caps are derived from the descriptor limit: take all the operator allows.
+    orderflow_runtime::limits::raise_nofile_limit();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "orders service listening");
     let shutdown = orderflow_runtime::shutdown::token_on_signal();

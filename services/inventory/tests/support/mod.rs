@@ -38,6 +38,7 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
         log_format: "text".to_owned(),
         auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
         streams: streams(),
+        http: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
             duplicate_window: Duration::from_secs(120),
             ..StreamSettings::default()
         },
+        http: Default::default(),
     }
 }
 

@@ -92,6 +92,7 @@ impl System {
                 log_format: "text".into(),
                 auth: auth(),
                 streams: streams(),
+                http: Default::default(),
             })
             .await
             .unwrap();
@@ -110,6 +111,7 @@ impl System {
             log_format: "text".into(),
             auth: auth(),
             streams: streams(),
+            http: Default::default(),
         })
         .await
         .unwrap();
