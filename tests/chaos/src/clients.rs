@@ -207,6 +207,12 @@ impl Clients {
         })
     }
 
+    /// How many distinct `ORDERS` positions client `id` has received so far.
+    pub async fn received(&self, id: &str) -> usize {
+        let seen = self.seen.lock().await;
+        seen.first_arrival.keys().filter(|(c, _)| c == id).count()
+    }
+
     /// Stops every client (closing stdin makes them disconnect cleanly) and returns what they
     /// reported, with the number of lines that were not client JSON.
     pub async fn stop(mut self) -> (Ledger, usize) {

@@ -15,11 +15,14 @@
 //! [`clients`] (the Node clients and their reports), [`driver`] (the HTTP load),
 //! [`readyz`] (watching readiness), [`scenario`] (the faults), [`stream`] (the truth from
 //! JetStream), [`verify`] (the truth in the databases), [`round`] (one round end to end) and
-//! [`report`] (verdicts and the table).
+//! [`report`] (verdicts and the table). [`hostile`] is the hostile-client test (slow and
+//! flooding connections from another address), run by `tests/hostile_smoke.rs` and the
+//! `hostile` binary.
 
 pub mod binaries;
 pub mod clients;
 pub mod driver;
+pub mod hostile;
 pub mod process;
 pub mod readyz;
 pub mod report;

@@ -43,6 +43,8 @@ pub struct Service {
     log: PathBuf,
     child: Option<Child>,
     watchdog: Option<ChildStdin>,
+    /// `RLIMIT_NOFILE` (soft and hard) to start it with; `None`: inherited.
+    nofile: Option<u64>,
 }
 
 impl Service {
@@ -52,8 +54,21 @@ impl Service {
         name: &str,
         program: &Path,
         port: u16,
+        env: Vec<(String, String)>,
+        logs: &Path,
+    ) -> anyhow::Result<Service> {
+        Self::start_limited(name, program, port, env, logs, None).await
+    }
+
+    /// [`Service::start`] with `RLIMIT_NOFILE` set to `nofile` (soft and hard, so the service
+    /// cannot raise it), for the hostile-client test.
+    pub async fn start_limited(
+        name: &str,
+        program: &Path,
+        port: u16,
         mut env: Vec<(String, String)>,
         logs: &Path,
+        nofile: Option<u64>,
     ) -> anyhow::Result<Service> {
         if !env.iter().any(|(k, _)| k == "RUST_LOG") {
             env.push(("RUST_LOG".into(), "info".into()));
@@ -66,6 +81,7 @@ impl Service {
             log: logs.join(format!("{name}.log")),
             child: None,
             watchdog: None,
+            nofile,
         };
         service.spawn()?;
         service.wait_ready().await?;
@@ -78,9 +94,14 @@ impl Service {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
+        // `ulimit -n` in sh sets the soft and the hard limit; `exec` keeps them for the service.
+        let script = match self.nofile {
+            Some(n) => format!("ulimit -n {n} || exit 111\n{WATCHDOG}"),
+            None => WATCHDOG.to_owned(),
+        };
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(WATCHDOG)
+            .arg(script)
             .arg("sh")
             .arg(&self.program)
             .env_clear()

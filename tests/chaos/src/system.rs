@@ -69,6 +69,11 @@ fn shared_env(nats_url: &str) -> Vec<(String, String)> {
         ("ORDERFLOW_JWT_AUDIENCE", dev::AUDIENCE),
         ("ORDERFLOW_JWT_HS256_SECRET", dev::SECRET),
         ("ORDERFLOW_LOG_FORMAT", "text"),
+        // Every client of the suite comes from 127.0.0.1 and reconnects all at once after a
+        // fault: the per-address limits meant for hostile clients would refuse them. The
+        // hostile-client test sets them back (`Tuning`).
+        ("ORDERFLOW_MAX_UNAUTHENTICATED_PER_SOURCE", "1000000"),
+        ("GATEWAY_NEGOTIATE_RATE_PER_SOURCE", "1000000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -80,11 +85,39 @@ fn with(mut env: Vec<(String, String)>, more: &[(&str, String)]) -> Vec<(String,
     env
 }
 
+/// How the services are started besides their usual settings (the hostile-client test
+/// starts them with a low descriptor limit and short deadlines).
+#[derive(Clone, Debug, Default)]
+pub struct Tuning {
+    /// `RLIMIT_NOFILE` of every service process.
+    pub nofile: Option<u64>,
+    /// More environment for every service.
+    pub env: Vec<(String, String)>,
+}
+
 impl System {
     /// Starts everything and waits until every service is ready; logs go to `logs`. With
     /// `own_postgres`, the databases live on a PostgreSQL server of this round's own, which the
     /// scenario may stop.
     pub async fn start(bins: &Binaries, logs: &Path, own_postgres: bool) -> anyhow::Result<System> {
+        Self::start_tuned(bins, logs, own_postgres, &Tuning::default()).await
+    }
+
+    /// [`System::start`] with `tuning` applied to every service.
+    pub async fn start_tuned(
+        bins: &Binaries,
+        logs: &Path,
+        own_postgres: bool,
+        tuning: &Tuning,
+    ) -> anyhow::Result<System> {
+        let start = |name: &'static str, program: &Path, port: u16, env: Vec<(String, String)>| {
+            let mut env = env;
+            env.extend(tuning.env.iter().cloned());
+            let program = program.to_path_buf();
+            async move {
+                Service::start_limited(name, &program, port, env, logs, tuning.nofile).await
+            }
+        };
         let nats = NatsServer::start().await;
         let link_a = TcpProxy::start(([127, 0, 0, 1], nats.port()).into()).await?;
         let js = jetstream::new(async_nats::connect(nats.url()).await?);
@@ -108,7 +141,7 @@ impl System {
             ],
         );
         // Orders first: it creates the ORDERS stream that the gateways read from.
-        let orders = Service::start("orders", &bins.orders, port, orders_env, logs).await?;
+        let orders = start("orders", &bins.orders, port, orders_env).await?;
 
         let port = free_port();
         let inventory_env = with(
@@ -120,8 +153,7 @@ impl System {
                 ("INVENTORY_CONSUMER_WORKERS", "2".into()),
             ],
         );
-        let inventory =
-            Service::start("inventory", &bins.inventory, port, inventory_env, logs).await?;
+        let inventory = start("inventory", &bins.inventory, port, inventory_env).await?;
 
         // One secret per run, shared by both gateways, as a deployment shares it.
         let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
@@ -137,9 +169,9 @@ impl System {
             (port, env)
         };
         let (port_a, env_a) = gateway(link_a.nats_url());
-        let gateway_a = Service::start("gateway-a", &bins.gateway, port_a, env_a, logs).await?;
+        let gateway_a = start("gateway-a", &bins.gateway, port_a, env_a).await?;
         let (port_b, env_b) = gateway(nats.url());
-        let gateway_b = Service::start("gateway-b", &bins.gateway, port_b, env_b, logs).await?;
+        let gateway_b = start("gateway-b", &bins.gateway, port_b, env_b).await?;
 
         let pool = |url: String, what: &'static str| async move {
             PgPoolOptions::new()

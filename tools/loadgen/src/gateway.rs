@@ -161,6 +161,10 @@ impl GatewayProcess {
                 "GATEWAY_MAX_CONNECTIONS_PER_USER",
                 connections_per_user.max(16).to_string(),
             )
+            // Every simulated client comes from 127.0.0.1: the per-address limits meant for
+            // hostile clients would refuse a 10,000-client reconnect storm (docs/hostile-clients.md).
+            .env("ORDERFLOW_MAX_UNAUTHENTICATED_PER_SOURCE", "1000000")
+            .env("GATEWAY_NEGOTIATE_RATE_PER_SOURCE", "1000000")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
