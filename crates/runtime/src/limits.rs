@@ -59,7 +59,9 @@ impl IpBlock {
         let ip = canonical(ip);
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -527,19 +529,31 @@ mod tests {
         let one: IpBlock = "fd00::1".parse().unwrap();
         assert!(one.contains("fd00::1".parse().unwrap()));
         assert!(!one.contains("fd00::2".parse().unwrap()));
-        assert!("0.0.0.0/0".parse::<IpBlock>().unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<IpBlock>()
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
         assert!("10.0.0.0/33".parse::<IpBlock>().is_err());
     }
 
     #[test]
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().unwrap());
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().unwrap(),
+        );
         let peer: SocketAddr = "10.0.0.5:4000".parse().unwrap();
         let untrusted = client_ip(peer, &headers, &limits(&[]));
         assert_eq!(untrusted, "10.0.0.5".parse::<IpAddr>().unwrap());
         let trusted = client_ip(peer, &headers, &limits(&["10.0.0.0/8"]));
-        assert_eq!(trusted, "198.51.100.7".parse::<IpAddr>().unwrap(), "rightmost untrusted");
+        assert_eq!(
+            trusted,
+            "198.51.100.7".parse::<IpAddr>().unwrap(),
+            "rightmost untrusted"
+        );
         let chain = client_ip(peer, &headers, &limits(&["10.0.0.0/8", "198.51.100.7"]));
         assert_eq!(chain, "203.0.113.9".parse::<IpAddr>().unwrap());
         headers.insert(
@@ -547,7 +561,11 @@ mod tests {
             r#"for="[2001:db8::1]:443";proto=https"#.parse().unwrap(),
         );
         let forwarded = client_ip(peer, &headers, &limits(&["10.0.0.0/8"]));
-        assert_eq!(forwarded, "2001:db8::1".parse::<IpAddr>().unwrap(), "Forwarded first");
+        assert_eq!(
+            forwarded,
+            "2001:db8::1".parse::<IpAddr>().unwrap(),
+            "Forwarded first"
+        );
     }
 
     #[test]
@@ -576,7 +594,10 @@ mod tests {
         assert!(matches!(gate.admit(b, false), Admission::Normal { .. }));
         let probe = gate.admit(b, false);
         assert_eq!(probe, Admission::ProbesOnly(Cap::Unauthenticated));
-        assert_eq!(gate.admit(b, true), Admission::Refused(Cap::Unauthenticated));
+        assert_eq!(
+            gate.admit(b, true),
+            Admission::Refused(Cap::Unauthenticated)
+        );
         gate.release(probe, false);
         // Authenticating frees the unauthenticated and per-source slots, not the connection.
         gate.authenticated(Some(a));

@@ -344,7 +344,11 @@ impl Drop for ConnState {
 }
 
 /// Resolves, with the deadline's name, when the connection has overstayed its phase.
-async fn watchdog(state: &ConnState, header_timeout: Duration, limits: &HttpLimits) -> &'static str {
+async fn watchdog(
+    state: &ConnState,
+    header_timeout: Duration,
+    limits: &HttpLimits,
+) -> &'static str {
     loop {
         let word = state.phase();
         let (phase, since) = decode(word);
@@ -546,7 +550,10 @@ pub struct ConnectionAuth(Option<Arc<ConnState>>);
 impl ConnectionAuth {
     /// The request's handle, from its extensions.
     pub fn of(extensions: &http::Extensions) -> ConnectionAuth {
-        extensions.get::<ConnectionAuth>().cloned().unwrap_or_default()
+        extensions
+            .get::<ConnectionAuth>()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A request on this connection presented valid credentials.

@@ -211,7 +211,10 @@ pub async fn run(config: &HostileConfig) -> anyhow::Result<HostileReport> {
                 format!("{}ms", config.header_timeout.as_millis()),
             ),
             // The production defaults, which the chaos suite's environment lifts.
-            ("ORDERFLOW_MAX_UNAUTHENTICATED_PER_SOURCE".into(), "64".into()),
+            (
+                "ORDERFLOW_MAX_UNAUTHENTICATED_PER_SOURCE".into(),
+                "64".into(),
+            ),
             ("GATEWAY_NEGOTIATE_RATE_PER_SOURCE".into(), "20".into()),
         ],
     };
@@ -458,7 +461,10 @@ async fn connect_loop(gateway: String, stop: Arc<AtomicBool>) -> Vec<Option<Dura
         if let Err(error) = &outcome {
             eprintln!("hostile: gateway connect failed: {error:#}");
         }
-        results.lock().await.push(outcome.ok().map(|()| t.elapsed()));
+        results
+            .lock()
+            .await
+            .push(outcome.ok().map(|()| t.elapsed()));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     std::mem::take(&mut *results.lock().await)
@@ -467,7 +473,9 @@ async fn connect_loop(gateway: String, stop: Arc<AtomicBool>) -> Vec<Option<Dura
 async fn connect_once(http: &reqwest::Client, gateway: &str) -> anyhow::Result<()> {
     let jwt = token(Uuid::new_v4(), false);
     let negotiated: serde_json::Value = http
-        .post(format!("{gateway}/hubs/orders/negotiate?negotiateVersion=1"))
+        .post(format!(
+            "{gateway}/hubs/orders/negotiate?negotiateVersion=1"
+        ))
         .bearer_auth(&jwt)
         .send()
         .await?

@@ -114,9 +114,7 @@ impl System {
             let mut env = env;
             env.extend(tuning.env.iter().cloned());
             let program = program.to_path_buf();
-            async move {
-                Service::start_limited(name, &program, port, env, logs, tuning.nofile).await
-            }
+            async move { Service::start_limited(name, &program, port, env, logs, tuning.nofile).await }
         };
         let nats = NatsServer::start().await;
         let link_a = TcpProxy::start(([127, 0, 0, 1], nats.port()).into()).await?;
