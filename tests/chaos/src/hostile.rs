@@ -41,6 +41,8 @@ pub struct HostileConfig {
     pub nofile: u64,
     /// Slow connections the attacker tries to hold per service.
     pub per_service: usize,
+    /// Attacker addresses: 127.0.0.2, 127.0.0.3, ... (1 in the test: the attack).
+    pub sources: u8,
     /// Where the services log.
     pub logs: PathBuf,
 }
@@ -103,6 +105,10 @@ pub struct HostileReport {
     pub client_updates_total: usize,
     /// The header deadline used.
     pub header_timeout: Duration,
+    /// Attacker addresses.
+    pub sources: u8,
+    /// The services' `RLIMIT_NOFILE`.
+    pub nofile: u64,
 }
 
 impl HostileReport {
@@ -166,7 +172,9 @@ impl HostileReport {
             ));
         }
         out.push_str(&format!(
-            "\nheader deadline {:?}; gateway: {} negotiate + WebSocket connects, {} failed, slowest {:.1} ms; official client: {} updates during the attack ({} in its last third), {} in all for {} acknowledged status changes\n",
+            "\nRLIMIT_NOFILE {}, {} attacker address(es), header deadline {:?}; gateway: {} negotiate + WebSocket connects, {} failed, slowest {:.1} ms; official client: {} updates during the attack ({} in its last third), {} in all for {} acknowledged status changes\n",
+            self.nofile,
+            self.sources,
             self.header_timeout,
             self.connects,
             self.connects_failed,
@@ -261,8 +269,10 @@ pub async fn run(config: &HostileConfig) -> anyhow::Result<HostileReport> {
         let s = Arc::new(AttackStats::default());
         stats.push(s.clone());
         for i in 0..config.per_service {
+            let source = 2 + (i % usize::from(config.sources.max(1))) as u8;
             attackers.spawn(slow_client(
                 addr,
+                source,
                 s.clone(),
                 stop.clone(),
                 config.header_timeout,
@@ -347,6 +357,8 @@ pub async fn run(config: &HostileConfig) -> anyhow::Result<HostileReport> {
         acked_changes,
         client_updates_total: total,
         header_timeout: config.header_timeout,
+        sources: config.sources,
+        nofile: config.nofile,
     })
 }
 
@@ -359,10 +371,11 @@ const DRIP: Duration = Duration::from_secs(1);
 /// the attacker's own.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
-/// One slow client from 127.0.0.2: connect, send a partial request, drip a header line every
+/// One slow client from 127.0.0.`source`: connect, send a partial request, drip a header line every
 /// second until the server closes, note how long that took, reconnect until told to stop.
 async fn slow_client(
     target: SocketAddr,
+    source: u8,
     stats: Arc<AttackStats>,
     stop: Arc<AtomicBool>,
     header_timeout: Duration,
@@ -370,7 +383,7 @@ async fn slow_client(
 ) {
     tokio::time::sleep(first_delay).await;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(stream) = connect_from_attacker(target).await else {
+        let Ok(stream) = connect_from_attacker(target, source).await else {
             stats.connect_failures.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(RECONNECT_PAUSE).await;
             continue;
@@ -413,9 +426,12 @@ async fn slow_client(
     }
 }
 
-async fn connect_from_attacker(target: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+async fn connect_from_attacker(
+    target: SocketAddr,
+    source: u8,
+) -> std::io::Result<tokio::net::TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 2], 0)))?;
+    socket.bind(SocketAddr::from(([127, 0, 0, source], 0)))?;
     tokio::time::timeout(Duration::from_secs(5), socket.connect(target))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?

@@ -31,6 +31,9 @@ struct Args {
     /// Slow connections the attacker tries to hold per service.
     #[arg(long, default_value_t = 3000)]
     per_service: usize,
+    /// Attacker addresses (127.0.0.2 onwards); more than one shows the global caps at work.
+    #[arg(long, default_value_t = 1)]
+    sources: u8,
     /// Where the service logs go.
     #[arg(long, default_value = "target/hostile-logs")]
     logs: PathBuf,
@@ -44,6 +47,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         header_timeout: Duration::from_secs(args.header_timeout),
         nofile: args.nofile,
         per_service: args.per_service,
+        sources: args.sources,
         logs: args.logs,
     })
     .await?;

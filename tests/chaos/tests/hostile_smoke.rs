@@ -17,6 +17,7 @@ async fn slow_clients_past_the_descriptor_limit_do_not_take_a_service_off_the_ai
         header_timeout: Duration::from_secs(4),
         nofile: 512,
         per_service: 1500,
+        sources: 1,
         logs: logs.path().to_path_buf(),
     })
     .await
