@@ -82,6 +82,23 @@ const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 /// Probe-only connections get this long for their headers: a probe sends them at once.
 const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Connections a flood or a reconnect storm may have waiting for `accept` (the kernel caps it
+/// at `net.core.somaxconn`). Tokio's default of 1024 (and std's 128) overflowed under a
+/// connection flood, and every overflow costs a legitimate client, or a probe, a one-second SYN
+/// retransmission.
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for [`serve`], with [`ACCEPT_BACKLOG`] (port 0 picks a free port).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, lets every
 /// connection finish its request in flight, and returns once they have closed (upgraded
 /// connections are their owner's to close). `nofile` is the descriptor limit the caps derive
@@ -189,7 +206,19 @@ fn refuse_at_once(stream: TcpStream, cap: Cap) {
 }
 
 fn count_refusal(cap: Cap) {
-    metrics::counter!(names::REFUSED, "cap" => cap.label()).increment(1);
+    // The hot path of a flood (tens of thousands a second): look the handles up once, not on
+    // every refusal as the macro would. The recorder is installed before anything is served.
+    static COUNTERS: OnceLock<[metrics::Counter; 3]> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        [Cap::Connections, Cap::Unauthenticated, Cap::PerSource]
+            .map(|c| metrics::counter!(names::REFUSED, "cap" => c.label()))
+    });
+    let index = match cap {
+        Cap::Connections => 0,
+        Cap::Unauthenticated => 1,
+        Cap::PerSource => 2,
+    };
+    counters[index].increment(1);
     REFUSED.record(&cap.label());
 }
 

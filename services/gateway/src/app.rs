@@ -112,7 +112,9 @@ impl Gateway {
         };
         let (link, link_changes) = watch::channel(0);
         let nats = crate::nats::connect(&settings.nats_url, link).await?;
-        let listener = listen(settings.listen)?;
+        // A backlog of 4096: tokio's 128 overflowed when 10,000 clients came back at once, and every
+        // overflow cost its client a one-second SYN retransmission.
+        let listener = orderflow_runtime::serve::bind(settings.listen)?;
         let feeds = StreamName::ALL.map(|s| Feed::new(s, settings.replay_window));
         let state = AppState(Arc::new(Shared {
             auth,
@@ -201,21 +203,6 @@ impl Gateway {
         // never returns, which kept a draining gateway alive until it was killed.
         Ok(())
     }
-}
-
-/// Connections a reconnect storm may have waiting for `accept` (the kernel caps it at
-/// `net.core.somaxconn`). Tokio's default of 128 overflowed when 10,000 clients came back at
-/// once, and every overflow cost its client a one-second SYN retransmission.
-const ACCEPT_BACKLOG: u32 = 4096;
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(ACCEPT_BACKLOG)
 }
 
 fn router(state: AppState, metrics: PrometheusHandle) -> Router {

@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             // The connection caps are derived from the descriptor limit: take all it allows.
             orderflow_runtime::limits::raise_nofile_limit();
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let listener = orderflow_runtime::serve::bind(config.listen)?;
             tracing::info!(address = %listener.local_addr()?, "inventory service listening");
             let shutdown = orderflow_runtime::shutdown::token_on_signal();
             InventoryApp::connect(config)

@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     orderflow_runtime::telemetry::init("info,orders=info", config.log_format == "json");
     // The connection caps are derived from the descriptor limit: take all the operator allows.
     orderflow_runtime::limits::raise_nofile_limit();
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = orderflow_runtime::serve::bind(config.listen)?;
     tracing::info!(address = %listener.local_addr()?, "orders service listening");
     let shutdown = orderflow_runtime::shutdown::token_on_signal();
     OrdersApp::connect(config)
