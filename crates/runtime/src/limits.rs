@@ -337,8 +337,15 @@ impl Gate {
     }
 
     /// Decides about a connection from `peer`; `trusted_peer` exempts it from the per-source
-    /// cap. Every admission must be ended with [`Gate::release`].
-    pub fn admit(&self, peer: IpAddr, trusted_peer: bool) -> Admission {
+    /// cap. When the unauthenticated cap is full, `evict` may free a slot by closing an older
+    /// unauthenticated connection (it calls [`Gate::authenticated`] for it and returns `true`).
+    /// Every admission must be ended with [`Gate::release`].
+    pub fn admit(
+        &self,
+        peer: IpAddr,
+        trusted_peer: bool,
+        evict: impl FnOnce() -> bool,
+    ) -> Admission {
         let source = (!trusted_peer).then_some(canonical(peer));
         let refused = if let Some(ip) = source
             && self.lock().get(&ip).copied().unwrap_or(0) >= self.caps.per_source
@@ -347,7 +354,9 @@ impl Gate {
             return Admission::Refused(Cap::PerSource);
         } else if self.open.load(Ordering::Relaxed) >= self.caps.connections {
             Cap::Connections
-        } else if self.unauthenticated.load(Ordering::Relaxed) >= self.caps.unauthenticated {
+        } else if self.unauthenticated.load(Ordering::Relaxed) >= self.caps.unauthenticated
+            && !evict()
+        {
             Cap::Unauthenticated
         } else {
             // Racing admissions may overshoot a cap by the number of accept loops (one).
@@ -364,6 +373,11 @@ impl Gate {
             self.probes.fetch_sub(1, Ordering::Relaxed);
             Admission::Refused(refused)
         }
+    }
+
+    /// Unauthenticated connections `ip` holds.
+    pub fn held_by(&self, ip: IpAddr) -> usize {
+        self.lock().get(&ip).copied().unwrap_or(0)
     }
 
     /// A normal connection authenticated: it no longer counts as unauthenticated.
@@ -587,25 +601,48 @@ mod tests {
         });
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = gate.admit(a, false);
+        let first = gate.admit(a, false, || false);
         assert_eq!(first, Admission::Normal { source: Some(a) });
-        assert!(matches!(gate.admit(a, false), Admission::Normal { .. }));
-        assert_eq!(gate.admit(a, false), Admission::Refused(Cap::PerSource));
-        assert!(matches!(gate.admit(b, false), Admission::Normal { .. }));
-        let probe = gate.admit(b, false);
+        assert!(matches!(
+            gate.admit(a, false, || false),
+            Admission::Normal { .. }
+        ));
+        assert_eq!(
+            gate.admit(a, false, || false),
+            Admission::Refused(Cap::PerSource)
+        );
+        assert!(matches!(
+            gate.admit(b, false, || false),
+            Admission::Normal { .. }
+        ));
+        let probe = gate.admit(b, false, || false);
         assert_eq!(probe, Admission::ProbesOnly(Cap::Unauthenticated));
         assert_eq!(
-            gate.admit(b, true),
+            gate.admit(b, true, || false),
             Admission::Refused(Cap::Unauthenticated)
         );
         gate.release(probe, false);
         // Authenticating frees the unauthenticated and per-source slots, not the connection.
         gate.authenticated(Some(a));
-        assert!(matches!(gate.admit(a, false), Admission::Normal { .. }));
-        assert_eq!(gate.admit(b, true), Admission::ProbesOnly(Cap::Connections));
+        assert!(matches!(
+            gate.admit(a, false, || false),
+            Admission::Normal { .. }
+        ));
+        assert_eq!(
+            gate.admit(b, true, || false),
+            Admission::ProbesOnly(Cap::Connections)
+        );
         gate.release(first, true);
         assert_eq!(gate.open(), 3);
         assert_eq!(gate.unauthenticated(), 3);
+        // Full of unauthenticated connections: an eviction makes room for the newcomer.
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        gate.release(gate.admit(c, true, || false), false);
+        let admitted = gate.admit(c, true, || {
+            gate.authenticated(None);
+            true
+        });
+        assert_eq!(admitted, Admission::Normal { source: None });
     }
 
     #[tokio::test(start_paused = true)]

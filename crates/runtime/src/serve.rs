@@ -18,13 +18,14 @@
 //! (the extractors call [`ConnectionAuth::authenticated`]). Refusals and expiries are counted in
 //! metrics and logged as one summary line per period ([`Storm`]).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -125,6 +127,7 @@ pub async fn serve(
         gate: Gate::new(caps),
         limits,
         router,
+        unauthenticated: Mutex::new(VecDeque::new()),
     });
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -166,13 +169,25 @@ pub async fn serve(
             }
         };
         let trusted = server.limits.is_trusted_proxy(peer.ip());
-        let admission = server.gate.admit(peer.ip(), trusted);
+        let admission = server
+            .gate
+            .admit(peer.ip(), trusted, || server.evict_oldest());
         if let Admission::Refused(cap) = admission {
             refuse_at_once(stream, cap);
             continue;
         }
+        let state = Arc::new(ConnState {
+            server: Arc::clone(&server),
+            admission,
+            authenticated: AtomicBool::new(false),
+            phase: AtomicU64::new(encode(Phase::Head, Instant::now())),
+            evicted: Notify::new(),
+        });
+        if matches!(admission, Admission::Normal { .. }) {
+            server.queue(&state);
+        }
         server.publish_gauges();
-        tracker.spawn(Arc::clone(&server).connection(stream, peer, admission, stop.clone()));
+        tracker.spawn(Arc::clone(&server).connection(stream, peer, state, stop.clone()));
     }
     tracker.close();
     tracker.wait().await;
@@ -231,6 +246,9 @@ struct Server {
     gate: Gate,
     limits: HttpLimits,
     router: Router,
+    /// Unauthenticated connections, oldest first (closed and authenticated ones are dropped
+    /// lazily), from which [`Server::evict_oldest`] picks.
+    unauthenticated: Mutex<VecDeque<Weak<ConnState>>>,
 }
 
 impl Server {
@@ -239,23 +257,85 @@ impl Server {
         metrics::gauge!(names::UNAUTHENTICATED).set(self.gate.unauthenticated() as f64);
     }
 
+    fn queue(&self, state: &Arc<ConnState>) {
+        let mut queue = self.lock_queue();
+        // Keep it near the cap's size: forget the closed and the authenticated.
+        if queue.len() >= 2 * self.gate.caps().unauthenticated + 64 {
+            queue.retain(|w| {
+                w.upgrade()
+                    .is_some_and(|s| !s.authenticated.load(Ordering::Relaxed))
+            });
+        }
+        queue.push_back(Arc::downgrade(state));
+    }
+
+    /// The unauthenticated cap is full: closes an unauthenticated connection that is waiting
+    /// for a request (not one whose request is being handled), so that the newcomer gets its
+    /// slot. Among the oldest it picks one of the address holding the most: a slow client holds
+    /// its slot for up to the header deadline, a legitimate one for milliseconds, so under a
+    /// flood from many addresses the connections closed are the attacker's, and new clients and
+    /// probes still get in. Returns whether a slot was freed (at once: the gate counts it as
+    /// gone before the socket closes).
+    fn evict_oldest(&self) -> bool {
+        /// How many of the oldest are considered: enough to find the heaviest address, few
+        /// enough to keep a refusal cheap.
+        const SCAN: usize = 64;
+        let mut queue = self.lock_queue();
+        let mut best: Option<(usize, usize)> = None; // (index, connections of its address)
+        let mut i = 0;
+        let mut seen = 0;
+        while i < queue.len() && seen < SCAN {
+            let Some(state) = queue[i].upgrade() else {
+                queue.remove(i);
+                continue;
+            };
+            if state.authenticated.load(Ordering::Relaxed) {
+                queue.remove(i);
+                continue;
+            }
+            if matches!(decode(state.phase()).0, Phase::Head | Phase::Idle) {
+                let weight = match state.admission {
+                    Admission::Normal { source: Some(ip) } => self.gate.held_by(ip),
+                    _ => 0,
+                };
+                if best.is_none_or(|(_, w)| weight > w) {
+                    best = Some((i, weight));
+                }
+                seen += 1;
+            }
+            i += 1;
+        }
+        let Some(state) = best
+            .and_then(|(i, _)| queue.remove(i))
+            .and_then(|w| w.upgrade())
+        else {
+            return false;
+        };
+        drop(queue);
+        if state.leave_unauthenticated() {
+            state.evicted.notify_one();
+            return true;
+        }
+        false
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Weak<ConnState>>> {
+        self.unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn connection(
         self: Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
-        admission: Admission,
+        state: Arc<ConnState>,
         stop: CancellationToken,
     ) {
         // Hub messages and API answers are small and answered at once: with Nagle on, a second
         // write waits for the client's delayed ACK (40 ms per WebSocket connect, measured).
         let _ = stream.set_nodelay(true);
-        let probes_only = matches!(admission, Admission::ProbesOnly(_));
-        let state = Arc::new(ConnState {
-            server: Arc::clone(&self),
-            admission,
-            authenticated: AtomicBool::new(false),
-            phase: AtomicU64::new(encode(Phase::Head, Instant::now())),
-        });
+        let probes_only = matches!(state.admission, Admission::ProbesOnly(_));
         let io = Watched {
             inner: stream,
             state: Arc::clone(&state),
@@ -290,7 +370,11 @@ impl Server {
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     deadline = watchdog.as_mut() => {
-                        count_expiry(deadline);
+                        if deadline == EVICTED {
+                            count_refusal(Cap::Unauthenticated);
+                        } else {
+                            count_expiry(deadline);
+                        }
                         break;
                     }
                     () = stop.cancelled(), if !draining => {
@@ -349,8 +433,11 @@ fn epoch() -> Instant {
 struct ConnState {
     server: Arc<Server>,
     admission: Admission,
+    /// Out of the unauthenticated pool: authenticated, or evicted from it.
     authenticated: AtomicBool,
     phase: AtomicU64,
+    /// Told to close to make room ([`Server::evict_oldest`]).
+    evicted: Notify,
 }
 
 impl ConnState {
@@ -362,7 +449,23 @@ impl ConnState {
     fn phase(&self) -> u64 {
         self.phase.load(Ordering::Acquire)
     }
+
+    /// Leaves the unauthenticated pool (once): gives the gate its unauthenticated and
+    /// per-source slots back. `false` if it had already left.
+    fn leave_unauthenticated(&self) -> bool {
+        if self.authenticated.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Admission::Normal { source } = self.admission {
+            self.server.gate.authenticated(source);
+            self.server.publish_gauges();
+        }
+        true
+    }
 }
+
+/// The watchdog's answer when the connection was evicted rather than late.
+const EVICTED: &str = "evicted";
 
 impl Drop for ConnState {
     fn drop(&mut self) {
@@ -390,7 +493,10 @@ async fn watchdog(
             // Nothing to enforce now; look again later.
             Phase::Busy | Phase::Upgraded => (Instant::now() + header_timeout, ""),
         };
-        tokio::time::sleep_until(deadline).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            () = state.evicted.notified() => return EVICTED,
+        }
         if !name.is_empty() && state.phase() == word {
             return name;
         }
@@ -587,13 +693,8 @@ impl ConnectionAuth {
 
     /// A request on this connection presented valid credentials.
     pub fn authenticated(&self) {
-        let Some(state) = &self.0 else { return };
-        if state.authenticated.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if let Admission::Normal { source } = state.admission {
-            state.server.gate.authenticated(source);
-            state.server.publish_gauges();
+        if let Some(state) = &self.0 {
+            state.leave_unauthenticated();
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The shared serve loop's deadlines and caps, on a loopback listener with short timeouts:
 //! slow headers are cut, unauthenticated connections idle only as long as the header deadline
-//! while authenticated ones keep the idle timeout, slow bodies fail, and past the caps a
-//! connection is refused at once or may reach only the probe routes.
+//! while authenticated ones keep the idle timeout, slow bodies fail, one address past its share
+//! is refused at once, a full unauthenticated cap evicts its oldest waiting connection, and
+//! past the connection cap only the probe routes answer.
 
 use std::time::{Duration, Instant};
 
@@ -138,41 +139,87 @@ async fn a_slow_body_fails_at_the_body_deadline() {
     assert!(opened.elapsed() < Duration::from_secs(2));
 }
 
+/// A connection from 127.0.0.2 (all of 127/8 is loopback on Linux).
+async fn from_other(addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+async fn slow(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /open HTTP/1.1\r\n").await.unwrap();
+    s
+}
+
 #[tokio::test]
-async fn past_the_caps_connections_are_refused_or_may_only_probe() {
+async fn one_address_past_its_share_is_refused_at_once() {
     let addr = start(HttpLimits {
-        max_unauthenticated: 2,
         max_unauthenticated_per_source: 2,
         ..limits()
     })
     .await;
-    // Two slow ones fill this address's share (and the unauthenticated cap).
-    let mut holders = Vec::new();
-    for _ in 0..2 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /open HTTP/1.1\r\n").await.unwrap();
-        holders.push(s);
-    }
+    let _holders = [slow(addr).await, slow(addr).await];
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut third = TcpStream::connect(addr).await.unwrap();
     let (answer, closed) = until_closed(&mut third, Duration::from_millis(300)).await;
     assert!(closed.is_some(), "refused at once");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // Another address is not affected.
+    let mut other = from_other(addr).await;
+    other
+        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = until_closed(&mut other, Duration::from_secs(1)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
 
-    // From another address (127.0.0.2), the unauthenticated cap is full: probes only.
-    let from_other = || async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        socket.connect(addr).await.unwrap()
-    };
-    let mut probe = from_other().await;
+#[tokio::test]
+async fn a_full_unauthenticated_cap_makes_room_by_closing_the_oldest_waiting_connection() {
+    let addr = start(HttpLimits {
+        max_unauthenticated: 2,
+        ..limits()
+    })
+    .await;
+    let mut oldest = slow(addr).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut younger = slow(addr).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut newcomer = from_other(addr).await;
+    newcomer
+        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = until_closed(&mut newcomer, Duration::from_millis(200)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (_, closed) = until_closed(&mut oldest, Duration::from_millis(50)).await;
+    assert!(closed.is_some(), "the oldest slow connection made room");
+    let (_, closed) = until_closed(&mut younger, Duration::from_millis(100)).await;
+    assert!(
+        closed.is_none(),
+        "the younger one stays (until its deadline)"
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_only_probes_get_through() {
+    let addr = start(HttpLimits {
+        max_connections: 2,
+        max_unauthenticated: 2,
+        ..limits()
+    })
+    .await;
+    let _holders = [slow(addr).await, slow(addr).await];
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut probe = from_other(addr).await;
     probe
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let (answer, _) = until_closed(&mut probe, Duration::from_secs(1)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let mut other = from_other().await;
+    let mut other = from_other(addr).await;
     other
         .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
