@@ -15,7 +15,10 @@
 //! - upgraded connections (WebSockets) leave the watchdog; their protocol has its own deadlines.
 //!
 //! A connection counts as unauthenticated until a request on it presents valid credentials
-//! (the extractors call [`ConnectionAuth::authenticated`]). Refusals and expiries are counted in
+//! (the extractors call [`ConnectionAuth::authenticated`]). Past the per-address cap a
+//! connection is refused at once; when the unauthenticated cap is full, a waiting connection of
+//! the address holding the most is closed to make room; past the connection cap only the probe
+//! routes answer (a small headroom), then connections are refused at once. Refusals and expiries are counted in
 //! metrics and logged as one summary line per period ([`Storm`]).
 
 use std::collections::VecDeque;
