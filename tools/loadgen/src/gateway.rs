@@ -149,7 +149,19 @@ impl GatewayProcess {
             }
             None => Command::new(bin),
         };
+        // The benchmarks open as many connections as this process's descriptor limit allows
+        // (the gateway inherits it). By default the gateway keeps a tenth of its limit for
+        // itself and lets a quarter of the rest be unauthenticated (`orderflow_runtime::limits`),
+        // which would refuse the last clients of a 19,000-connection run and evict waiting ones
+        // in a 10,000-client reconnect storm; here the gateway needs only a few descriptors of
+        // its own. `how.env` may still set other caps.
+        let caps = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .map_or(u64::MAX, |n| n.saturating_sub(128))
+            .to_string();
         let child = command
+            .env("ORDERFLOW_MAX_CONNECTIONS", &caps)
+            .env("ORDERFLOW_MAX_UNAUTHENTICATED", &caps)
             .envs(how.env.iter().map(|(k, v)| (k, v)))
             .env("GATEWAY_LISTEN", addr.to_string())
             .env("ORDERFLOW_NATS_URL", nats_url)
