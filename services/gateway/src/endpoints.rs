@@ -360,9 +360,10 @@ fn conflict() -> Response {
 
 fn configure(state: &AppState, ws: WebSocketUpgrade) -> WebSocketUpgrade {
     let max = state.settings.max_message_bytes;
-    // Clients send little (pings, acks, a rare invocation): 1 KiB per read keeps every idle
-    // connection small, and a larger message still gets its full length reserved by tungstenite.
-    ws.read_buffer_size(1024)
+    // Clients send little (pings, acks, a rare invocation of a few hundred bytes): 512 bytes per
+    // read keeps every idle connection small, and a larger message still gets its full length
+    // reserved by tungstenite (it only takes more reads).
+    ws.read_buffer_size(512)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max)
