@@ -1,4 +1,4 @@
-//! Idempotent consumption of contract events from JetStream (ARCHITECTURE.md §4).
+//! Idempotent consumption of contract events from JetStream (docs/architecture.md).
 //!
 //! A [`Consumer`] pulls from a durable consumer with explicit acks. It decodes each fetched
 //! message by its schema header and applies the whole fetched batch in ONE PostgreSQL

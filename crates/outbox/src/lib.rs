@@ -1,4 +1,4 @@
-//! The transactional outbox (ARCHITECTURE.md §3), shared by every service that emits events.
+//! The transactional outbox (docs/architecture.md), shared by every service that emits events.
 //!
 //! A service writes its business rows and its events in one PostgreSQL transaction with
 //! [`enqueue_then_wake`] and wakes its relay after the commit with [`RelayWaker`] (or, where it

@@ -1,6 +1,6 @@
 //! The relay: publishes outbox rows to JetStream and deletes them once acknowledged.
 //!
-//! Correctness rules (ARCHITECTURE.md §3):
+//! Correctness rules (docs/architecture.md):
 //! - Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas share the work.
 //! - Per-aggregate order: a claimed row is held back while an earlier row of the same aggregate
 //!   is still in the table but not in this batch (another relay owns it, or it failed). Rows of

@@ -1,7 +1,7 @@
 //! The connections this gateway holds, by public connection id, and the per-user count. A
 //! stateful connection whose socket dropped is found here when its client re-attaches; a
 //! connection that ended leaves a tombstone until its token expires, so the token cannot open
-//! another connection on this gateway (spec §4.6: after Close the token is invalid).
+//! another connection on this gateway (docs/signalr-wire.md: after Close the token is invalid).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

@@ -155,7 +155,7 @@ pub async fn run(
 }
 
 /// Reads the handshake request; a bad one is answered with an error and `None`. The success
-/// answer is sent by the caller, alone in its frame (spec §6.7), once the connection is set up.
+/// answer is sent by the caller, alone in its frame (docs/signalr-wire.md), once the connection is set up.
 async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<u32> {
     let first = tokio::time::timeout(
         app.settings.handshake_timeout,
@@ -210,7 +210,7 @@ impl Session {
         }
     }
 
-    /// Sends Sequence and every unacknowledged message, before anything else (spec §6.5).
+    /// Sends Sequence and every unacknowledged message, before anything else (docs/signalr-wire.md).
     async fn resend_after_reattach(&mut self, socket: &mut WebSocket) -> Result<(), SendFailure> {
         let Some(buffer) = &self.buffer else {
             return Ok(());
@@ -300,7 +300,7 @@ impl Session {
     }
 
     /// Writes hub messages as one WebSocket message (the client splits records on the
-    /// separator; spec §4.1), so a burst costs one frame, one write and one deadline instead of
+    /// separator; docs/signalr-wire.md), so a burst costs one frame, one write and one deadline instead of
     /// one each per message. Callers keep a batch under [`COALESCE_BYTES`].
     pub(crate) async fn send_deliveries(
         &mut self,
@@ -329,7 +329,7 @@ impl Session {
     }
 
     /// Sends a Close message and closes the socket. The connection is forgotten first, so a
-    /// stateful re-attach after the Close finds nothing (spec §4.6).
+    /// stateful re-attach after the Close finds nothing (docs/signalr-wire.md).
     pub(crate) async fn close(
         &mut self,
         socket: &mut WebSocket,

@@ -255,7 +255,7 @@ impl Session {
 
     async fn on_message(&mut self, socket: &mut WebSocket, message: HubMessage) -> Flow {
         if self.awaiting_sequence {
-            // After a re-attach everything before the client's Sequence is stale (spec §6.5).
+            // After a re-attach everything before the client's Sequence is stale (docs/signalr-wire.md).
             if let HubMessage::Sequence { sequence_id } = message {
                 self.awaiting_sequence = false;
                 if let Some(buffer) = &mut self.buffer

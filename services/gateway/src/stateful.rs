@@ -1,4 +1,4 @@
-//! Stateful reconnect bookkeeping (spec §6): numbering of sequenced messages in both
+//! Stateful reconnect bookkeeping (docs/signalr-wire.md): numbering of sequenced messages in both
 //! directions, the buffer of unacknowledged outbound messages that is replayed after a
 //! re-attach, and de-duplication of what the client replays to us.
 

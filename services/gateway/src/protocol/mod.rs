@@ -1,5 +1,5 @@
 //! The SignalR JSON hub protocol as the official `@microsoft/signalr` client speaks it
-//! (see `shared/specs/signalr-wire.md`): record-separator framing, the handshake, the nine hub
+//! (see `docs/signalr-wire.md`): record-separator framing, the handshake, the nine hub
 //! message types, and the typed server-to-client methods of the OrderFlow hub.
 
 pub mod client_methods;
