@@ -33,6 +33,13 @@ pub mod stored;
 pub mod translate;
 pub mod window;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Private parsers re-exported for the fuzz targets in `fuzz/` (the `Resume` hub method's
+    //! arguments and the hub URL's `resume=` list). Not an API: it may change with any commit.
+    pub use crate::resume::{parse_position_list, parse_positions};
+}
+
 pub use app::{Gateway, HUB_PATH};
 pub use config::GatewaySettings;
 pub use error::GatewayError;

@@ -27,7 +27,7 @@ fn invalid(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
 }
 
-fn text(field: &str, raw: &str) -> Result<String, Problem> {
+pub fn text(field: &str, raw: &str) -> Result<String, Problem> {
     let value = raw.trim();
     if value.is_empty() || value.chars().count() > MAX_TEXT {
         return Err(invalid(format!(
@@ -37,7 +37,7 @@ fn text(field: &str, raw: &str) -> Result<String, Problem> {
     Ok(value.to_owned())
 }
 
-fn units(field: &str, value: i64) -> Result<i64, Problem> {
+pub fn units(field: &str, value: i64) -> Result<i64, Problem> {
     if (0..=MAX_UNITS).contains(&value) {
         Ok(value)
     } else {
@@ -45,7 +45,7 @@ fn units(field: &str, value: i64) -> Result<i64, Problem> {
     }
 }
 
-fn price(raw: &str) -> Result<Money, Problem> {
+pub fn price(raw: &str) -> Result<Money, Problem> {
     Money::parse(raw.trim()).map_err(|e| invalid(format!("unitPrice: {e}")))
 }
 

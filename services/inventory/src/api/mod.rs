@@ -19,6 +19,14 @@ pub use dto::{
 };
 pub use openapi::ApiDoc;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The request parsing and validation of the handlers, re-exported for the fuzz targets in
+    //! `fuzz/`. Not an API: it may change with any commit.
+    pub use super::extract::{ApiJson, ApiQuery, decode_cursor, path_sku};
+    pub use super::handlers::{ListQuery, price, text, units};
+}
+
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {

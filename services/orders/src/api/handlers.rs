@@ -85,7 +85,7 @@ pub async fn create_order(
     })
 }
 
-fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem> {
+pub fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem> {
     let invalid = |detail: String| {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
     };
@@ -231,7 +231,7 @@ pub async fn transition(
     Ok(if replay { replayed(response) } else { response })
 }
 
-fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Problem> {
+pub fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Problem> {
     let request: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CancelRequest::default()
     } else {

@@ -15,6 +15,17 @@ use crate::service::OrderService;
 
 pub use openapi::ApiDoc;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The request parsing and validation of the handlers, re-exported for the fuzz targets in
+    //! `fuzz/`. Not an API: it may change with any commit.
+    pub use super::dto::{CancelRequest, CreateOrderRequest, LineRequestDto};
+    pub use super::extract::{
+        ApiJson, ApiQuery, decode_cursor, encode_cursor, idempotency_key, if_match, order_id,
+    };
+    pub use super::handlers::{ListParams, cancel_reason, validate_lines};
+}
+
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
