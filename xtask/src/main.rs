@@ -6,6 +6,7 @@
 //! - `cargo xtask bench <orders|inventory|storm|delivery|instructions>`: the benchmarks recorded
 //!   in `docs/benchmarks.md` (the last three run `orderflow-loadgen <name> ARGS`, see
 //!   `tools/loadgen`).
+//! - `cargo xtask fuzz [--seconds N] [--target NAME]`: the fuzz targets in `fuzz/` (nightly).
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
 
@@ -16,6 +17,7 @@ mod chaos;
 mod codegen;
 mod cpu;
 mod demo;
+mod fuzz;
 mod process;
 mod test;
 mod token;
@@ -52,6 +54,8 @@ enum Command {
     /// Kill nats-server, orders and a gateway and partition a gateway under load (release
     /// build, minutes); arguments go to the suite (`cargo xtask chaos --help`).
     Chaos(chaos::ChaosArgs),
+    /// Run every cargo-fuzz target in `fuzz/` for N seconds (nightly; see docs/fuzzing.md).
+    Fuzz(fuzz::FuzzArgs),
     /// Print a development token signed with the dev HS256 secret.
     Token(token::TokenArgs),
     /// Regenerate the Rust event bindings; with --check fail if the committed ones are stale.
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             BenchTarget::Inventory => bench_inventory::run(),
         },
         Command::Chaos(args) => chaos::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Token(args) => token::run(args),
         Command::Codegen { check } => codegen::run(check),
     }
