@@ -54,7 +54,7 @@ static AUTHENTICATOR: LazyLock<Authenticator> = LazyLock::new(|| {
 static CONNECTION_KEY: LazyLock<TokenKey> =
     LazyLock::new(|| TokenKey::from_secret(CONNECTION_SECRET));
 
-fuzz_target!(|input: TokenInput<'_>| {
+fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: TokenInput<'_>| {
     match input {
         TokenInput::Header(value) => {
             let Ok(value) = HeaderValue::from_bytes(value) else {

@@ -23,7 +23,7 @@ use orderflow_gateway::protocol::{HubMessage, Position, StreamName, parse_messag
 use orderflow_gateway::translate::{position_of, translate};
 use serde_json::Value;
 
-fuzz_target!(|input: EventInput<'_>| {
+fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: EventInput<'_>| {
     let mut map = async_nats::HeaderMap::new();
     for (name, value) in &input.headers {
         let name = match name {

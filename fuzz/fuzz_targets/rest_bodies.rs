@@ -42,7 +42,7 @@ const MAX_TEXT: usize = 200;
 /// Longest cancel reason, in characters.
 const MAX_REASON: usize = 500;
 
-fuzz_target!(|input: BodyInput<'_>| {
+fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: BodyInput<'_>| {
     let content_type = CONTENT_TYPES[input.content_type];
     let principal = Principal {
         user_id: uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_a11c),

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use arbitrary::{Result, Unstructured};
+use arbitrary::{Arbitrary, Result, Unstructured};
 
 /// Runs a future that completes without waiting on anything (an extractor over an in-memory
 /// body, HS256 token validation). Panics if it does not complete in a few polls: that would
@@ -139,10 +139,10 @@ pub fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use arbitrary::{Arbitrary, Unstructured};
-
+/// Checks that every structured layout decodes exactly what its encoder writes, so the seed
+/// corpus means what `examples/seeds.rs` says it does. Run at the start of every structured
+/// target (`fuzz_target!(init: ...)`), and so on every fuzz run in CI; panics if it does not hold.
+pub fn check_layouts() {
     use crate::event::{EventInput, Name, Value};
     use crate::rest::{BodyInput, Endpoint};
     use crate::token::{Signature, TokenInput};
@@ -151,49 +151,54 @@ mod tests {
         T::arbitrary_take_rest(Unstructured::new(bytes)).expect("decodes")
     }
 
+    let event = EventInput {
+        headers: vec![
+            (
+                Name::Known(orderflow_events::headers::SCHEMA),
+                Value::Schema(orderflow_events::SCHEMA_NAMES[3]),
+            ),
+            (Name::Custom("X-A"), Value::Raw("b")),
+            (
+                Name::Known(orderflow_events::headers::NATS_STREAM),
+                Value::Stream("INVENTORY"),
+            ),
+            (
+                Name::Known(orderflow_events::headers::NATS_SEQUENCE),
+                Value::Number(u64::MAX),
+            ),
+        ],
+        subject: "orders.v1.a.b.created",
+        payload: &[8, 1, 0xFF],
+    };
+    assert_eq!(decode::<EventInput<'_>>(&event.to_bytes()), event);
+
+    for token in [
+        TokenInput::Header(b"Bearer x"),
+        TokenInput::Uri("/?access_token=x"),
+        TokenInput::Raw("a.b.c"),
+        TokenInput::Signed {
+            signature: Signature::Tampered(7),
+            header: b"{}",
+            claims: b"{\"a\":1}",
+        },
+        TokenInput::Connection("abc"),
+    ] {
+        assert_eq!(decode::<TokenInput<'_>>(&token.to_bytes()), token);
+    }
+
+    let body = BodyInput {
+        endpoint: Endpoint::AdjustStock,
+        content_type: 3,
+        admin: true,
+        body: b"{}",
+    };
+    assert_eq!(decode::<BodyInput<'_>>(&body.to_bytes()), body);
+}
+
+#[cfg(test)]
+mod tests {
     #[test]
     fn layouts_decode_what_the_encoders_write() {
-        let event = EventInput {
-            headers: vec![
-                (
-                    Name::Known(orderflow_events::headers::SCHEMA),
-                    Value::Schema(orderflow_events::SCHEMA_NAMES[3]),
-                ),
-                (Name::Custom("X-A"), Value::Raw("b")),
-                (
-                    Name::Known(orderflow_events::headers::NATS_STREAM),
-                    Value::Stream("INVENTORY"),
-                ),
-                (
-                    Name::Known(orderflow_events::headers::NATS_SEQUENCE),
-                    Value::Number(u64::MAX),
-                ),
-            ],
-            subject: "orders.v1.a.b.created",
-            payload: &[8, 1, 0xFF],
-        };
-        assert_eq!(decode::<EventInput<'_>>(&event.to_bytes()), event);
-
-        for token in [
-            TokenInput::Header(b"Bearer x"),
-            TokenInput::Uri("/?access_token=x"),
-            TokenInput::Raw("a.b.c"),
-            TokenInput::Signed {
-                signature: Signature::Tampered(7),
-                header: b"{}",
-                claims: b"{\"a\":1}",
-            },
-            TokenInput::Connection("abc"),
-        ] {
-            assert_eq!(decode::<TokenInput<'_>>(&token.to_bytes()), token);
-        }
-
-        let body = BodyInput {
-            endpoint: Endpoint::AdjustStock,
-            content_type: 3,
-            admin: true,
-            body: b"{}",
-        };
-        assert_eq!(decode::<BodyInput<'_>>(&body.to_bytes()), body);
+        super::check_layouts();
     }
 }
