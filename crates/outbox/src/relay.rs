@@ -373,6 +373,29 @@ impl Relay {
         }
     }
 
+    /// [`Relay::drain`] for at most `within`, logging what it could not do: the last step of a
+    /// stopping service, so that what its last requests committed goes out now rather than at
+    /// the next start. NATS may be away; then the rows simply wait for the next relay. Returns
+    /// how many events were published.
+    pub async fn drain_within(&self, within: Duration) -> usize {
+        match tokio::time::timeout(within, self.drain()).await {
+            Ok(Ok(published)) => {
+                if published > 0 {
+                    tracing::info!(published, "published the last events before exiting");
+                }
+                published
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "events left in the outbox for the next relay");
+                0
+            }
+            Err(_) => {
+                tracing::warn!("events left in the outbox for the next relay (timed out)");
+                0
+            }
+        }
+    }
+
     /// Like [`Relay::drain`], but batches overlap: a batch is claimed and sent while earlier
     /// batches still wait for their acks or commit their delete, up to [`BATCHES_AT_ONCE`]
     /// batches (one connection each). Safe for order: a claim skips the rows of unfinished

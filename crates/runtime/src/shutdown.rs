@@ -38,3 +38,13 @@ pub fn token_on_signal() -> CancellationToken {
     });
     token
 }
+
+/// Closes `tasks` and waits for them to finish, for at most `within`: the background work of a
+/// stopping service (relays, consumers) ends at its next step, and a consumer first applies and
+/// acks the batch it holds. A task still running then is logged and left to the exit.
+pub async fn wait_for_tasks(tasks: &tokio_util::task::TaskTracker, within: std::time::Duration) {
+    tasks.close();
+    if tokio::time::timeout(within, tasks.wait()).await.is_err() {
+        tracing::warn!("background tasks still running at exit");
+    }
+}

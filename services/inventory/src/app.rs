@@ -175,41 +175,20 @@ impl InventoryApp {
         // Background work stops at its next step; a consumer first applies and acks the batch
         // it holds.
         background.cancel();
-        self.tasks.close();
-        if tokio::time::timeout(FINAL_DRAIN, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("background tasks still running at exit");
-        }
+        orderflow_runtime::shutdown::wait_for_tasks(&self.tasks, FINAL_DRAIN).await;
         self.publish_remaining().await;
         served
     }
 
-    /// Publishes what is left in the outbox, for at most [`FINAL_DRAIN`] (NATS may be away:
-    /// then the rows wait for the next relay, as always). The last step of [`Self::serve`].
+    /// Publishes what is left in the outbox, for at most [`FINAL_DRAIN`]
+    /// ([`Relay::drain_within`]). The last step of [`Self::serve`].
     pub async fn publish_remaining(&self) -> usize {
         let relay = Relay::new(
             self.pool.clone(),
             self.jetstream(),
             RelaySettings::default(),
         );
-        match tokio::time::timeout(FINAL_DRAIN, relay.drain()).await {
-            Ok(Ok(published)) => {
-                if published > 0 {
-                    tracing::info!(published, "published the last events before exiting");
-                }
-                published
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "events left in the outbox for the next relay");
-                0
-            }
-            Err(_) => {
-                tracing::warn!("events left in the outbox for the next relay (timed out)");
-                0
-            }
-        }
+        relay.drain_within(FINAL_DRAIN).await
     }
 }
 
