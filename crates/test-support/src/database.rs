@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::discover::TEST_PG_URL_ENV;
 use crate::pg::PgCluster;
+use crate::proxy::TcpProxy;
 
 /// A database created for one test. Dropping it leaves the database behind; the server is
 /// thrown away at the end of the run anyway.
@@ -25,6 +26,25 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// This database reached through a new [`TcpProxy`] in front of its server, so that a test
+    /// can take the database away from a running service (`cut`, `pause`) and give it back.
+    pub async fn behind_proxy(&self) -> (TestDatabase, TcpProxy) {
+        let options = self.connect_options();
+        let proxy = TcpProxy::start(([127, 0, 0, 1], options.get_port()).into())
+            .await
+            .expect("starting a TCP proxy on loopback");
+        let proxied = TestDatabase {
+            url: format!(
+                "postgres://{}@127.0.0.1:{}/{}",
+                options.get_username(),
+                proxy.port(),
+                self.name
+            ),
+            name: self.name.clone(),
+        };
+        (proxied, proxy)
+    }
+
     /// A new connection pool to this database (create one per test runtime).
     pub async fn pool(&self) -> PgPool {
         PgPoolOptions::new()

@@ -22,6 +22,7 @@ mod nats_cluster;
 mod pg;
 mod process;
 pub mod proxy;
+mod readyz;
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -32,6 +33,7 @@ pub use error::{Error, Result};
 pub use nats::NatsServer;
 pub use nats_cluster::{CLUSTER_NAME, NatsCluster};
 pub use pg::{PgCluster, SUPERUSER};
+pub use readyz::readyz_until;
 
 /// A TCP port on 127.0.0.1 that is free right now and not yet handed out by this process.
 pub fn free_port() -> u16 {

@@ -5,50 +5,39 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use orderflow_test_support::readyz_until;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Stack, admin};
-
-/// Polls `/readyz` (answers within 100 ms each) until `done` holds.
-async fn readyz_until(stack: &Stack, done: impl Fn(StatusCode, &Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let asked = Instant::now();
-        let response = stack.http.get(stack.url("/readyz")).send().await.unwrap();
-        assert!(asked.elapsed() < Duration::from_millis(100));
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if done(status, &body) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never got there: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn nats_down_keeps_the_api_ready_and_reports_it_degraded() {
     let mut stack = Stack::start().await;
     stack.create_product("KB-001", "10.00", 5).await;
-    readyz_until(&stack, |s, body| {
-        s == StatusCode::OK && body["degraded"] == json!([])
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::OK && body["degraded"] == json!([]),
+    )
     .await;
 
     stack.nats.kill();
-    readyz_until(&stack, |s, body| {
-        assert_eq!(
-            s,
-            StatusCode::OK,
-            "a NATS outage never makes inventory unready: {body}"
-        );
-        body["degraded"] == json!(["nats"])
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| {
+            assert_eq!(
+                s,
+                StatusCode::OK,
+                "a NATS outage never makes inventory unready: {body}"
+            );
+            body["degraded"] == json!(["nats"])
+        },
+    )
     .await;
     let adjusted = stack
         .post(
@@ -74,8 +63,11 @@ async fn nats_down_keeps_the_api_ready_and_reports_it_degraded() {
     );
 
     stack.nats.restart().await;
-    readyz_until(&stack, |s, body| {
-        s == StatusCode::OK && body["degraded"] == json!([])
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::OK && body["degraded"] == json!([]),
+    )
     .await;
 }

@@ -7,30 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use orderflow_test_support::readyz_until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Stack, admin, customer};
-
-/// Polls `/readyz` until `done` holds; every answer must come within `fastest`.
-async fn readyz_until(stack: &Stack, fastest: Duration, done: impl Fn(StatusCode, &Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let asked = Instant::now();
-        let response = stack.http.get(stack.url("/readyz")).send().await.unwrap();
-        let took = asked.elapsed();
-        assert!(took < fastest, "/readyz took {took:?}");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if done(status, &body) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never got there: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn assert_unavailable(response: reqwest::Response, took: Duration) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -49,9 +29,12 @@ async fn database_away_means_fast_503s_and_an_unready_service() {
     let (stack, postgres) = Stack::start_behind_proxy().await;
     stack.create_product("KB-001", "10.00", 5).await;
     let (ops, alice) = (admin(), customer("Alice"));
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::OK
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::OK,
+    )
     .await;
 
     postgres.cut();
@@ -69,15 +52,21 @@ async fn database_away_means_fast_503s_and_an_unready_service() {
             .await;
         assert_unavailable(response, asked.elapsed()).await;
     }
-    readyz_until(&stack, Duration::from_millis(100), |s, body| {
-        s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok"
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok",
+    )
     .await;
 
     postgres.restore();
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::OK
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::OK,
+    )
     .await;
     assert_eq!(
         stack.level("KB-001").await,

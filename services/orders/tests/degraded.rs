@@ -5,59 +5,40 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use orderflow_test_support::readyz_until;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Stack, customer};
-
-/// Polls `/readyz` until `done` holds for its (status, body); every answer must come within
-/// `fastest`. Returns the slowest answer seen.
-async fn readyz_until(
-    stack: &Stack,
-    fastest: Duration,
-    done: impl Fn(StatusCode, &Value) -> bool,
-) -> Duration {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut slowest = Duration::ZERO;
-    loop {
-        let asked = Instant::now();
-        let response = stack.http.get(stack.url("/readyz")).send().await.unwrap();
-        let took = asked.elapsed();
-        slowest = slowest.max(took);
-        assert!(took < fastest, "/readyz took {took:?}");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if done(status, &body) {
-            return slowest;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never got there: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn nats_down_keeps_the_service_ready_and_reports_it_degraded() {
     let mut stack = Stack::start().await;
     stack.seed_product("KB-001", 4_999).await;
     let alice = customer("Alice");
-    readyz_until(&stack, Duration::from_millis(100), |s, body| {
-        s == StatusCode::OK && body["degraded"] == json!([])
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::OK && body["degraded"] == json!([]),
+    )
     .await;
 
     stack.nats.kill();
-    readyz_until(&stack, Duration::from_millis(100), |s, body| {
-        assert_eq!(
-            s,
-            StatusCode::OK,
-            "a NATS outage never makes orders unready: {body}"
-        );
-        body["degraded"] == json!(["nats"]) && body["checks"]["nats"] != "ok"
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| {
+            assert_eq!(
+                s,
+                StatusCode::OK,
+                "a NATS outage never makes orders unready: {body}"
+            );
+            body["degraded"] == json!(["nats"]) && body["checks"]["nats"] != "ok"
+        },
+    )
     .await;
     // Still serving: the events wait in the outbox.
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
@@ -81,9 +62,12 @@ async fn nats_down_keeps_the_service_ready_and_reports_it_degraded() {
     );
 
     stack.nats.restart().await;
-    readyz_until(&stack, Duration::from_millis(100), |s, body| {
-        s == StatusCode::OK && body["degraded"] == json!([])
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::OK && body["degraded"] == json!([]),
+    )
     .await;
     let events = support::wait_for_stream(&stack.app.jetstream(), "ORDERS", 3).await;
     assert_eq!(

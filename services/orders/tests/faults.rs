@@ -9,38 +9,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use orderflow_test_support::readyz_until;
 use orderflow_test_support::{PgCluster, SUPERUSER, TestDatabase};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Stack, customer};
-
-/// Polls `/readyz` until `done` holds for its (status, body); every answer must come within
-/// `fastest`. Returns the slowest answer seen.
-async fn readyz_until(
-    stack: &Stack,
-    fastest: Duration,
-    done: impl Fn(StatusCode, &Value) -> bool,
-) -> Duration {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut slowest = Duration::ZERO;
-    loop {
-        let asked = Instant::now();
-        let response = stack.http.get(stack.url("/readyz")).send().await.unwrap();
-        let took = asked.elapsed();
-        slowest = slowest.max(took);
-        assert!(took < fastest, "/readyz took {took:?}");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if done(status, &body) {
-            return slowest;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never got there: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn assert_unavailable(response: reqwest::Response, took: Duration) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -62,9 +35,12 @@ async fn database_away_means_fast_503s_an_unready_service_and_nothing_half_done(
     let alice = customer("Alice");
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
     let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::OK
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::OK,
+    )
     .await;
 
     // Every connection reset, new ones refused: as when PostgreSQL stops.
@@ -88,16 +64,22 @@ async fn database_away_means_fast_503s_an_unready_service_and_nothing_half_done(
     assert_unavailable(response, asked.elapsed()).await;
 
     // Readiness follows within a probe, and every answer is immediate meanwhile.
-    let slowest = readyz_until(&stack, Duration::from_millis(100), |s, body| {
-        s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok"
-    })
+    let slowest = readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, body| s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok",
+    )
     .await;
     println!("slowest /readyz while the database went away: {slowest:?}");
 
     postgres.restore();
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::OK
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::OK,
+    )
     .await;
     let now: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
     assert_eq!(
@@ -151,9 +133,12 @@ async fn a_postgres_restart_is_answered_503_and_then_served_again() {
             .await;
         assert_unavailable(response, asked.elapsed()).await;
     }
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::SERVICE_UNAVAILABLE
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::SERVICE_UNAVAILABLE,
+    )
     .await;
 
     let cluster = tokio::task::spawn_blocking(move || {
@@ -162,9 +147,12 @@ async fn a_postgres_restart_is_answered_503_and_then_served_again() {
     })
     .await
     .unwrap();
-    readyz_until(&stack, Duration::from_millis(100), |s, _| {
-        s == StatusCode::OK
-    })
+    readyz_until(
+        &stack.http,
+        &stack.url("/readyz"),
+        Duration::from_millis(100),
+        |s, _| s == StatusCode::OK,
+    )
     .await;
     let confirmed = stack
         .post(&alice.token, &format!("{path}/confirm"), None)

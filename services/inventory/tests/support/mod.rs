@@ -89,20 +89,7 @@ impl Stack {
     /// test can take the database away (`cut`) while the service runs.
     pub async fn start_behind_proxy() -> (Self, TcpProxy) {
         let nats = NatsServer::start().await;
-        let db = fresh_database().await;
-        let options = db.connect_options();
-        let proxy = TcpProxy::start(([127, 0, 0, 1], options.get_port()).into())
-            .await
-            .unwrap();
-        let proxied = TestDatabase {
-            url: format!(
-                "postgres://{}@127.0.0.1:{}/{}",
-                options.get_username(),
-                proxy.port(),
-                db.name
-            ),
-            name: db.name.clone(),
-        };
+        let (proxied, proxy) = fresh_database().await.behind_proxy().await;
         (Self::start_on(nats, proxied, true).await, proxy)
     }
 
