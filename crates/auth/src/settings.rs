@@ -124,34 +124,9 @@ impl AuthSettings {
 }
 
 /// Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `7d`, or a bare number of seconds.
-///
-/// Used by clap for the settings above and by `cargo xtask token --ttl`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 1h"))?;
-    let seconds_per_unit = match unit.trim() {
-        "ms" => return Ok(Duration::from_millis(value)),
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
-    value
-        .checked_mul(seconds_per_unit)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
-}
+/// Used by clap for the settings above and by `cargo xtask token --ttl`; the one parser every
+/// service's duration settings use.
+pub use orderflow_runtime::limits::parse_duration;
 
 #[cfg(test)]
 mod tests {
