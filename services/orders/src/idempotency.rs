@@ -16,8 +16,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Command, Order, OrderId};
-use crate::events::to_outbox;
-use crate::service::{Actor, OrderError, visible};
+use crate::service::{Actor, Decided, OrderError, decide, visible};
 use crate::store::{self, KeyedSave};
 
 /// How long a key is kept (and a retry with it answered from the first request).
@@ -106,19 +105,11 @@ async fn attempt(
     key: &str,
     fingerprint: &str,
 ) -> Result<KeyedSave<Order>, OrderError> {
-    let mut order = visible(actor, store::load_order(conn, id).await?)?;
-    if let Some(expected) = if_match
-        && expected != order.version
-    {
-        return Err(OrderError::VersionMismatch {
-            expected,
-            current: order.version,
-        });
-    }
-    let read_version = order.version;
-    let now = crate::service::now();
-    let events = order.handle(command, now)?;
-    let messages = to_outbox(&order, &events, now)?;
+    let Decided {
+        order,
+        read_version,
+        messages,
+    } = decide(conn, actor, id, command, if_match).await?;
     let saved = store::save_keyed_transition(
         conn,
         &order,

@@ -251,23 +251,53 @@ async fn transition_on(
     if_match: Option<u64>,
 ) -> Result<Order, OrderError> {
     loop {
-        let mut order = visible(actor, store::load_order(conn, id).await?)?;
-        if let Some(expected) = if_match
-            && expected != order.version
-        {
-            return Err(OrderError::VersionMismatch {
-                expected,
-                current: order.version,
-            });
-        }
-        let read_version = order.version;
-        let now = now();
-        let events = order.handle(command, now)?;
-        let messages = to_outbox(&order, &events, now)?;
+        let Decided {
+            order,
+            read_version,
+            messages,
+        } = decide(conn, actor, id, command, if_match).await?;
         if store::save_transition_if_unchanged(conn, &order, read_version, &messages).await? {
             return Ok(order);
         }
     }
+}
+
+/// The read-and-decide half of an optimistic transition, shared by plain and keyed ones.
+pub(crate) struct Decided {
+    /// The order with `command` applied.
+    pub order: Order,
+    /// The version it was read at: the write applies only if it is still there.
+    pub read_version: u64,
+    /// The events of the transition, as outbox rows.
+    pub messages: Vec<orderflow_outbox::OutboxMessage>,
+}
+
+/// Reads the order as `actor` may see it, checks `If-Match`, and applies `command`.
+pub(crate) async fn decide(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: OrderId,
+    command: &Command,
+    if_match: Option<u64>,
+) -> Result<Decided, OrderError> {
+    let mut order = visible(actor, store::load_order(conn, id).await?)?;
+    if let Some(expected) = if_match
+        && expected != order.version
+    {
+        return Err(OrderError::VersionMismatch {
+            expected,
+            current: order.version,
+        });
+    }
+    let read_version = order.version;
+    let now = now();
+    let events = order.handle(command, now)?;
+    let messages = to_outbox(&order, &events, now)?;
+    Ok(Decided {
+        order,
+        read_version,
+        messages,
+    })
 }
 
 /// The current time as PostgreSQL stores it (microseconds), so that what a request answers
