@@ -186,7 +186,7 @@ fn unknown_connection() -> Response {
     Problem::not_found("unknown_connection", "No such connection.").into_response()
 }
 
-/// `POST /hubs/orders/negotiate?negotiateVersion=1[&useStatefulReconnect=true]`.
+/// `POST /hubs/orders/negotiate[?negotiateVersion=0|1][&useStatefulReconnect=true]`.
 pub async fn negotiate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -214,28 +214,37 @@ pub async fn negotiate(
     if state.registry.count_for(principal.user_id) >= state.settings.max_connections_per_user {
         return too_many();
     }
-    let version = query
-        .negotiate_version
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(0);
-    if version < 1 {
-        return Json(json!({ "error": "This server requires negotiateVersion 1 or later." }))
+    // Version 1 answers with a public id and a separate token; version 0 (clients that send
+    // no `negotiateVersion`, such as the Python ones by default) has only `connectionId`,
+    // which the client then sends as `id`, so there it is the sealed token itself: the same
+    // secret, checked the same way (ASP.NET Core does the same for version 0).
+    let version = match query.negotiate_version.as_deref().map(str::parse::<u32>) {
+        None => 0,
+        Some(Ok(v)) => v.min(1),
+        Some(Err(_)) => {
+            return Problem::bad_request(
+                "invalid_negotiate_version",
+                "negotiateVersion must be a non-negative integer.",
+            )
             .into_response();
-    }
+        }
+    };
+    let stateful = query.stateful && version >= 1;
     let expires_at = unix_now() + state.settings.handshake_timeout.as_secs();
-    let (ticket, token) = connection_token::issue(
-        &state.token_key,
-        principal.user_id,
-        query.stateful,
-        expires_at,
-    );
-    let mut body = json!({
-        "negotiateVersion": 1,
-        "connectionId": ticket.connection_id,
-        "connectionToken": token,
-        "availableTransports": [{ "transport": "WebSockets", "transferFormats": ["Text"] }],
-    });
-    if query.stateful {
+    let (ticket, token) =
+        connection_token::issue(&state.token_key, principal.user_id, stateful, expires_at);
+    let transports = json!([{ "transport": "WebSockets", "transferFormats": ["Text", "Binary"] }]);
+    let mut body = if version == 0 {
+        json!({ "negotiateVersion": 0, "connectionId": token, "availableTransports": transports })
+    } else {
+        json!({
+            "negotiateVersion": 1,
+            "connectionId": ticket.connection_id,
+            "connectionToken": token,
+            "availableTransports": transports,
+        })
+    };
+    if stateful {
         body["useStatefulReconnect"] = json!(true);
     }
     Json(body).into_response()

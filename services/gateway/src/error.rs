@@ -23,6 +23,9 @@ pub enum GatewayError {
     /// A binary frame on the JSON protocol.
     #[error("Binary frames are not supported by the JSON hub protocol.")]
     BinaryFrame,
+    /// A text frame on the MessagePack protocol.
+    #[error("Text frames are not supported by the MessagePack hub protocol.")]
+    TextFrame,
     /// A Sequence from the client claims messages the server never received.
     #[error("Sequence ID greater than amount of messages we've received.")]
     SequenceAhead,

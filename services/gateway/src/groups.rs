@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::metrics as m;
-use crate::protocol::StreamName;
+use crate::protocol::{Protocol, StreamName};
 use crate::stored::{Interest, StoredEvent};
 use crate::translate::Delivery;
 
@@ -40,6 +40,8 @@ pub struct Member {
     pub key: u64,
     /// The connection's bounded outbound queue.
     pub tx: mpsc::Sender<Arc<Delivery>>,
+    /// The hub protocol its deliveries are encoded in.
+    pub protocol: Protocol,
     /// Set while the connection is in the dashboard group: its customer group then stays quiet,
     /// because the dashboard already carries the same order events.
     pub in_dashboard: Arc<AtomicBool>,
@@ -175,18 +177,18 @@ impl Groups {
         let stream = event.position.stream;
         if let Some(customer) = event.customer
             && let Some(members) = tables.customers.get(&customer)
-            && let Some(delivery) = event.wanted_by(Interest::Customer(customer))
         {
             for member in members {
-                if !member.in_dashboard.load(Ordering::Acquire) {
+                if !member.in_dashboard.load(Ordering::Acquire)
+                    && let Some(delivery) =
+                        event.wanted_by(Interest::Customer(customer), member.protocol)
+                {
                     offer(member, delivery);
                 }
             }
         }
-        if !tables.dashboard.is_empty()
-            && let Some(delivery) = event.wanted_by(Interest::Dashboard)
-        {
-            for member in &tables.dashboard {
+        for member in &tables.dashboard {
+            if let Some(delivery) = event.wanted_by(Interest::Dashboard, member.protocol) {
                 offer(member, delivery);
             }
         }
@@ -264,6 +266,7 @@ mod tests {
         let m = Member {
             key,
             tx,
+            protocol: Protocol::Json,
             in_dashboard: Arc::default(),
             signal: Arc::default(),
         };

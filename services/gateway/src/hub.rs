@@ -8,7 +8,6 @@ use axum::extract::ws::WebSocket;
 use serde_json::Value;
 
 use crate::groups::GroupKey;
-use crate::protocol::messages::{completion_error, completion_ok};
 use crate::session::Session;
 use crate::socket::Flow;
 
@@ -45,7 +44,8 @@ impl Session {
             return self
                 .reply(
                     socket,
-                    completion_error(&id, "Too many invocations; slow down."),
+                    self.protocol
+                        .completion_error(&id, "Too many invocations; slow down."),
                 )
                 .await;
         }
@@ -53,7 +53,8 @@ impl Session {
             return self
                 .reply(
                     socket,
-                    completion_error(&id, "Upload streams are not supported."),
+                    self.protocol
+                        .completion_error(&id, "Upload streams are not supported."),
                 )
                 .await;
         }
@@ -64,25 +65,31 @@ impl Session {
                     return self
                         .reply(
                             socket,
-                            completion_error(&id, "Forbidden: the Admin role is required."),
+                            self.protocol
+                                .completion_error(&id, "Forbidden: the Admin role is required."),
                         )
                         .await;
                 }
                 // Live from now on; a client that needs what came before uses `dashboard=true`
                 // in its hub URL (joined at connect, resumable) or calls `Resume` next.
                 self.join(&[GroupKey::Dashboard]);
-                self.reply(socket, completion_ok(&id, None)).await
+                self.reply(socket, self.protocol.completion_ok(&id, None))
+                    .await
             }
             "leaveadmindashboard" => {
                 self.leave(GroupKey::Dashboard);
-                self.reply(socket, completion_ok(&id, None)).await
+                self.reply(socket, self.protocol.completion_ok(&id, None))
+                    .await
             }
             "resume" => match crate::resume::parse_positions(&arguments) {
                 // Boxed: a replay's stream reads are large futures, needed once per reconnect.
                 Ok(positions) => Box::pin(self.resume_method(socket, &id, positions)).await,
                 Err(error) => {
-                    self.reply(socket, completion_error(&id, &error.to_string()))
-                        .await
+                    self.reply(
+                        socket,
+                        self.protocol.completion_error(&id, &error.to_string()),
+                    )
+                    .await
                 }
             },
             _ => {
@@ -90,7 +97,8 @@ impl Session {
                     "Method does not exist: '{}'.",
                     target.chars().take(64).collect::<String>()
                 );
-                self.reply(socket, completion_error(&id, &message)).await
+                self.reply(socket, self.protocol.completion_error(&id, &message))
+                    .await
             }
         }
     }

@@ -16,7 +16,7 @@ use orderflow_events::subjects;
 use crate::feed::Feed;
 use crate::history::{History, HistoryError};
 use crate::metrics as m;
-use crate::protocol::StreamName;
+use crate::protocol::{Protocol, StreamName};
 use crate::stored::Interest;
 use crate::translate::Delivery;
 
@@ -46,11 +46,13 @@ fn filter(stream: StreamName, interest: Interest) -> Option<Option<String>> {
     }
 }
 
-/// The events of `feed`'s stream in `(after, upto]` that `interest` wants, at most `cap`.
+/// The events of `feed`'s stream in `(after, upto]` that `interest` wants, at most `cap`,
+/// encoded in `protocol`.
 pub async fn missed(
     feed: &Feed,
     history: &History,
     interest: Interest,
+    protocol: Protocol,
     after: u64,
     upto: u64,
     cap: usize,
@@ -78,7 +80,7 @@ pub async fn missed(
                 if event.position.sequence > until {
                     break;
                 }
-                if let Some(delivery) = event.wanted_by(interest) {
+                if let Some(delivery) = event.wanted_by(interest, protocol) {
                     events.push(Arc::clone(delivery));
                 }
             }
@@ -101,7 +103,7 @@ pub async fn missed(
         recent
             .events
             .iter()
-            .filter_map(|e| e.wanted_by(interest).cloned()),
+            .filter_map(|e| e.wanted_by(interest, protocol).cloned()),
     );
     if events.len() > cap {
         return Ok(Missed::Reload);

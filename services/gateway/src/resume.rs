@@ -15,7 +15,6 @@ use crate::groups::{Cursors, GroupKey};
 use crate::history::HistoryError;
 use crate::metrics as m;
 use crate::protocol::client_methods::ClientMethod;
-use crate::protocol::messages::{completion_error, completion_ok};
 use crate::protocol::{Position, ResumeResult};
 use crate::replay::{self, Missed};
 use crate::session::{COALESCE_BYTES, SendFailure, Session};
@@ -117,6 +116,7 @@ impl Session {
                 self.app.feed(stream),
                 &self.app.history,
                 self.interest(),
+                self.protocol,
                 after,
                 upto,
                 self.app.settings.max_replay,
@@ -177,7 +177,7 @@ impl Session {
         };
         match self.replay(socket, positions).await {
             Ok(result) => {
-                let frame = ClientMethod::Resumed(result).encode();
+                let frame = ClientMethod::Resumed(result).encode(self.protocol);
                 self.reply(socket, frame).await
             }
             Err(ReplayFailure::Send(failure)) => {
@@ -202,7 +202,8 @@ impl Session {
         match self.replay(socket, positions).await {
             Ok(result) => {
                 let result = serde_json::to_value(result).unwrap_or_default();
-                self.reply(socket, completion_ok(id, Some(&result))).await
+                let frame = self.protocol.completion_ok(id, Some(&result));
+                self.reply(socket, frame).await
             }
             Err(ReplayFailure::Send(failure)) => {
                 Flow::Stop(self.on_send_failure(socket, failure).await)
@@ -210,8 +211,10 @@ impl Session {
             Err(ReplayFailure::Unavailable(error)) => {
                 tracing::warn!(%error, "resume failed");
                 metrics::counter!(m::RESUMES, "outcome" => "error").increment(1);
-                self.reply(socket, completion_error(id, "Resume failed; try again."))
-                    .await
+                let frame = self
+                    .protocol
+                    .completion_error(id, "Resume failed; try again.");
+                self.reply(socket, frame).await
             }
         }
     }

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use orderflow_auth::Principal;
 use tokio::sync::mpsc;
 
 use crate::app::AppState;
 use crate::groups::{GroupKey, Member};
 use crate::metrics as m;
-use crate::protocol::handshake::{HANDSHAKE_OK, handshake_error, parse_handshake};
-use crate::protocol::{Position, messages};
+use crate::protocol::handshake::{HandshakeRequest, handshake_error, parse_handshake};
+use crate::protocol::{Frame, Position, Protocol};
 use crate::registry::{Attach, AttachReceiver, ConnectionHandle};
 use crate::resume::Progress;
 use crate::socket::Flow;
@@ -67,6 +67,8 @@ pub struct Session {
     pub(crate) opening: Opening,
     pub(crate) handle: Arc<ConnectionHandle>,
     pub(crate) principal: Principal,
+    /// The hub protocol chosen in the handshake.
+    pub(crate) protocol: Protocol,
     pub(crate) rx: mpsc::Receiver<Arc<Delivery>>,
     /// The batch being written (kept to reuse its allocation).
     pub(crate) outgoing: Vec<Arc<Delivery>>,
@@ -91,7 +93,8 @@ pub async fn run(
     mut socket: WebSocket,
     opening: Opening,
 ) {
-    let Some(version) = read_handshake(&app, &mut socket).await else {
+    let Some(HandshakeRequest { protocol, version }) = read_handshake(&app, &mut socket).await
+    else {
         app.registry.remove(
             &opening.connection_id,
             handle.user_id,
@@ -112,6 +115,7 @@ pub async fn run(
     let member = Member {
         key,
         tx,
+        protocol,
         in_dashboard: Arc::new(AtomicBool::new(false)),
         signal: Arc::default(),
     };
@@ -123,6 +127,7 @@ pub async fn run(
         opening,
         handle,
         principal,
+        protocol,
         rx,
         outgoing: Vec::new(),
         member,
@@ -136,7 +141,7 @@ pub async fn run(
         rate_refilled: now,
     };
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
-    tracing::debug!(connection = %session.opening.connection_id, user = %session.principal.user_id, stateful, "connected");
+    tracing::debug!(connection = %session.opening.connection_id, user = %session.principal.user_id, stateful, protocol = protocol.name(), "connected");
     // Join before answering the handshake: once the client is connected, its updates flow.
     let mut groups = vec![GroupKey::Customer(session.principal.user_id)];
     if session.opening.dashboard {
@@ -144,7 +149,7 @@ pub async fn run(
     }
     session.join(&groups);
     if session
-        .send_raw(&mut socket, Utf8Bytes::from_static(HANDSHAKE_OK))
+        .send_raw(&mut socket, protocol.handshake_ok())
         .await
         .is_ok()
         && let Flow::Continue = Box::pin(session.resume_at_connect(&mut socket)).await
@@ -156,18 +161,26 @@ pub async fn run(
 
 /// Reads the handshake request; a bad one is answered with an error and `None`. The success
 /// answer is sent by the caller, alone in its frame (docs/signalr-wire.md), once the connection is set up.
-async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<u32> {
+/// The request is JSON text in every protocol; MessagePack clients may send it in a binary
+/// message.
+async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<HandshakeRequest> {
     let first = tokio::time::timeout(
         app.settings.handshake_timeout,
         futures::StreamExt::next(socket),
     )
     .await;
-    let text = match first {
-        Ok(Some(Ok(Message::Text(text)))) => text,
+    let parsed = match first {
+        Ok(Some(Ok(Message::Text(text)))) => parse_handshake(text.as_str()),
+        Ok(Some(Ok(Message::Binary(data)))) => match std::str::from_utf8(&data) {
+            Ok(text) => parse_handshake(text),
+            Err(_) => Err(crate::error::GatewayError::Handshake(
+                "handshake is not UTF-8 JSON".into(),
+            )),
+        },
         _ => return None,
     };
-    match parse_handshake(text.as_str()) {
-        Ok(request) => Some(request.version),
+    match parsed {
+        Ok(request) => Some(request),
         Err(error) => {
             let _ = socket
                 .send(Message::Text(handshake_error(&error.to_string()).into()))
@@ -216,10 +229,9 @@ impl Session {
             return Ok(());
         };
         let (first, frames) = buffer.replay();
-        let frames: Vec<Utf8Bytes> = frames.cloned().collect();
+        let frames: Vec<Frame> = frames.cloned().collect();
         tracing::debug!(connection = %self.opening.connection_id, first, resent = frames.len(), "re-attached");
-        self.send_raw(socket, messages::sequence(first).into())
-            .await?;
+        self.send_raw(socket, self.protocol.sequence(first)).await?;
         for frame in frames {
             self.send_raw(socket, frame).await?;
         }
@@ -264,11 +276,11 @@ impl Session {
     pub(crate) async fn send_raw(
         &mut self,
         socket: &mut WebSocket,
-        frame: Utf8Bytes,
+        frame: Frame,
     ) -> Result<(), SendFailure> {
         match tokio::time::timeout(
             self.app.settings.send_timeout,
-            socket.send(Message::Text(frame)),
+            socket.send(frame.into_message()),
         )
         .await
         {
@@ -289,7 +301,7 @@ impl Session {
     pub(crate) async fn send_sequenced(
         &mut self,
         socket: &mut WebSocket,
-        frame: Utf8Bytes,
+        frame: Frame,
     ) -> Result<(), SendFailure> {
         if let Some(buffer) = &mut self.buffer
             && buffer.push(&frame).is_err()
@@ -299,9 +311,10 @@ impl Session {
         self.send_raw(socket, frame).await
     }
 
-    /// Writes hub messages as one WebSocket message (the client splits records on the
-    /// separator; docs/signalr-wire.md), so a burst costs one frame, one write and one deadline instead of
-    /// one each per message. Callers keep a batch under [`COALESCE_BYTES`].
+    /// Writes hub messages as one WebSocket message (the client splits them on the record
+    /// separator or the length prefixes; docs/signalr-wire.md), so a burst costs one frame, one
+    /// write and one deadline instead of one each per message. Callers keep a batch under
+    /// [`COALESCE_BYTES`].
     pub(crate) async fn send_deliveries(
         &mut self,
         socket: &mut WebSocket,
@@ -317,13 +330,7 @@ impl Session {
         let frame = match deliveries {
             [] => return Ok(()),
             [one] => one.frame.clone(),
-            many => {
-                let mut joined = String::with_capacity(many.iter().map(|d| d.frame.len()).sum());
-                for d in many {
-                    joined.push_str(d.frame.as_str());
-                }
-                Utf8Bytes::from(joined)
-            }
+            many => Frame::concat(many.iter().map(|d| &d.frame)),
         };
         self.send_raw(socket, frame).await
     }
@@ -338,7 +345,7 @@ impl Session {
     ) -> Outcome {
         self.forget();
         let _ = self
-            .send_raw(socket, messages::close(error, allow_reconnect).into())
+            .send_raw(socket, self.protocol.close(error, allow_reconnect))
             .await;
         let _ = tokio::time::timeout(
             self.app.settings.send_timeout,

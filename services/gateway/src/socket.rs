@@ -12,8 +12,7 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::error::GatewayError;
 use crate::metrics as m;
-use crate::protocol::messages::{self, HubMessage};
-use crate::protocol::{parse_message, split_records};
+use crate::protocol::{Frame, HubMessage};
 use crate::registry::{Attach, AttachReceiver};
 use crate::session::{COALESCE_BYTES, Outcome, SendFailure, Session};
 use crate::translate::Delivery;
@@ -181,14 +180,14 @@ impl Session {
         }
         if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack())
             && self
-                .send_raw(socket, messages::ack(sequence_id).into())
+                .send_raw(socket, self.protocol.ack(sequence_id))
                 .await
                 .is_err()
         {
             return Flow::Stop(Outcome::Lost);
         }
         if now.duration_since(self.last_sent) >= self.app.settings.keep_alive
-            && self.send_raw(socket, messages::PING.into()).await.is_err()
+            && self.send_raw(socket, self.protocol.ping()).await.is_err()
         {
             return Flow::Stop(Outcome::Lost);
         }
@@ -206,7 +205,7 @@ impl Session {
         socket: &mut WebSocket,
         frame: Option<Result<Message, axum::Error>>,
     ) -> Flow {
-        let text = match frame {
+        let message = match frame {
             None => return Flow::Stop(Outcome::Lost),
             Some(Err(error)) => {
                 // tungstenite reports an oversize message as a capacity error; anything else is
@@ -224,12 +223,7 @@ impl Session {
                 }
                 return Flow::Stop(Outcome::Lost);
             }
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Binary(_))) => {
-                return self
-                    .protocol_error(socket, &GatewayError::BinaryFrame)
-                    .await;
-            }
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
             Some(Ok(Message::Close(_))) => return Flow::Stop(Outcome::Lost),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
                 self.last_received = Instant::now();
@@ -237,15 +231,11 @@ impl Session {
             }
         };
         self.last_received = Instant::now();
-        let records = match split_records(text.as_str()) {
-            Ok(records) => records,
+        let messages = match self.protocol.parse(&message) {
+            Ok(messages) => messages,
             Err(error) => return self.protocol_error(socket, &error).await,
         };
-        for record in records {
-            let message = match parse_message(record) {
-                Ok(message) => message,
-                Err(error) => return self.protocol_error(socket, &error).await,
-            };
+        for message in messages {
             if let Flow::Stop(outcome) = self.on_message(socket, message).await {
                 return Flow::Stop(outcome);
             }
@@ -308,10 +298,9 @@ impl Session {
                 .await
             }
             HubMessage::StreamInvocation { invocation_id, .. } => {
-                let frame = messages::completion_error(
-                    &invocation_id,
-                    "Streaming methods are not supported.",
-                );
+                let frame = self
+                    .protocol
+                    .completion_error(&invocation_id, "Streaming methods are not supported.");
                 self.reply(socket, frame).await
             }
             HubMessage::StreamItem { .. }
@@ -322,8 +311,8 @@ impl Session {
     }
 
     /// Sends a Completion (sequenced) and maps failures to the loop's outcome.
-    pub(crate) async fn reply(&mut self, socket: &mut WebSocket, frame: String) -> Flow {
-        match self.send_sequenced(socket, frame.into()).await {
+    pub(crate) async fn reply(&mut self, socket: &mut WebSocket, frame: Frame) -> Flow {
+        match self.send_sequenced(socket, frame).await {
             Ok(()) => Flow::Continue,
             Err(failure) => Flow::Stop(self.on_send_failure(socket, failure).await),
         }

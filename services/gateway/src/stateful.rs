@@ -4,9 +4,8 @@
 
 use std::collections::VecDeque;
 
-use axum::extract::ws::Utf8Bytes;
-
 use crate::error::GatewayError;
+use crate::protocol::Frame;
 
 /// The outbound buffer overflowed: the client stopped acknowledging.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,7 +18,7 @@ pub struct MessageBuffer {
     /// Sequenced messages sent so far (the last one has this number).
     total_sent: u64,
     /// Unacknowledged outbound messages, oldest first, with their numbers.
-    unacked: VecDeque<(u64, Utf8Bytes)>,
+    unacked: VecDeque<(u64, Frame)>,
     unacked_bytes: usize,
     /// Number the next inbound sequenced message will have.
     next_expected: u64,
@@ -44,7 +43,7 @@ impl MessageBuffer {
     }
 
     /// Records an outbound sequenced message (cheap: the bytes are shared).
-    pub fn push(&mut self, frame: &Utf8Bytes) -> Result<(), BufferFull> {
+    pub fn push(&mut self, frame: &Frame) -> Result<(), BufferFull> {
         self.total_sent += 1;
         self.unacked_bytes += frame.len();
         self.unacked.push_back((self.total_sent, frame.clone()));
@@ -67,7 +66,7 @@ impl MessageBuffer {
     }
 
     /// The Sequence number to send on re-attach, then the messages to resend in order.
-    pub fn replay(&self) -> (u64, impl Iterator<Item = &Utf8Bytes>) {
+    pub fn replay(&self) -> (u64, impl Iterator<Item = &Frame>) {
         let first = self
             .unacked
             .front()
@@ -114,8 +113,8 @@ impl MessageBuffer {
 mod tests {
     use super::*;
 
-    fn f(s: &str) -> Utf8Bytes {
-        Utf8Bytes::from(s.to_owned())
+    fn f(s: &str) -> Frame {
+        Frame::text(s.to_owned())
     }
 
     #[test]
@@ -129,7 +128,8 @@ mod tests {
         let (first, rest) = b.replay();
         assert_eq!(first, 3);
         assert_eq!(
-            rest.map(|x| x.as_str().to_owned()).collect::<Vec<_>>(),
+            rest.map(|x| x.as_text().unwrap().to_owned())
+                .collect::<Vec<_>>(),
             vec!["c"]
         );
         b.ack(3);

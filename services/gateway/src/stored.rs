@@ -1,7 +1,8 @@
 //! One stream message as the gateway keeps it, whether it came live (republished) or was read
 //! back from the stream: its position, whose order it is (from the subject, so routing never
 //! decodes anything), the raw payload, and the hub message it becomes, translated at most once
-//! and then shared by live fan-out and every replay.
+//! per hub protocol (only when a connection of that protocol wants it) and then shared by live
+//! fan-out and every replay.
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,8 +10,8 @@ use bytes::Bytes;
 use orderflow_events::{SCHEMA_NAMES, subjects};
 use uuid::Uuid;
 
-use crate::protocol::{Position, StreamName};
-use crate::translate::{Audience, Delivery, names, position_of, translate};
+use crate::protocol::{Position, Protocol, StreamName};
+use crate::translate::{Audience, Delivery, StoredHeaders, translate};
 
 /// What a connection wants from a stream: everything the dashboard shows, or one customer's
 /// own order updates.
@@ -31,7 +32,8 @@ pub struct StoredEvent {
     pub customer: Option<Uuid>,
     schema: Option<&'static str>,
     payload: Bytes,
-    delivery: OnceLock<Option<Arc<Delivery>>>,
+    /// The delivery in each protocol, indexed by `Protocol as usize`.
+    deliveries: [OnceLock<Option<Arc<Delivery>>>; 2],
 }
 
 impl StoredEvent {
@@ -50,43 +52,40 @@ impl StoredEvent {
             // A copy, so that keeping the event does not keep the whole read buffer it was
             // sliced from alive.
             payload: Bytes::copy_from_slice(payload),
-            delivery: OnceLock::new(),
+            deliveries: Default::default(),
         }
     }
 
     /// A message from the live (republished) subject space or from a direct get: both carry
     /// `Nats-Stream`, `Nats-Sequence` and the original headers. `None` without a position.
     pub fn from_message(message: &async_nats::Message) -> Option<Self> {
-        let headers = message.headers.as_ref()?;
-        let position = position_of(headers)?;
-        let subject = match headers.get(names::NATS_SUBJECT) {
-            Some(stored) => stored.as_str(),
-            None => subjects::strip_live(&message.subject).unwrap_or(&message.subject),
-        };
-        let schema = headers.get(names::SCHEMA).map(|v| v.as_str());
+        let headers = StoredHeaders::read(message.headers.as_ref()?);
+        let subject = headers
+            .subject
+            .unwrap_or_else(|| subjects::strip_live(&message.subject).unwrap_or(&message.subject));
         Some(StoredEvent::new(
-            position,
+            headers.position()?,
             subject,
-            schema,
+            headers.schema,
             &message.payload,
         ))
     }
 
-    /// The hub message for this event (`None` for events browsers never see), translated on
-    /// first use.
-    pub fn delivery(&self) -> Option<&Arc<Delivery>> {
-        self.delivery
-            .get_or_init(|| translate(self.schema?, &self.payload, self.position))
+    /// The hub message for this event in `protocol` (`None` for events browsers never see),
+    /// translated on first use.
+    pub fn delivery(&self, protocol: Protocol) -> Option<&Arc<Delivery>> {
+        self.deliveries[protocol as usize]
+            .get_or_init(|| translate(self.schema?, &self.payload, self.position, protocol))
             .as_ref()
     }
 
-    /// The hub message if `interest` wants this event. Checks the customer before translating,
-    /// so other customers' events cost nothing.
-    pub fn wanted_by(&self, interest: Interest) -> Option<&Arc<Delivery>> {
+    /// The hub message in `protocol` if `interest` wants this event. Checks the customer
+    /// before translating, so other customers' events cost nothing.
+    pub fn wanted_by(&self, interest: Interest, protocol: Protocol) -> Option<&Arc<Delivery>> {
         match interest {
-            Interest::Dashboard => self.delivery(),
+            Interest::Dashboard => self.delivery(protocol),
             Interest::Customer(id) if self.customer == Some(id) => self
-                .delivery()
+                .delivery(protocol)
                 .filter(|d| d.audience == Audience::CustomerAndDashboard),
             Interest::Customer(_) => None,
         }
@@ -122,11 +121,28 @@ pub(crate) mod tests {
         let alice = Uuid::new_v4();
         let e = status_changed(alice, 7);
         assert_eq!(e.customer, Some(alice));
-        assert!(e.wanted_by(Interest::Customer(Uuid::new_v4())).is_none());
-        let first = e.wanted_by(Interest::Customer(alice)).unwrap();
-        let again = e.wanted_by(Interest::Dashboard).unwrap();
+        let json = Protocol::Json;
+        assert!(
+            e.wanted_by(Interest::Customer(Uuid::new_v4()), json)
+                .is_none()
+        );
+        let first = e.wanted_by(Interest::Customer(alice), json).unwrap();
+        let again = e.wanted_by(Interest::Dashboard, json).unwrap();
         assert!(Arc::ptr_eq(first, again), "one translation, shared");
-        assert!(first.frame.as_str().contains("\"position\":\"ORDERS:7\""));
+        let text = first.frame.as_text().unwrap();
+        assert!(text.contains("\"position\":\"ORDERS:7\""));
+        let binary = e
+            .wanted_by(Interest::Dashboard, Protocol::MessagePack)
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(
+                binary,
+                e.wanted_by(Interest::Customer(alice), Protocol::MessagePack)
+                    .unwrap()
+            ),
+            "one translation per protocol"
+        );
+        assert!(matches!(binary.frame, crate::protocol::Frame::Binary(_)));
     }
 
     #[test]
@@ -143,9 +159,15 @@ pub(crate) mod tests {
             Some(OrderCreated::SCHEMA_NAME),
             &prost::Message::encode_to_vec(&OrderCreated::default()),
         );
-        assert!(created.wanted_by(Interest::Customer(bob)).is_none());
-        assert!(created.wanted_by(Interest::Dashboard).is_some());
+        for protocol in Protocol::ALL {
+            assert!(
+                created
+                    .wanted_by(Interest::Customer(bob), protocol)
+                    .is_none()
+            );
+            assert!(created.wanted_by(Interest::Dashboard, protocol).is_some());
+        }
         let unknown = StoredEvent::new(position, &subject, Some("x.y.Z"), b"");
-        assert!(unknown.delivery().is_none());
+        assert!(unknown.delivery(Protocol::Json).is_none());
     }
 }

@@ -1,17 +1,16 @@
 //! Turns a stored event (live republished message or one read back from the stream) into the
-//! hub message browsers receive, encoded once. Only the events browsers care about produce a
-//! [`Delivery`]; the rest (product upserts, confirmations, …) yield `None`.
+//! hub message browsers receive, encoded once per hub protocol. Only the events browsers care
+//! about produce a [`Delivery`]; the rest (product upserts, confirmations, …) yield `None`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use orderflow_events::inventory::v1::StockLevelChanged;
 use orderflow_events::orders::v1::{OrderCreated, OrderStatus, OrderStatusChanged};
-use orderflow_events::{AnyEvent, Timestamp, decode_by_schema, timestamp};
-use time::format_description::well_known::Rfc3339;
+use orderflow_events::{AnyEvent, Timestamp, decode_by_schema, headers, timestamp};
 
-use crate::protocol::client_methods::{self, ClientMethod, Position, StreamName};
+use crate::protocol::client_methods::{self, ClientMethod, HubTime, Position};
+use crate::protocol::{Frame, Protocol};
 
 /// Which groups a delivery is meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,41 +26,70 @@ pub enum Audience {
 pub struct Delivery {
     /// Stream position of the event.
     pub position: Position,
-    /// The complete Invocation record (text, ending with the record separator).
-    pub frame: Utf8Bytes,
+    /// The complete Invocation message in one protocol (JSON: text ending with the record
+    /// separator; MessagePack: binary with its length prefix).
+    pub frame: Frame,
     /// Who may receive it.
     pub audience: Audience,
     /// When the gateway received the event, for the delivery latency histogram.
     pub received_at: Instant,
 }
 
-/// Header names as the NATS client's own type, made at compile time: looking a header up by
-/// `&str` validates the name and allocates a copy of it on every call, which was a tenth of
-/// the gateway's instructions per delivery.
-pub mod names {
-    use async_nats::HeaderName;
-    use orderflow_events::headers;
-
+/// The headers of a stored message the gateway reads, found in one pass over the map: a
+/// lookup hashes its name (SipHash, in async-nats's map), and four lookups per delivery cost
+/// more than comparing the nine names a republished message carries.
+#[derive(Debug, Default)]
+pub struct StoredHeaders<'a> {
     /// `Nats-Stream`.
-    pub const NATS_STREAM: HeaderName = HeaderName::from_static(headers::NATS_STREAM);
+    pub stream: Option<&'a str>,
     /// `Nats-Sequence`.
-    pub const NATS_SEQUENCE: HeaderName = HeaderName::from_static(headers::NATS_SEQUENCE);
-    /// `Nats-Subject`.
-    pub const NATS_SUBJECT: HeaderName = HeaderName::from_static(headers::NATS_SUBJECT);
+    pub sequence: Option<&'a str>,
+    /// `Nats-Subject`: the stored subject (republish and direct gets).
+    pub subject: Option<&'a str>,
     /// `Orderflow-Schema`.
-    pub const SCHEMA: HeaderName = HeaderName::from_static(headers::SCHEMA);
+    pub schema: Option<&'a str>,
+}
+
+impl<'a> StoredHeaders<'a> {
+    /// Reads the four headers (the first value of each).
+    pub fn read(map: &'a async_nats::HeaderMap) -> StoredHeaders<'a> {
+        let mut found = StoredHeaders::default();
+        for (name, values) in map.iter() {
+            let slot = match name.as_ref() {
+                headers::NATS_STREAM => &mut found.stream,
+                headers::NATS_SEQUENCE => &mut found.sequence,
+                headers::NATS_SUBJECT => &mut found.subject,
+                headers::SCHEMA => &mut found.schema,
+                _ => continue,
+            };
+            *slot = values.first().map(|v| v.as_str());
+        }
+        found
+    }
+
+    /// The stream position (added by republish and by direct gets alike).
+    pub fn position(&self) -> Option<Position> {
+        Some(Position {
+            stream: self.stream?.parse().ok()?,
+            sequence: self.sequence?.parse().ok()?,
+        })
+    }
 }
 
 /// The stream position a stored message carries in its `Nats-Stream` / `Nats-Sequence`
-/// headers (added by republish and by direct gets alike).
-pub fn position_of(headers: &async_nats::HeaderMap) -> Option<Position> {
-    let stream: StreamName = headers.get(names::NATS_STREAM)?.as_str().parse().ok()?;
-    let sequence = headers.get(names::NATS_SEQUENCE)?.as_str().parse().ok()?;
-    Some(Position { stream, sequence })
+/// headers.
+pub fn position_of(map: &async_nats::HeaderMap) -> Option<Position> {
+    StoredHeaders::read(map).position()
 }
 
-/// Decodes and translates one event of schema `schema` whose position is known.
-pub fn translate(schema: &str, payload: &[u8], position: Position) -> Option<Arc<Delivery>> {
+/// Decodes and translates one event of schema `schema` whose position is known, encoded in
+/// `protocol`.
+pub fn translate(
+    schema: &str,
+    payload: &[u8],
+    position: Position,
+    protocol: Protocol,
+) -> Option<Arc<Delivery>> {
     let event = match decode_by_schema(schema, payload) {
         Ok(event) => event,
         Err(error) => {
@@ -72,7 +100,7 @@ pub fn translate(schema: &str, payload: &[u8], position: Position) -> Option<Arc
     let (method, audience) = to_client_method(event, position)?;
     Some(Arc::new(Delivery {
         position,
-        frame: Utf8Bytes::from(method.encode()),
+        frame: method.encode(protocol),
         audience,
         received_at: Instant::now(),
     }))
@@ -91,10 +119,8 @@ pub fn to_client_method(event: AnyEvent, position: Position) -> Option<(ClientMe
     }
 }
 
-fn rfc3339(ts: Option<&Timestamp>) -> String {
-    ts.and_then(|t| timestamp::to_offset_date_time(t).ok())
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+fn hub_time(ts: Option<&Timestamp>) -> HubTime {
+    HubTime::new(ts.and_then(|t| timestamp::to_offset_date_time(t).ok()))
 }
 
 /// `ORDER_STATUS_SHIPPED` → `Shipped`, the vocabulary the browser shows.
@@ -112,7 +138,7 @@ fn status_name(raw: i32) -> &'static str {
 
 fn status_changed(e: OrderStatusChanged, position: Position) -> ClientMethod {
     ClientMethod::OrderStatusChanged(client_methods::OrderStatusChanged {
-        updated_at: rfc3339(e.updated_at.as_ref()),
+        updated_at: hub_time(e.updated_at.as_ref()),
         new_status: status_name(e.new_status),
         old_status: status_name(e.old_status),
         order_id: e.order_id,
@@ -123,7 +149,7 @@ fn status_changed(e: OrderStatusChanged, position: Position) -> ClientMethod {
 
 fn created(e: OrderCreated, position: Position) -> ClientMethod {
     ClientMethod::NewOrderCreated(client_methods::NewOrderCreated {
-        created_at: rfc3339(e.created_at.as_ref()),
+        created_at: hub_time(e.created_at.as_ref()),
         // Minor units to a decimal amount; exact for any realistic total (< 2^53 minor units).
         total: e.total_minor as f64 / 100.0,
         order_id: e.order_id,
@@ -150,6 +176,7 @@ fn low_stock(e: &StockLevelChanged, position: Position) -> Option<ClientMethod> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::StreamName;
 
     fn pos() -> Position {
         Position {
@@ -202,6 +229,7 @@ mod tests {
         });
         let (m, audience) = to_client_method(e, pos()).unwrap();
         assert_eq!(audience, Audience::Dashboard);
-        assert!(m.encode().contains("\"total\":19.99"));
+        let frame = m.encode(Protocol::Json);
+        assert!(frame.as_text().unwrap().contains("\"total\":19.99"));
     }
 }

@@ -15,8 +15,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use super::framing::terminate;
+use super::codec::{Frame, Protocol};
 use crate::error::GatewayError;
 
 /// The JetStream streams whose events reach browsers.
@@ -95,6 +97,72 @@ impl Serialize for Position {
     }
 }
 
+/// A point in time in a hub message: an RFC 3339 string in JSON (`"2026-11-25T14:00:00Z"`),
+/// the MessagePack timestamp extension (type -1) in MessagePack, which is how ASP.NET Core
+/// SignalR sends a `DateTime` and what typed .NET and Java clients read (the JavaScript client
+/// turns it into a `Date`). A missing time is `""` in JSON and nil in MessagePack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubTime(Option<OffsetDateTime>);
+
+impl HubTime {
+    /// `time`, or the missing time for `None`.
+    pub fn new(time: Option<OffsetDateTime>) -> HubTime {
+        HubTime(time)
+    }
+
+    /// RFC 3339, or `""` when missing.
+    pub fn rfc3339(&self) -> String {
+        self.0
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    /// The timestamp extension's data: 32, 64 or 96 bits, the smallest that holds the time
+    /// (the MessagePack specification's rule).
+    fn extension_data(time: OffsetDateTime) -> Vec<u8> {
+        let seconds = time.unix_timestamp();
+        let nanos = time.nanosecond();
+        match u64::try_from(seconds) {
+            Ok(s) if s >> 34 == 0 => {
+                let packed = (u64::from(nanos) << 34) | s;
+                match u32::try_from(packed) {
+                    Ok(small) => small.to_be_bytes().to_vec(),
+                    Err(_) => packed.to_be_bytes().to_vec(),
+                }
+            }
+            _ => {
+                let mut data = nanos.to_be_bytes().to_vec();
+                data.extend_from_slice(&seconds.to_be_bytes());
+                data
+            }
+        }
+    }
+}
+
+/// Bytes that serialize as MessagePack `bin`, as rmp-serde's extension encoding expects.
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl Serialize for HubTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            return serializer.serialize_str(&self.rfc3339());
+        }
+        match self.0 {
+            None => serializer.serialize_none(),
+            Some(time) => serializer.serialize_newtype_struct(
+                rmp_serde::MSGPACK_EXT_STRUCT_NAME,
+                &(-1i8, RawBytes(&HubTime::extension_data(time))),
+            ),
+        }
+    }
+}
+
 /// `OrderStatusChanged` → the order's customer and the admin dashboard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,8 +171,7 @@ pub struct OrderStatusChanged {
     pub order_number: String,
     pub new_status: &'static str,
     pub old_status: &'static str,
-    /// RFC 3339.
-    pub updated_at: String,
+    pub updated_at: HubTime,
     pub position: Position,
 }
 
@@ -117,8 +184,7 @@ pub struct NewOrderCreated {
     pub customer_name: String,
     /// A decimal amount (e.g. `12.34`) derived from the event's minor units.
     pub total: f64,
-    /// RFC 3339.
-    pub created_at: String,
+    pub created_at: HubTime,
     pub position: Position,
 }
 
@@ -169,14 +235,6 @@ pub enum ClientMethod {
     Resumed(ResumeResult),
 }
 
-#[derive(Serialize)]
-struct Invocation<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    message_type: u8,
-    target: &'static str,
-    arguments: [&'a T; 1],
-}
-
 impl ClientMethod {
     /// The method name the client registers a handler for.
     pub fn target(&self) -> &'static str {
@@ -188,22 +246,15 @@ impl ClientMethod {
         }
     }
 
-    /// Encodes the complete Invocation record, `{"type":1,"target":…,"arguments":[…]}␞`.
-    pub fn encode(&self) -> String {
-        fn enc<T: Serialize>(target: &'static str, payload: &T) -> String {
-            let inv = Invocation {
-                message_type: 1,
-                target,
-                arguments: [payload],
-            };
-            // Serializing plain structs of strings and numbers cannot fail.
-            terminate(serde_json::to_string(&inv).unwrap_or_default())
-        }
-        match self {
-            ClientMethod::OrderStatusChanged(m) => m.encode(),
-            ClientMethod::NewOrderCreated(m) => enc(self.target(), m),
-            ClientMethod::LowStockAlert(m) => enc(self.target(), m),
-            ClientMethod::Resumed(m) => enc(self.target(), m),
+    /// Encodes the complete Invocation message in `protocol`.
+    pub fn encode(&self, protocol: Protocol) -> Frame {
+        let target = self.target();
+        match (self, protocol) {
+            (ClientMethod::OrderStatusChanged(m), Protocol::Json) => Frame::text(m.encode_json()),
+            (ClientMethod::OrderStatusChanged(m), _) => protocol.invocation(target, m),
+            (ClientMethod::NewOrderCreated(m), _) => protocol.invocation(target, m),
+            (ClientMethod::LowStockAlert(m), _) => protocol.invocation(target, m),
+            (ClientMethod::Resumed(m), _) => protocol.invocation(target, m),
         }
     }
 }
@@ -214,7 +265,7 @@ impl OrderStatusChanged {
     /// of the gateway's instructions per delivery). Only the two free-text fields are escaped,
     /// by serde_json; the rest are ASCII of known shape. A test holds it equal to the serde
     /// encoding.
-    fn encode(&self) -> String {
+    fn encode_json(&self) -> String {
         let mut out = Vec::with_capacity(192 + self.order_id.len() + self.order_number.len());
         out.extend_from_slice(
             br#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"#,
@@ -225,7 +276,7 @@ impl OrderStatusChanged {
         for (key, value) in [
             (&br#","newStatus":""#[..], self.new_status),
             (br#"","oldStatus":""#, self.old_status),
-            (br#"","updatedAt":""#, &self.updated_at),
+            (br#"","updatedAt":""#, &self.updated_at.rfc3339()),
         ] {
             out.extend_from_slice(key);
             out.extend_from_slice(value.as_bytes());
@@ -253,6 +304,17 @@ fn json_string(out: &mut Vec<u8>, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::messages;
+    use crate::protocol::msgpack;
+
+    /// A time from RFC 3339.
+    fn at(text: &str) -> HubTime {
+        HubTime::new(Some(OffsetDateTime::parse(text, &Rfc3339).unwrap()))
+    }
+
+    fn json(method: &ClientMethod) -> String {
+        method.encode(Protocol::Json).as_text().unwrap().to_owned()
+    }
 
     #[test]
     fn positions_round_trip() {
@@ -289,13 +351,13 @@ mod tests {
             order_number: "ORD-1".into(),
             new_status: "Shipped",
             old_status: "Confirmed",
-            updated_at: "2026-11-25T14:00:00Z".into(),
+            updated_at: at("2026-11-25T14:00:00Z"),
             position: Position {
                 stream: StreamName::Orders,
                 sequence: 9,
             },
         });
-        let frame = m.encode();
+        let frame = json(&m);
         assert!(frame.ends_with('\u{1e}'));
         assert!(frame.starts_with("{\"type\":1,\"target\":\"OrderStatusChanged\","));
         let v: serde_json::Value = serde_json::from_str(frame.trim_end_matches('\u{1e}')).unwrap();
@@ -322,27 +384,20 @@ mod tests {
                 order_number: text.to_owned(),
                 new_status: "Shipped",
                 old_status: "Confirmed",
-                updated_at: "2026-11-25T14:00:00.123456789Z".into(),
+                updated_at: at("2026-11-25T14:00:00.123456789Z"),
                 position: Position {
                     stream: StreamName::Orders,
                     sequence: u64::MAX,
                 },
             };
-            let serde = terminate(
-                serde_json::to_string(&Invocation {
-                    message_type: 1,
-                    target: "OrderStatusChanged",
-                    arguments: [&m],
-                })
-                .unwrap(),
-            );
-            assert_eq!(m.encode(), serde, "{text:?}");
+            let serde = messages::invocation("OrderStatusChanged", &m);
+            assert_eq!(m.encode_json(), serde, "{text:?}");
         }
     }
 
     #[test]
     fn resume_results() {
-        let ok = ClientMethod::Resumed(ResumeResult::new(3, vec![])).encode();
+        let ok = json(&ClientMethod::Resumed(ResumeResult::new(3, vec![])));
         assert_eq!(
             ok,
             "{\"type\":1,\"target\":\"Resumed\",\"arguments\":[{\"status\":\"ok\",\"replayed\":3}]}\u{1e}"
@@ -361,13 +416,13 @@ mod tests {
             order_number: "ORD-2".into(),
             customer_name: "Ada \u{1e} Lovelace".into(),
             total: 1234.0 / 100.0,
-            created_at: "2026-11-25T14:00:00Z".into(),
+            created_at: at("2026-11-25T14:00:00Z"),
             position: Position {
                 stream: StreamName::Orders,
                 sequence: 1,
             },
         });
-        let frame = m.encode();
+        let frame = json(&m);
         assert_eq!(
             frame.matches('\u{1e}').count(),
             1,
@@ -384,8 +439,77 @@ mod tests {
                 sequence: 3,
             },
         });
-        assert!(alert.encode().contains(
+        assert!(json(&alert).contains(
             "\"arguments\":[{\"productId\":\"p\",\"sku\":\"SKU-1\",\"stockLevel\":4,\"threshold\":5,\"position\":\"INVENTORY:3\"}]"
         ));
+    }
+
+    #[test]
+    fn times_are_strings_in_json_and_timestamp_extensions_in_messagepack() {
+        assert_eq!(at("2026-11-25T14:00:00Z").rfc3339(), "2026-11-25T14:00:00Z");
+        assert_eq!(HubTime::default().rfc3339(), "");
+        let body = |time: HubTime| rmp_serde::to_vec_named(&time).unwrap();
+        // 32 bits: whole seconds. 2026-11-25T14:00:00Z = 1_795_615_200 s = 0x6B06_E9E0.
+        assert_eq!(
+            body(at("2026-11-25T14:00:00Z")),
+            [0xD6, 0xFF, 0x6B, 0x06, 0xE9, 0xE0]
+        );
+        // 64 bits: nanoseconds in the upper 30 bits.
+        let with_nanos = body(at("2026-11-25T14:00:00.5Z"));
+        assert_eq!(&with_nanos[..2], &[0xD7, 0xFF]);
+        let packed = u64::from_be_bytes(with_nanos[2..].try_into().unwrap());
+        assert_eq!(
+            (packed >> 34, packed & ((1 << 34) - 1)),
+            (500_000_000, 1_795_615_200)
+        );
+        // 96 bits: before 1970.
+        let old = body(at("1969-12-31T23:59:59Z"));
+        assert_eq!(&old[..3], &[0xC7, 12, 0xFF]);
+        assert_eq!(
+            &old[3..],
+            &[0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        assert_eq!(body(HubTime::default()), [0xC0]);
+    }
+
+    #[test]
+    fn messagepack_invocations_carry_the_json_fields() {
+        let m = ClientMethod::OrderStatusChanged(OrderStatusChanged {
+            order_id: "o-1".into(),
+            order_number: "ORD-1".into(),
+            new_status: "Shipped",
+            old_status: "Confirmed",
+            updated_at: at("2026-11-25T14:00:00Z"),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 9,
+            },
+        });
+        let Frame::Binary(frame) = m.encode(Protocol::MessagePack) else {
+            panic!("MessagePack frames are binary");
+        };
+        let bodies = msgpack::split_messages(&frame).unwrap();
+        // [1, {}, nil, "OrderStatusChanged", [{orderId, …, updatedAt: ext -1, position}]]
+        let body = bodies[0];
+        assert_eq!(&body[..4], &[0x95, 0x01, 0x80, 0xC0]);
+        let expected_keys = [
+            "orderId",
+            "orderNumber",
+            "newStatus",
+            "oldStatus",
+            "updatedAt",
+            "position",
+        ];
+        for key in expected_keys {
+            assert!(
+                body.windows(key.len()).any(|w| w == key.as_bytes()),
+                "{key} missing"
+            );
+        }
+        assert!(
+            body.windows(2).any(|w| w == [0xD6, 0xFF]),
+            "timestamp extension"
+        );
+        assert!(body.ends_with(b"ORDERS:9"));
     }
 }

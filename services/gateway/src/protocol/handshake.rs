@@ -1,14 +1,17 @@
-//! The handshake that opens every new socket: `{"protocol":"json","version":1|2}␞` from the
-//! client, `{}␞` (alone in its frame) or `{"error":"…"}␞` from the server. Version 2 means the
-//! client negotiated stateful reconnect.
+//! The handshake that opens every new socket: `{"protocol":"json"|"messagepack","version":1|2}␞`
+//! from the client (JSON text whichever protocol it names), `{}␞` (alone in its frame) or
+//! `{"error":"…"}␞` from the server. Version 2 means the client negotiated stateful reconnect.
 
 use serde::Deserialize;
 
+use super::Protocol;
 use crate::error::GatewayError;
 
 /// A validated handshake request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeRequest {
+    /// The hub protocol of every later message.
+    pub protocol: Protocol,
     /// 1 or 2; 2 switches stateful reconnect on if this connection negotiated it.
     pub version: u32,
 }
@@ -30,8 +33,9 @@ pub fn parse_handshake(frame: &str) -> Result<HandshakeRequest, GatewayError> {
     };
     let raw: RawHandshake = serde_json::from_str(record)
         .map_err(|_| GatewayError::Handshake("handshake is not a JSON object".into()))?;
-    match raw.protocol.as_deref() {
-        Some("json") => {}
+    let protocol = match raw.protocol.as_deref() {
+        Some("json") => Protocol::Json,
+        Some("messagepack") => Protocol::MessagePack,
         Some(other) => {
             return Err(GatewayError::Handshake(format!(
                 "The protocol '{}' is not supported.",
@@ -39,7 +43,7 @@ pub fn parse_handshake(frame: &str) -> Result<HandshakeRequest, GatewayError> {
             )));
         }
         None => return Err(GatewayError::Handshake("handshake has no protocol".into())),
-    }
+    };
     let version = raw
         .version
         .as_ref()
@@ -47,10 +51,12 @@ pub fn parse_handshake(frame: &str) -> Result<HandshakeRequest, GatewayError> {
         .ok_or_else(|| GatewayError::Handshake("handshake has no numeric version".into()))?;
     match version {
         1 | 2 => Ok(HandshakeRequest {
+            protocol,
             version: version as u32,
         }),
         v => Err(GatewayError::Handshake(format!(
-            "The server does not support version {v} of the 'json' protocol."
+            "The server does not support version {v} of the '{}' protocol.",
+            protocol.name()
         ))),
     }
 }
@@ -86,9 +92,18 @@ mod tests {
     }
 
     #[test]
+    fn accepts_messagepack() {
+        let request =
+            parse_handshake("{\"protocol\":\"messagepack\",\"version\":2}\u{1e}").unwrap();
+        assert_eq!(request.protocol, Protocol::MessagePack);
+        assert_eq!(request.version, 2);
+    }
+
+    #[test]
     fn refuses_other_protocols_and_versions() {
-        let err = parse_handshake("{\"protocol\":\"messagepack\",\"version\":1}\u{1e}");
-        assert!(matches!(err, Err(GatewayError::Handshake(m)) if m.contains("messagepack")));
+        let err = parse_handshake("{\"protocol\":\"blazorpack\",\"version\":1}\u{1e}");
+        assert!(matches!(err, Err(GatewayError::Handshake(m)) if m.contains("blazorpack")));
+        assert!(parse_handshake("{\"protocol\":\"messagepack\",\"version\":3}\u{1e}").is_err());
         assert!(parse_handshake("{\"protocol\":\"json\",\"version\":3}\u{1e}").is_err());
         assert!(parse_handshake("{\"protocol\":\"json\"}\u{1e}").is_err());
         assert!(parse_handshake("{\"version\":1}\u{1e}").is_err());

@@ -2,7 +2,7 @@
 //! .NET server applies) and encoding the control messages the server sends. Property order is
 //! never relied on; unknown properties (e.g. `headers`) are ignored.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::framing::terminate;
@@ -77,7 +77,7 @@ fn malformed(why: &str) -> GatewayError {
     GatewayError::Malformed(why.to_owned())
 }
 
-fn non_empty_string(v: Option<Value>, field: &str) -> Result<String, GatewayError> {
+pub(super) fn non_empty_string(v: Option<Value>, field: &str) -> Result<String, GatewayError> {
     match v {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         _ => Err(GatewayError::Malformed(format!(
@@ -151,6 +151,25 @@ pub fn parse_message(record: &str) -> Result<HubMessage, GatewayError> {
             message_type: other,
         },
     })
+}
+
+#[derive(Serialize)]
+struct Invocation<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    message_type: u8,
+    target: &'a str,
+    arguments: [&'a T; 1],
+}
+
+/// A server-to-client call without an id, `{"type":1,"target":…,"arguments":[argument]}␞`.
+pub fn invocation<T: Serialize>(target: &str, argument: &T) -> String {
+    let record = Invocation {
+        message_type: 1,
+        target,
+        arguments: [argument],
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    terminate(serde_json::to_string(&record).unwrap_or_default())
 }
 
 /// `{"type":6}␞`.

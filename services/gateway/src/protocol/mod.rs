@@ -1,13 +1,16 @@
-//! The SignalR JSON hub protocol as the official `@microsoft/signalr` client speaks it
-//! (see `docs/signalr-wire.md`): record-separator framing, the handshake, the nine hub
-//! message types, and the typed server-to-client methods of the OrderFlow hub.
+//! The SignalR hub protocols as the official clients speak them (see `docs/signalr-wire.md`):
+//! the handshake, JSON (record-separator framing) and MessagePack (VarInt-prefixed arrays),
+//! the nine hub message types, and the typed server-to-client methods of the OrderFlow hub.
 
 pub mod client_methods;
+pub mod codec;
 pub mod framing;
 pub mod handshake;
 pub mod messages;
+pub mod msgpack;
 
-pub use client_methods::{ClientMethod, Position, ResumeResult, StreamName};
+pub use client_methods::{ClientMethod, HubTime, Position, ResumeResult, StreamName};
+pub use codec::{Frame, Protocol};
 pub use framing::{RECORD_SEPARATOR, split_records};
 pub use handshake::{HandshakeRequest, parse_handshake};
 pub use messages::{HubMessage, parse_message};
