@@ -20,6 +20,7 @@ use orderflow_fuzz::token::{
 };
 use orderflow_fuzz::{hub, token};
 use orderflow_gateway::connection_token::{TokenKey, issue};
+use orderflow_gateway::protocol::msgpack::write_message;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -31,6 +32,7 @@ const EVENT: Uuid = Uuid::from_u128(0x0193_5e1a_3c01_7c30_a100_0000_0000_0001);
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     hub_frames(&root.join("hub_frames"));
+    hub_msgpack(&root.join("hub_msgpack"));
     event_decode(&root.join("event_decode"));
     auth_token(&root.join("auth_token"));
     rest_bodies(&root.join("rest_bodies"));
@@ -46,7 +48,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 fn hub_frames(dir: &Path) {
     const V1: &str = "{\"protocol\":\"json\",\"version\":1}\u{1e}";
     const V2: &str = "{\"protocol\":\"json\",\"version\":2}\u{1e}";
-    let seeds: [(&str, Vec<&str>); 10] = [
+    let seeds: [(&str, Vec<&str>); 11] = [
         ("handshake-v1", vec![V1]),
         (
             "join-dashboard-v2",
@@ -105,13 +107,78 @@ fn hub_frames(dir: &Path) {
         ),
         (
             "refused-protocol",
-            vec!["{\"protocol\":\"messagepack\",\"version\":1}\u{1e}"],
+            vec!["{\"protocol\":\"blazorpack\",\"version\":1}\u{1e}"],
+        ),
+        (
+            "messagepack-handshake",
+            vec!["{\"protocol\":\"messagepack\",\"version\":2}\u{1e}"],
         ),
         ("partial-record", vec![V1, "{\"type\":6}\u{1e}{\"type\":"]),
     ];
     for (name, frames) in seeds {
         write(dir, name, &hub::to_bytes(&frames));
     }
+}
+
+/// Binary messages as `@microsoft/signalr-protocol-msgpack` sends them: `[type, headers, …]`
+/// arrays behind VarInt length prefixes, several per message where the client batches them.
+fn hub_msgpack(dir: &Path) {
+    let frame = |messages: &[serde_json::Value]| {
+        let mut out = Vec::new();
+        for m in messages {
+            let body = rmp_serde::to_vec_named(m).expect("JSON values encode");
+            write_message(&mut out, &body);
+        }
+        out
+    };
+    let seeds = [
+        (
+            "join-dashboard",
+            frame(&[json!([1, {}, "0", "JoinAdminDashboard", [], []])]),
+        ),
+        (
+            "resume-array",
+            frame(&[json!([
+                1,
+                {},
+                "1",
+                "Resume",
+                [["ORDERS:1042", "INVENTORY:77"]],
+                []
+            ])]),
+        ),
+        (
+            "ping-ack-sequence",
+            frame(&[json!([6]), json!([8, 3]), json!([9, 1])]),
+        ),
+        ("close", frame(&[json!([7, "Connection stopped", true])])),
+        (
+            "streams-and-completions",
+            frame(&[
+                json!([4, {}, "5", "Counter", [10, 500], []]),
+                json!([2, {}, "7", {"a": 1.5}]),
+                json!([3, {}, "7", 2]),
+                json!([3, {"k": "v"}, "8", 3, [1, "x"]]),
+                json!([5, {}, "5"]),
+            ]),
+        ),
+        (
+            "unknown-type",
+            frame(&[
+                json!([42, "x"]),
+                json!([1, {}, null, "Log", [null, true, -1e300]]),
+            ]),
+        ),
+    ];
+    for (name, bytes) in seeds {
+        write(dir, name, &bytes);
+    }
+    // A long message: a two-byte length prefix.
+    write(
+        dir,
+        "long-invocation",
+        &frame(&[json!([1, {}, "9", "Resume", ["ORDERS:1".repeat(40)], []])]),
+    );
 }
 
 fn metadata(version: u64) -> Option<EventMetadata> {

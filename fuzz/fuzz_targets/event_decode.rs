@@ -19,7 +19,9 @@ use libfuzzer_sys::fuzz_target;
 use orderflow_events::subjects::{self, EventSubject, OrderEventKind, ProductEventKind};
 use orderflow_events::{AnyEvent, Error, SCHEMA_NAMES, decode_by_schema, headers, timestamp};
 use orderflow_fuzz::event::{EventInput, Name};
-use orderflow_gateway::protocol::{HubMessage, Position, StreamName, parse_message, split_records};
+use orderflow_gateway::protocol::{
+    Frame, HubMessage, Position, Protocol, StreamName, msgpack, parse_message, split_records,
+};
 use orderflow_gateway::translate::{position_of, translate};
 use serde_json::Value;
 
@@ -77,12 +79,46 @@ fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: EventInput<'_>| {
         stream: StreamName::Orders,
         sequence: 1,
     });
-    if let Some(delivery) = translate(&schema, input.payload, position) {
+    let json = translate(&schema, input.payload, position, Protocol::Json);
+    let msgpack = translate(&schema, input.payload, position, Protocol::MessagePack);
+    assert_eq!(json.is_some(), msgpack.is_some(), "one protocol delivers, the other not");
+    if let (Some(json), Some(msgpack)) = (json, msgpack) {
         assert!(decoded.is_ok(), "an undecodable event was delivered");
-        assert_eq!(delivery.position, position);
-        check_hub_frame(delivery.frame.as_str(), position);
+        assert_eq!(json.position, position);
+        assert_eq!(msgpack.position, position);
+        let target = check_hub_frame(json.frame.as_text().expect("JSON is text"), position);
+        let Frame::Binary(binary) = &msgpack.frame else {
+            panic!("MessagePack frames are binary");
+        };
+        check_msgpack_frame(binary, &target, position);
     }
 });
+
+/// The MessagePack delivery is one framed Invocation of the same method, `[1, {}, nil,
+/// target, [argument]]`, whose argument carries the position.
+fn check_msgpack_frame(frame: &[u8], target: &str, position: Position) {
+    use serde::de::IgnoredAny;
+    let bodies = msgpack::split_messages(frame).expect("delivery frames are framed");
+    assert_eq!(bodies.len(), 1);
+    let (kind, _headers, id, method, arguments): (
+        u8,
+        IgnoredAny,
+        Option<String>,
+        String,
+        Vec<IgnoredAny>,
+    ) = rmp_serde::from_slice(bodies[0]).expect("a MessagePack invocation");
+    assert_eq!(
+        (kind, id, method.as_str(), arguments.len()),
+        (1, None, target, 1)
+    );
+    let position = position.to_string();
+    assert!(
+        bodies[0]
+            .windows(position.len())
+            .any(|w| w == position.as_bytes()),
+        "no position in the MessagePack delivery"
+    );
+}
 
 fn check_event(schema: &str, event: &AnyEvent) {
     assert_eq!(event.schema_name(), schema);
@@ -150,8 +186,8 @@ fn check_subject(subject: &str) {
 }
 
 /// A delivery is one Invocation record of a client method with one argument that carries the
-/// event's position.
-fn check_hub_frame(frame: &str, position: Position) {
+/// event's position; returns the method.
+fn check_hub_frame(frame: &str, position: Position) -> String {
     let records = split_records(frame).expect("delivery frames are framed");
     assert_eq!(records.len(), 1, "{frame:?}");
     match parse_message(records[0]).expect("delivery frames parse") {
@@ -173,6 +209,7 @@ fn check_hub_frame(frame: &str, position: Position) {
                 arguments[0].get("position"),
                 Some(&Value::from(position.to_string()))
             );
+            target
         }
         other => panic!("a delivery is not an Invocation: {other:?}"),
     }

@@ -13,15 +13,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orderflow_fuzz::hub::{encode, frames};
-use orderflow_fuzz::same_json;
+use orderflow_fuzz::hub::{encode, frames, same_message};
 use orderflow_gateway::GatewayError;
 use orderflow_gateway::fuzzing::{parse_position_list, parse_positions};
 use orderflow_gateway::protocol::framing::terminate;
 use orderflow_gateway::protocol::handshake::handshake_error;
 use orderflow_gateway::protocol::messages::{self, completion_error, completion_ok};
 use orderflow_gateway::protocol::{
-    HubMessage, Position, RECORD_SEPARATOR, parse_handshake, parse_message, split_records,
+    Frame, HubMessage, Position, RECORD_SEPARATOR, parse_handshake, parse_message, split_records,
 };
 use orderflow_gateway::stateful::MessageBuffer;
 use serde_json::Value;
@@ -68,7 +67,8 @@ fn check_handshake(frame: &str) -> bool {
             // A handshake is exactly one record; any valid one is accepted again as canonical.
             assert_eq!(split_records(frame).map(|r| r.len()).ok(), Some(1));
             let canonical = format!(
-                "{{\"protocol\":\"json\",\"version\":{}}}\u{1e}",
+                "{{\"protocol\":\"{}\",\"version\":{}}}\u{1e}",
+                request.protocol.name(),
                 request.version
             );
             assert_eq!(parse_handshake(&canonical).ok(), Some(request));
@@ -209,33 +209,6 @@ fn check_message(message: &HubMessage) {
     }
 }
 
-/// Messages equal up to the last bit of floating-point arguments (see `same_json`).
-fn same_message(a: &HubMessage, b: &HubMessage) -> bool {
-    match (a, b) {
-        (
-            HubMessage::Invocation {
-                invocation_id: ia,
-                target: ta,
-                arguments: aa,
-                stream_ids: sa,
-            },
-            HubMessage::Invocation {
-                invocation_id: ib,
-                target: tb,
-                arguments: ab,
-                stream_ids: sb,
-            },
-        ) => {
-            ia == ib
-                && ta == tb
-                && sa == sb
-                && aa.len() == ab.len()
-                && aa.iter().zip(ab).all(|(x, y)| same_json(x, y))
-        }
-        _ => a == b,
-    }
-}
-
 /// The Completions the hub answers an invocation with carry the client's id back intact.
 fn check_replies(id: &str) {
     for frame in [
@@ -301,7 +274,7 @@ fn stateful_step(buffer: &mut MessageBuffer, message: &HubMessage) -> bool {
         // A replayed duplicate (not accepted) gets no answer.
         m if m.is_sequenced() && buffer.accept_inbound() => {
             let reply = messages::completion_ok("0", None);
-            if buffer.push(&reply.into()).is_err() {
+            if buffer.push(&Frame::text(reply)).is_err() {
                 return false;
             }
         }
@@ -314,7 +287,8 @@ fn stateful_step(buffer: &mut MessageBuffer, message: &HubMessage) -> bool {
     let (first, mut unacked) = buffer.replay();
     assert!(first >= 1);
     if let Some(frame) = unacked.next() {
-        assert!(frame.as_str().ends_with(RECORD_SEPARATOR));
+        let text = frame.as_text().expect("JSON frames are text");
+        assert!(text.ends_with(RECORD_SEPARATOR));
     }
     true
 }

@@ -1,5 +1,6 @@
-//! Input of `hub_frames`: the WebSocket text frames one client sends on one connection, and a
-//! client-side encoder of hub messages for the re-encoding checks.
+//! Input of `hub_frames`: the WebSocket text frames one client sends on one connection, and
+//! client-side encoders of hub messages (JSON records, and MessagePack bodies for
+//! `hub_msgpack`) for the re-encoding checks.
 //!
 //! Layout: the frames separated by the byte `0xFF`, which never occurs in UTF-8 and so never
 //! inside a text frame. The first frame is the handshake, the others carry hub messages, as on
@@ -8,6 +9,8 @@
 
 use orderflow_gateway::protocol::HubMessage;
 use serde_json::{Value, json};
+
+use crate::same_json;
 
 /// Separates frames in the input.
 pub const FRAME_SEPARATOR: u8 = 0xFF;
@@ -78,4 +81,61 @@ pub fn encode(message: &HubMessage) -> String {
         HubMessage::Unknown { message_type } => json!({ "type": message_type }),
     };
     value.to_string()
+}
+
+/// The MessagePack body a client would send for `message` (without its length prefix), with
+/// the fields the parser reads, in the official client's layout: `[type, headers, id, …]`.
+pub fn encode_msgpack(message: &HubMessage) -> Vec<u8> {
+    let headers = json!({});
+    let value = match message {
+        HubMessage::Invocation {
+            invocation_id,
+            target,
+            arguments,
+            stream_ids,
+        } => json!([1, headers, invocation_id, target, arguments, stream_ids]),
+        HubMessage::StreamItem { invocation_id } => json!([2, headers, invocation_id, 0]),
+        HubMessage::Completion { invocation_id } => json!([3, headers, invocation_id, 2]),
+        HubMessage::StreamInvocation {
+            invocation_id,
+            target,
+        } => json!([4, headers, invocation_id, target, [], []]),
+        HubMessage::CancelInvocation { invocation_id } => json!([5, headers, invocation_id]),
+        HubMessage::Ping => json!([6]),
+        HubMessage::Close {
+            error,
+            allow_reconnect,
+        } => json!([7, error, allow_reconnect]),
+        HubMessage::Ack { sequence_id } => json!([8, sequence_id]),
+        HubMessage::Sequence { sequence_id } => json!([9, sequence_id]),
+        HubMessage::Unknown { message_type } => json!([message_type]),
+    };
+    rmp_serde::to_vec_named(&value).expect("JSON values encode as MessagePack")
+}
+
+/// Messages equal up to the last bit of floating-point arguments (see `same_json`).
+pub fn same_message(a: &HubMessage, b: &HubMessage) -> bool {
+    match (a, b) {
+        (
+            HubMessage::Invocation {
+                invocation_id: ia,
+                target: ta,
+                arguments: aa,
+                stream_ids: sa,
+            },
+            HubMessage::Invocation {
+                invocation_id: ib,
+                target: tb,
+                arguments: ab,
+                stream_ids: sb,
+            },
+        ) => {
+            ia == ib
+                && ta == tb
+                && sa == sb
+                && aa.len() == ab.len()
+                && aa.iter().zip(ab).all(|(x, y)| same_json(x, y))
+        }
+        _ => a == b,
+    }
 }
