@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask up`: the whole system with demo data on this machine (Ctrl-C stops it).
 //! - `cargo xtask test`: installs what the tests need and runs every test in the repository.
-//! - `cargo xtask tools`: installs nats-server, PostgreSQL and Chromium if missing.
+//! - `cargo xtask tools`: installs nats-server, PostgreSQL, Chromium and pysignalr if missing.
 //! - `cargo xtask bench <orders|inventory|storm|delivery|instructions>`: the benchmarks recorded
 //!   in `docs/benchmarks.md` (the last three run `orderflow-loadgen <name> ARGS`, see
 //!   `tools/loadgen`).
@@ -39,7 +39,7 @@ enum Command {
     Up(up::UpArgs),
     /// Install what the tests need, then run every test (Rust, schema checks, Node, browser).
     Test(test::TestArgs),
-    /// Install nats-server, PostgreSQL and Chromium when missing.
+    /// Install nats-server, PostgreSQL and pysignalr when missing (Chromium: `test` does).
     Tools,
     /// Run a benchmark and print its figures (build with --release for real numbers).
     Bench {
@@ -85,7 +85,9 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
-        Command::Tools => tools::ensure().map(drop),
+        Command::Tools => tools::ensure()
+            .and_then(|_| tools::ensure_pysignalr())
+            .map(drop),
         Command::Bench { target, args } => match target {
             BenchTarget::Storm => bench_loadgen("storm", &args),
             BenchTarget::Delivery => bench_loadgen("delivery", &args),

@@ -26,6 +26,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let tools = tools::ensure()?;
     tools::ensure_valgrind()?;
     let mut env = tools::env_vars(&tools);
+    env.push(tools::ensure_pysignalr()?);
     if root.join("web/package.json").exists() {
         let chromium = tools::ensure_chromium()?;
         env.push((CHROMIUM_BIN_ENV.to_owned(), chromium.display().to_string()));

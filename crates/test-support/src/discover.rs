@@ -1,4 +1,5 @@
-//! Finds the nats-server, PostgreSQL and Chromium binaries that tests run.
+//! Finds the nats-server, PostgreSQL and Chromium binaries that tests run, and the Python
+//! SignalR client (pysignalr) the gateway's cross-client tests use.
 //!
 //! Lookup order, identical for tests and for `cargo xtask`:
 //! 1. an explicit environment variable set by the test runner (`ORDERFLOW_NATS_SERVER_BIN`,
@@ -21,6 +22,11 @@ pub const NATS_SERVER_BIN_ENV: &str = "ORDERFLOW_NATS_SERVER_BIN";
 pub const PG_BIN_DIR_ENV: &str = "ORDERFLOW_PG_BIN_DIR";
 /// Environment variable naming the Chromium binary for browser tests.
 pub const CHROMIUM_BIN_ENV: &str = "ORDERFLOW_CHROMIUM_BIN";
+/// Environment variable naming a directory holding the `pysignalr` package and its
+/// dependencies (a `pip install --target` directory, put on `PYTHONPATH`).
+pub const PYSIGNALR_DIR_ENV: &str = "ORDERFLOW_PYSIGNALR_DIR";
+/// The pysignalr version `cargo xtask tools` installs from PyPI.
+pub const PINNED_PYSIGNALR_VERSION: &str = "1.3.3";
 /// Environment variable with the base URL of an already running PostgreSQL server that
 /// [`crate::fresh_database`] should create its databases in instead of starting its own.
 pub const TEST_PG_URL_ENV: &str = "ORDERFLOW_TEST_PG_URL";
@@ -119,6 +125,21 @@ fn is_pg_bin_dir(dir: &Path) -> bool {
     ["initdb", "pg_ctl", "postgres"]
         .iter()
         .all(|b| dir.join(b).is_file())
+}
+
+/// Directory that `cargo xtask tools` installs pysignalr into (`pip install --target`).
+pub fn local_pysignalr_dir() -> PathBuf {
+    repo_root().join(".tools").join("pysignalr")
+}
+
+/// Finds a pysignalr install (a directory for `PYTHONPATH`), or `None`.
+pub fn find_pysignalr() -> Option<PathBuf> {
+    let has_package = |dir: &Path| dir.join("pysignalr").join("__init__.py").is_file();
+    env::var_os(PYSIGNALR_DIR_ENV)
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([local_pysignalr_dir()])
+        .find(|dir| has_package(dir))
 }
 
 /// Finds Chromium for browser tests, or `None`.

@@ -1,4 +1,5 @@
-//! Runs the Node suite in `signalr-tests/` (the official `@microsoft/signalr` client) against
+//! Runs the Node suite in `signalr-tests/` (the official `@microsoft/signalr` client, and the
+//! Python pysignalr client it launches) against
 //! real gateway processes. This test is the launcher: it starts nats-server with the real
 //! streams, three `gateway` binaries (A and B side by side, plus one that the suite drains with
 //! SIGTERM), all logging at debug level to files, and a small control endpoint through which the
@@ -21,7 +22,7 @@ use axum::extract::State;
 use axum::routing::post;
 use orderflow_auth::dev;
 use orderflow_events::orders::v1::OrderStatus;
-use orderflow_test_support::{NatsServer, free_port};
+use orderflow_test_support::{NatsServer, discover, free_port};
 use serde_json::{Value, json};
 use support::*;
 use tokio::process::{Child, Command};
@@ -152,6 +153,13 @@ async fn official_signalr_client_suite() {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // The Python client (pysignalr) the suite also drives; `cargo xtask tools` installs it.
+    let pysignalr = discover::find_pysignalr().unwrap_or_else(|| {
+        panic!(
+            "pysignalr not found: run `cargo xtask tools` or set {}",
+            discover::PYSIGNALR_DIR_ENV
+        )
+    });
     let status = Command::new("node")
         .args([
             "--test",
@@ -172,6 +180,7 @@ async fn official_signalr_client_suite() {
         .env("JWT_AUDIENCE", dev::AUDIENCE)
         .env("JWT_SECRET", dev::SECRET)
         .env("ALLOWED_ORIGIN", ORIGIN)
+        .env("PYSIGNALR_DIR", &pysignalr)
         .kill_on_drop(true)
         .status();
     // The suite's own per-test timeout is 60 s; this bounds the whole run.

@@ -47,11 +47,12 @@ export function token(opts = {}) {
 
 export const hubUrl = (base) => `${base}/hubs/orders`;
 
-/** A connection built exactly like the seed's browser code. */
-export function build(base, getToken, { stateful = false, lib = signalR, reconnect = true, url } = {}) {
+/** A connection built exactly like the seed's browser code (`protocol`: another hub protocol). */
+export function build(base, getToken, { stateful = false, lib = signalR, reconnect = true, url, protocol } = {}) {
   let b = new lib.HubConnectionBuilder()
     .withUrl(url ?? hubUrl(base), { accessTokenFactory: getToken })
     .configureLogging(lib.LogLevel.None);
+  if (protocol) b = b.withHubProtocol(protocol);
   if (reconnect) b = b.withAutomaticReconnect([0, 200, 500, 1000]);
   if (stateful) b = b.withStatefulReconnect();
   return b.build();
