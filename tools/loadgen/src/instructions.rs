@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::gateway::{GatewayProcess, Launch};
-use crate::signalr::{self, Record, Ws};
+use crate::signalr::{self, HubProtocol, Record, Ws};
 use crate::{publish, signalr::RS};
 
 /// The budget of a release build (`cargo xtask bench instructions`): the figure recorded in
@@ -102,7 +102,18 @@ pub async fn run(cfg: &InstructionsConfig) -> Result<InstructionsReport, Error> 
     let mut clients = Vec::new();
     for (i, customer) in customers.iter().enumerate() {
         let jwt = dev::issue_hs256(dev::SECRET, DevClaims::new(*customer));
-        clients.push(signalr::open(i, Ipv4Addr::LOCALHOST.into(), addr, &http, &jwt, None).await?);
+        clients.push(
+            signalr::open(
+                i,
+                Ipv4Addr::LOCALHOST.into(),
+                addr,
+                &http,
+                &jwt,
+                None,
+                HubProtocol::Json,
+            )
+            .await?,
+        );
     }
     callgrind_control(&["--zero"], gateway.pid())?;
     for i in 0..cfg.events {

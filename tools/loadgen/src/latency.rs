@@ -3,10 +3,10 @@
 //! `updatedAt`, which the publisher stamps just before publishing (where the outbox relay would
 //! publish right after the commit).
 //!
-//! The same timestamp is read from every system: from the JSON the gateway sends, and from the
-//! protobuf event that nats-server and the floor deliver unchanged. A header stamped by the
-//! publisher would not reach the gateway's clients, and a time stamped by a server would leave
-//! out the part of the path that differs.
+//! The same timestamp is read from every system: from the JSON (or MessagePack) the gateway
+//! sends, and from the protobuf event that nats-server and the floor deliver unchanged. A
+//! header stamped by the publisher would not reach the gateway's clients, and a time stamped by
+//! a server would leave out the part of the path that differs.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -26,6 +26,8 @@ pub struct Stats {
     pub undated: AtomicU64,
     /// Connections that ended before the benchmark ended them.
     pub closed: AtomicU64,
+    /// WebSocket payload bytes received by every client (what a delivery costs on the wire).
+    pub bytes: AtomicU64,
     /// Microseconds from `base` to the latest delivery.
     last_delivery_us: AtomicU64,
     per_client: Vec<AtomicU32>,
@@ -41,6 +43,7 @@ impl Stats {
             delivered: AtomicU64::new(0),
             undated: AtomicU64::new(0),
             closed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             last_delivery_us: AtomicU64::new(0),
             per_client: (0..clients).map(|_| AtomicU32::new(0)).collect(),
             latencies_us: Mutex::new(Vec::new()),
@@ -100,6 +103,38 @@ pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 /// invocation, i.e. a delivery.
 pub fn is_status_change(record: &str) -> bool {
     record.contains("\"target\":\"OrderStatusChanged\"")
+}
+
+/// Whether a MessagePack hub message is an `OrderStatusChanged` invocation.
+pub fn is_binary_status_change(body: &[u8]) -> bool {
+    // `[1, {}, nil, "OrderStatusChanged", …`: a fixarray, then type 1, an empty map, nil and
+    // the 18-byte fixstr.
+    body.get(1..5) == Some(&[0x01, 0x80, 0xC0, 0xB2])
+        && body[5..].starts_with(b"OrderStatusChanged")
+}
+
+/// `updatedAt` of a MessagePack `OrderStatusChanged`: the timestamp extension after the key.
+pub fn msgpack_updated_at(body: &[u8]) -> Option<OffsetDateTime> {
+    const KEY: &[u8] = b"\xA9updatedAt";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let ext = &body[at..];
+    let (seconds, nanos) = match ext {
+        [0xD6, 0xFF, d @ ..] => (
+            i64::from(u32::from_be_bytes(d.get(..4)?.try_into().ok()?)),
+            0,
+        ),
+        [0xD7, 0xFF, d @ ..] => {
+            let packed = u64::from_be_bytes(d.get(..8)?.try_into().ok()?);
+            ((packed & ((1 << 34) - 1)) as i64, (packed >> 34) as u32)
+        }
+        [0xC7, 12, 0xFF, d @ ..] => (
+            i64::from_be_bytes(d.get(4..12)?.try_into().ok()?),
+            u32::from_be_bytes(d.get(..4)?.try_into().ok()?),
+        ),
+        _ => return None,
+    };
+    let time = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    time.replace_nanosecond(nanos).ok()
 }
 
 /// `updatedAt` of a gateway `OrderStatusChanged` record, found without a full JSON parse so

@@ -77,7 +77,7 @@ struct DeliveryArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "gateway,nats,floor"
+        default_value = "gateway,gateway-mp,nats,floor"
     )]
     systems: Vec<System>,
     /// Source addresses 127.0.0.2 .. 127.0.0.(1+k) the connections are spread over.

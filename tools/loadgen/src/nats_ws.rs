@@ -19,6 +19,8 @@ use crate::signalr::{Ws, small_buffers};
 pub struct NatsWs {
     ws: Ws,
     parser: Parser,
+    /// WebSocket payload bytes received so far.
+    received: u64,
 }
 
 impl NatsWs {
@@ -36,6 +38,7 @@ impl NatsWs {
         let mut client = NatsWs {
             ws,
             parser: Parser::default(),
+            received: 0,
         };
         match client.next_op().await? {
             Some(Op::Info(_)) => {}
@@ -68,8 +71,14 @@ impl NatsWs {
                 Some(Op::Ping) => self.send("PONG\r\n").await?,
                 Some(op) => return Ok(Some(op)),
                 None => match self.ws.next().await {
-                    Some(Ok(Message::Binary(b))) => self.parser.push(&b),
-                    Some(Ok(Message::Text(t))) => self.parser.push(t.as_bytes()),
+                    Some(Ok(Message::Binary(b))) => {
+                        self.received += b.len() as u64;
+                        self.parser.push(&b);
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        self.received += t.len() as u64;
+                        self.parser.push(t.as_bytes());
+                    }
                     Some(Ok(Message::Close(_))) | None => return Ok(None),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(Error::Protocol(format!("read: {e}"))),
@@ -88,6 +97,11 @@ impl NatsWs {
                 None => return Ok(None),
             }
         }
+    }
+
+    /// WebSocket payload bytes received so far.
+    pub fn received_bytes(&self) -> u64 {
+        self.received
     }
 
     /// The TCP stream underneath (to reset it, see [`net::reset_on_close`]).

@@ -1,7 +1,7 @@
-//! The gateway's client side of the SignalR JSON hub protocol, as much as the benchmarks need:
-//! negotiate over HTTP, the WebSocket with `?id=<connectionToken>` (plus optional hub-URL
-//! parameters such as `resume=ORDERS:1042`, which the official client keeps on both requests),
-//! the handshake, and a cheap reading of the records the gateway sends.
+//! The gateway's client side of the SignalR hub protocols (JSON and MessagePack), as much as the
+//! benchmarks need: negotiate over HTTP, the WebSocket with `?id=<connectionToken>` (plus
+//! optional hub-URL parameters such as `resume=ORDERS:1042`, which the official client keeps on
+//! both requests), the handshake, and a cheap reading of the messages the gateway sends.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -21,8 +21,26 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// The SignalR record separator.
 pub const RS: char = '\u{1e}';
 
-/// Negotiates, connects from `source`, and handshakes; `http` must be bound to `source` too.
-/// `query` (e.g. `resume=ORDERS:1042`, without `?`) is added to both hub URLs.
+/// The hub protocol a client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubProtocol {
+    /// Text messages of JSON records.
+    Json,
+    /// Binary messages of VarInt-prefixed MessagePack arrays.
+    MessagePack,
+}
+
+impl HubProtocol {
+    fn name(self) -> &'static str {
+        match self {
+            HubProtocol::Json => "json",
+            HubProtocol::MessagePack => "messagepack",
+        }
+    }
+}
+
+/// Negotiates, connects from `source`, and handshakes in `protocol`; `http` must be bound to
+/// `source` too. `query` (e.g. `resume=ORDERS:1042`, without `?`) is added to both hub URLs.
 pub async fn open(
     index: usize,
     source: IpAddr,
@@ -30,6 +48,7 @@ pub async fn open(
     http: &reqwest::Client,
     jwt: &str,
     query: Option<&str>,
+    protocol: HubProtocol,
 ) -> Result<Ws, Error> {
     let fail = |reason: String| Error::Client { index, reason };
     let extra = query.map(|q| format!("&{q}")).unwrap_or_default();
@@ -67,13 +86,15 @@ pub async fn open(
             .await
             .map_err(|e| fail(format!("upgrade: {e}")))?;
     ws.send(Message::text(format!(
-        "{{\"protocol\":\"json\",\"version\":1}}{RS}"
+        "{{\"protocol\":\"{}\",\"version\":1}}{RS}",
+        protocol.name()
     )))
     .await
     .map_err(|e| fail(format!("handshake send: {e}")))?;
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) if t.as_str() == "{}\u{1e}" => return Ok(ws),
+            Some(Ok(Message::Binary(b))) if b.as_ref() == b"{}\x1e" => return Ok(ws),
             Some(Ok(Message::Text(t))) => {
                 return Err(fail(format!("handshake answer: {}", t.as_str())));
             }
@@ -147,9 +168,124 @@ pub fn classify(record: &str) -> Record {
     }
 }
 
+/// Every hub message of one WebSocket message, classified: JSON records of a text message,
+/// MessagePack messages of a binary one. Returns the bytes the message carried.
+pub fn classify_message(message: &Message, mut each: impl FnMut(Record)) -> usize {
+    match message {
+        Message::Text(text) => {
+            for record in text.as_str().split(RS) {
+                each(classify(record));
+            }
+            text.len()
+        }
+        Message::Binary(data) => {
+            for body in binary_messages(data) {
+                each(classify_binary(body));
+            }
+            data.len()
+        }
+        _ => 0,
+    }
+}
+
+/// The bodies of a binary message's VarInt-prefixed hub messages (stops at a broken prefix:
+/// the gateway never sends one).
+pub fn binary_messages(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let mut length = 0usize;
+        for i in 0..5 {
+            let byte = *data.get(i)?;
+            length |= usize::from(byte & 0x7F) << (7 * i);
+            if byte & 0x80 == 0 {
+                let body = data.get(i + 1..i + 1 + length)?;
+                data = &data[i + 1 + length..];
+                return Some(body);
+            }
+        }
+        None
+    })
+}
+
+/// Classifies one MessagePack hub message, as [`classify`] does a JSON record: events by a byte
+/// search for their position, the rare rest decoded.
+pub fn classify_binary(body: &[u8]) -> Record {
+    const KEY: &[u8] = b"position";
+    const STREAM: &[u8] = b"ORDERS:";
+    if let Some(at) = find(body, KEY) {
+        // The key, then the value's one-byte string header, then `ORDERS:<digits>`.
+        let value = &body[(at + KEY.len() + 1).min(body.len())..];
+        if let Some(digits) = value.strip_prefix(STREAM) {
+            let end = digits
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(digits.len());
+            if let Some(sequence) = std::str::from_utf8(&digits[..end])
+                .ok()
+                .and_then(|d| d.parse().ok())
+            {
+                return Record::OrderEvent { sequence };
+            }
+        }
+    }
+    // `[7, …]` is a Close; a `Resumed` invocation names its target.
+    if body.get(1) == Some(&7) && body.first().is_some_and(|b| b & 0xF0 == 0x90) {
+        return Record::Close;
+    }
+    if find(body, b"Resumed").is_none() {
+        return Record::Other;
+    }
+    let Ok(fields) = rmp_serde::from_slice::<Vec<serde_json::Value>>(body) else {
+        return Record::Other;
+    };
+    match (fields.first().and_then(|t| t.as_u64()), fields.get(3)) {
+        (Some(1), Some(target)) if target == "Resumed" => {
+            let argument = &fields[4][0];
+            Record::Resumed(match argument["status"].as_str() {
+                Some("ok") => ResumeStatus::Ok,
+                Some("reload") => ResumeStatus::Reload,
+                _ => ResumeStatus::Unexpected(argument.to_string()),
+            })
+        }
+        _ => Record::Other,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn framed(value: serde_json::Value) -> Vec<u8> {
+        let body = rmp_serde::to_vec_named(&value).unwrap();
+        let mut out = vec![u8::try_from(body.len()).unwrap()];
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn classifies_messagepack_events_resumed_and_close() {
+        let mut frame = framed(serde_json::json!([1, {}, null, "OrderStatusChanged",
+            [{"orderId": "x", "position": "ORDERS:1042"}]]));
+        frame.extend(framed(serde_json::json!([1, {}, null, "Resumed",
+            [{"status": "ok", "replayed": 3}]])));
+        frame.extend(framed(serde_json::json!([7, "bye", true])));
+        frame.extend(framed(serde_json::json!([6])));
+        let mut got = Vec::new();
+        let bytes = classify_message(&Message::binary(frame.clone()), |r| got.push(r));
+        assert_eq!(bytes, frame.len());
+        assert_eq!(
+            got,
+            [
+                Record::OrderEvent { sequence: 1042 },
+                Record::Resumed(ResumeStatus::Ok),
+                Record::Close,
+                Record::Other
+            ]
+        );
+    }
 
     #[test]
     fn classifies_events_resumed_and_close() {

@@ -1,5 +1,5 @@
 //! The delivery benchmark in small (300 connections, one round, short phases, both modes,
-//! gateway, nats-server WebSocket and floor), as a CI check of the benchmark and of delivery
+//! gateway with JSON and with MessagePack clients, nats-server WebSocket and floor), as a CI check of the benchmark and of delivery
 //! itself: every system must open every connection, keep it, and deliver every event meant for
 //! each client exactly as often as it was published, paced and at saturation. No ratio is
 //! asserted: a CI machine is too noisy for that (the benchmark itself reports them).
@@ -18,7 +18,12 @@ const CONNECTIONS: usize = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_system_delivers_every_event_per_customer_and_broadcast() {
     let modes = [Mode::PerCustomer, Mode::Broadcast];
-    let systems = [System::Gateway, System::Nats, System::Floor];
+    let systems = [
+        System::Gateway,
+        System::GatewayMp,
+        System::Nats,
+        System::Floor,
+    ];
     let config = DeliveryConfig {
         connections: CONNECTIONS,
         per_customer: 1,
@@ -60,6 +65,23 @@ async fn every_system_delivers_every_event_per_customer_and_broadcast() {
                 "{what}: missing, extra, closed, undated"
             );
             assert!(f.latency_ms[1].is_finite(), "{what}: no latency recorded");
+            assert!(f.bytes_per_delivery > 0.0, "{what}: no bytes counted");
         }
+        // The same deliveries, smaller in MessagePack (sizes, unlike times, are exact).
+        let bytes = |system| {
+            let turn = report
+                .turns
+                .iter()
+                .find(|t| t.mode == mode && t.system == system);
+            turn.and_then(|t| t.figures.as_ref().ok())
+                .map(|f| f.bytes_per_delivery)
+                .unwrap()
+        };
+        assert!(
+            bytes(System::GatewayMp) < bytes(System::Gateway),
+            "{mode}: MessagePack {} B per delivery, JSON {} B",
+            bytes(System::GatewayMp),
+            bytes(System::Gateway)
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! The delivery benchmark's clients, one task each, the same for every system except how a
 //! connection is opened and how a frame is read:
 //!
-//! - gateway: negotiate with the user's dev token, WebSocket, JSON handshake (broadcast: an
-//!   admin each, `dashboard=true` in the hub URL); a delivery is an `OrderStatusChanged`
-//!   record;
+//! - gateway (and gateway-mp): negotiate with the user's dev token, WebSocket, JSON (or
+//!   MessagePack) handshake (broadcast: an admin each, `dashboard=true` in the hub URL); a
+//!   delivery is an `OrderStatusChanged` record (or MessagePack message);
 //! - nats-ws: `CONNECT`, `SUB live.orders.v1.<customer>.>` (broadcast: `live.orders.v1.>`),
 //!   `PING`, then `PONG`; a delivery is a message;
 //! - floor: the customer id (broadcast: `*`) as the first text message, then its answer; a
@@ -29,7 +29,7 @@ use crate::latency::{self, Stats};
 use crate::nats_proto::Op;
 use crate::nats_ws::NatsWs;
 use crate::publish::Acked;
-use crate::signalr::{self, RS, Ws};
+use crate::signalr::{self, HubProtocol, RS, Ws};
 use crate::{floor, net};
 
 /// An open attempt that takes longer fails.
@@ -69,11 +69,11 @@ impl Plan {
         };
         let customers: Vec<Uuid> = (0..customers).map(|_| Uuid::now_v7()).collect();
         let tokens = match (system, mode) {
-            (System::Gateway, Mode::PerCustomer) => customers
+            (System::Gateway | System::GatewayMp, Mode::PerCustomer) => customers
                 .iter()
                 .map(|c| dev::issue_hs256(dev::SECRET, DevClaims::new(*c).name("Load Test")))
                 .collect(),
-            (System::Gateway, Mode::Broadcast) => (0..connections)
+            (System::Gateway | System::GatewayMp, Mode::Broadcast) => (0..connections)
                 .map(|_| {
                     let admin = DevClaims::new(Uuid::now_v7()).name("Load Admin");
                     dev::issue_hs256(dev::SECRET, admin.role("Admin"))
@@ -185,12 +185,14 @@ async fn open(plan: &Plan, i: usize) -> Result<Conn, Error> {
         Mode::Broadcast => None,
     };
     match plan.system {
-        System::Gateway => {
+        System::Gateway | System::GatewayMp => {
             let (jwt, query) = match customer {
                 Some(_) => (&plan.tokens[plan.customer_of(i)], None),
                 None => (&plan.tokens[i], Some("dashboard=true")),
             };
-            let ws = signalr::open(i, source, plan.addr, &plan.http[s], jwt, query).await?;
+            let protocol = plan.system.hub_protocol().unwrap_or(HubProtocol::Json);
+            let ws =
+                signalr::open(i, source, plan.addr, &plan.http[s], jwt, query, protocol).await?;
             Ok(Conn::Gateway(ws))
         }
         System::Nats => {
@@ -221,19 +223,34 @@ async fn read(conn: Conn, i: usize, stats: Arc<Stats>) {
     match conn {
         Conn::Gateway(mut ws) => {
             while let Some(Ok(message)) = ws.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                for record in text.as_str().split(RS) {
-                    if latency::is_status_change(record) {
-                        stats.deliver(i, latency::json_updated_at(record));
+                match &message {
+                    Message::Text(text) => {
+                        count_bytes(&stats, text.len());
+                        for record in text.as_str().split(RS) {
+                            if latency::is_status_change(record) {
+                                stats.deliver(i, latency::json_updated_at(record));
+                            }
+                        }
                     }
+                    Message::Binary(data) => {
+                        count_bytes(&stats, data.len());
+                        for body in signalr::binary_messages(data) {
+                            if latency::is_binary_status_change(body) {
+                                stats.deliver(i, latency::msgpack_updated_at(body));
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
             net::reset_on_close(ws.get_ref());
         }
         Conn::Nats(mut nats) => {
+            let mut counted = 0;
             while let Ok(Some(msg)) = nats.next_msg().await {
+                let received = nats.received_bytes();
+                count_bytes(&stats, (received - counted) as usize);
+                counted = received;
                 stats.deliver(i, latency::proto_updated_at(&msg.payload));
             }
             net::reset_on_close(nats.tcp());
@@ -241,6 +258,7 @@ async fn read(conn: Conn, i: usize, stats: Arc<Stats>) {
         Conn::Floor(mut ws) => {
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Binary(payload) = message {
+                    count_bytes(&stats, payload.len());
                     stats.deliver(i, latency::proto_updated_at(&payload));
                 }
             }
@@ -250,6 +268,13 @@ async fn read(conn: Conn, i: usize, stats: Arc<Stats>) {
     stats
         .closed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Adds what one WebSocket message carried to the turn's byte count.
+fn count_bytes(stats: &Stats, bytes: usize) {
+    stats
+        .bytes
+        .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]

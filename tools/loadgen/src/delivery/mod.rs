@@ -124,7 +124,7 @@ pub async fn run(cfg: &DeliveryConfig) -> Result<DeliveryReport, Error> {
     // Client sockets, negotiate connections, NATS, epoll and the standard streams. Each server
     // runs in its own process (same limit, inherited) and holds one side per connection.
     procfs::check_file_limit(cfg.connections as u64 + 256)?;
-    if cfg.systems.contains(&System::Gateway) {
+    if cfg.systems.iter().any(|s| s.hub_protocol().is_some()) {
         let stale = gateway::newer_sources(&cfg.gateway_bin);
         if let Some(first) = stale.first() {
             println!(

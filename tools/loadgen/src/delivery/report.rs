@@ -37,11 +37,12 @@ pub(crate) fn print_round(cfg: &DeliveryConfig, round: usize, mode: Mode, report
         cfg.rounds, cfg.connections, cfg.rate
     );
     println!(
-        "{:<8} {:>6} {:>13} {:>8} {:>14} {:>7} {:>7} {:>7} {:>7} {:>11} {:>12} {:>8} {:>6} {:>6}",
+        "{:<10} {:>6} {:>13} {:>8} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7} {:>11} {:>12} {:>8} {:>6} {:>6}",
         "system",
         "opened",
         "RSS/conn KiB",
         "deliv/s",
+        "B/deliv",
         "CPU/100k own",
         "total",
         "p50 ms",
@@ -62,7 +63,7 @@ pub(crate) fn print_round(cfg: &DeliveryConfig, round: usize, mode: Mode, report
     for turn in turns() {
         match &turn.figures {
             Ok(f) => println!("{}", row(turn.system, f)),
-            Err(e) => println!("{:<8} failed: {e}", turn.system.to_string()),
+            Err(e) => println!("{:<10} failed: {e}", turn.system.to_string()),
         }
     }
     for turn in turns() {
@@ -80,11 +81,12 @@ fn row(system: System, f: &TurnFigures) -> String {
         rss.push_str(&format!(" (+{:.1})", f.rss_per_connection(1)));
     }
     format!(
-        "{:<8} {:>6} {:>13} {:>8.0} {:>14.2} {:>7.2} {:>7.2} {:>7.2} {:>7.1} {:>11.0} {:>12.2} {:>8} {:>6} {:>6}",
+        "{:<10} {:>6} {:>13} {:>8.0} {:>7.0} {:>14.2} {:>7.2} {:>7.2} {:>7.2} {:>7.1} {:>11.0} {:>12.2} {:>8} {:>6} {:>6}",
         system.to_string(),
         f.opened,
         rss,
         f.paced.rate(),
+        f.bytes_per_delivery,
         f.paced.cpu_per_100k([0]),
         f.paced.cpu_per_100k(f.all()),
         f.latency_ms[0],
@@ -155,7 +157,7 @@ fn notes(f: &TurnFigures) -> Vec<String> {
 /// A figure of one turn, for ratios and medians.
 type Figure = fn(&TurnFigures) -> f64;
 
-const RATIOS: [(&str, Figure); 7] = [
+const RATIOS: [(&str, Figure); 8] = [
     ("CPU/delivery, with nats-server", |f| {
         f.paced.cpu_per_100k(f.all())
     }),
@@ -167,13 +169,15 @@ const RATIOS: [(&str, Figure); 7] = [
     ("p50", |f| f.latency_ms[0]),
     ("p99", |f| f.latency_ms[1]),
     ("RSS per idle connection", |f| f.rss_per_connection(0)),
+    ("bytes per delivery", |f| f.bytes_per_delivery),
 ];
 
 /// Medians of the per-round ratios, then the targets.
 pub(crate) fn print_summary(cfg: &DeliveryConfig, report: &DeliveryReport) {
     println!("\nmedian of the per-round ratios (rounds where both turns completed):");
     for &mode in &cfg.modes {
-        for other in [System::Nats, System::Floor] {
+        // gateway-mp: the same gateway with MessagePack clients, the protocols side by side.
+        for other in [System::Nats, System::Floor, System::GatewayMp] {
             if ratios(cfg, report, mode, other, RATIOS[0].1).is_empty() {
                 continue;
             }

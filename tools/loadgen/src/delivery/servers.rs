@@ -40,7 +40,7 @@ impl Servers {
             backend,
         };
         match system {
-            System::Gateway => {
+            System::Gateway | System::GatewayMp => {
                 let log = std::env::temp_dir()
                     .join(format!("loadgen-gateway-{}.log", std::process::id()));
                 // Broadcast clients are admins with a user each; per customer, a customer's

@@ -73,6 +73,8 @@ pub struct TurnFigures {
     pub paced: PhaseFigures,
     /// Latency publish → client of the paced phase's deliveries: p50, p99, max in ms.
     pub latency_ms: [f64; 3],
+    /// WebSocket payload bytes the clients received per delivery in the paced phase.
+    pub bytes_per_delivery: f64,
     /// As fast as the system keeps up.
     pub saturation: PhaseFigures,
     /// Over the whole turn, summed over clients: deliveries a client should have had and did
@@ -151,11 +153,14 @@ pub(crate) async fn run(
     let js = &servers.backend.js;
 
     stats.recording.store(true, Ordering::Relaxed);
+    let bytes_before = stats.bytes.load(Ordering::Relaxed);
     let rate = cfg.rate as f64 / fan_out;
     let paced = publish::drive(js, &plan.customers, rate, tokio::time::sleep(cfg.duration));
     let (paced, mut acked) = measure(&pids, &stats, paced, &expected_of).await?;
     f.paced = paced;
     stats.recording.store(false, Ordering::Relaxed);
+    let bytes = stats.bytes.load(Ordering::Relaxed) - bytes_before;
+    f.bytes_per_delivery = bytes as f64 / f.paced.delivered.max(1) as f64;
     let latencies = stats.take_sorted_latencies();
     f.latency_ms = [0.5, 0.99, 1.0].map(|p| latency::percentile_ms(&latencies, p));
 

@@ -29,13 +29,17 @@ use crate::backend::Backend;
 use crate::error::Error;
 use crate::floor::FloorProcess;
 use crate::gateway::{self, GatewayProcess};
+use crate::signalr::HubProtocol;
 use crate::{net, procfs};
 
 /// A system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
-    /// Our gateway (`gateway` binary), resuming by position.
+    /// Our gateway (`gateway` binary), resuming by position; JSON hub protocol.
     Gateway,
+    /// The same gateway, its clients speaking the MessagePack hub protocol.
+    #[value(name = "gateway-mp")]
+    GatewayMp,
     /// nats-server's WebSocket listener, core NATS subscriptions.
     Nats,
     /// A bare WebSocket echo of one message: the lower bound.
@@ -43,10 +47,21 @@ pub enum System {
 }
 
 impl System {
+    /// The hub protocol of a gateway system's clients; `None` for the others.
+    pub fn hub_protocol(self) -> Option<HubProtocol> {
+        match self {
+            System::Gateway => Some(HubProtocol::Json),
+            System::GatewayMp => Some(HubProtocol::MessagePack),
+            System::Nats | System::Floor => None,
+        }
+    }
+
     /// When a client of this system counts as connected (or back).
     pub fn back_signal(self) -> &'static str {
         match self {
-            System::Gateway => "handshake done and the `Resumed` invocation received",
+            System::Gateway | System::GatewayMp => {
+                "handshake done and the `Resumed` invocation received"
+            }
             System::Nats => "`PONG` received after `CONNECT`, `SUB`, `PING`",
             System::Floor => "the answer to its one message received",
         }
@@ -57,6 +72,7 @@ impl std::fmt::Display for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             System::Gateway => "gateway",
+            System::GatewayMp => "gateway-mp",
             System::Nats => "nats-ws",
             System::Floor => "floor",
         })
@@ -121,7 +137,9 @@ impl Env {
     fn pids(&self, system: System) -> Vec<(&'static str, u32)> {
         let mut pids = Vec::new();
         match system {
-            System::Gateway => pids.extend(self.gateway.as_ref().map(|g| ("gateway", g.pid()))),
+            System::Gateway | System::GatewayMp => {
+                pids.extend(self.gateway.as_ref().map(|g| ("gateway", g.pid())));
+            }
             System::Floor => pids.extend(self.floor.as_ref().map(|f| ("floor", f.pid()))),
             System::Nats => {}
         }
@@ -141,7 +159,7 @@ pub async fn run(cfg: &StormConfig) -> Result<StormReport, Error> {
     let uses = |s: System| cfg.systems.contains(&s);
     let backend = Backend::start(uses(System::Nats)).await?;
     let localhost = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let gateway = if uses(System::Gateway) {
+    let gateway = if uses(System::Gateway) || uses(System::GatewayMp) {
         let stale = gateway::newer_sources(&cfg.gateway_bin);
         if !stale.is_empty() {
             println!(

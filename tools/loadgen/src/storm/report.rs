@@ -131,7 +131,7 @@ fn row(system: System, f: &TurnFigures) -> String {
         Some(d) => ms(d),
         None => format!("{} out", f.clients - f.back.len()),
     };
-    let resume = if system == System::Gateway {
+    let resume = if system.hub_protocol().is_some() {
         format!(
             "{}/{}/{}",
             f.storm.ok,

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::floor;
 use crate::nats_proto::Op;
 use crate::nats_ws::NatsWs;
-use crate::signalr::{self, RS, Record, ResumeStatus, Ws};
+use crate::signalr::{self, HubProtocol, Record, ResumeStatus, Ws};
 
 /// Gateway clients, one customer (and token) each.
 pub(crate) struct GatewayTarget {
@@ -32,6 +32,8 @@ pub(crate) struct GatewayTarget {
     pub tokens: Vec<String>,
     /// `ORDERS`' last sequence before the turn: where first connects resume from.
     pub start: u64,
+    /// The hub protocol the clients speak.
+    pub protocol: HubProtocol,
 }
 
 impl Target for GatewayTarget {
@@ -49,6 +51,7 @@ impl Target for GatewayTarget {
             &self.http[s],
             &self.tokens[index],
             Some(&query),
+            self.protocol,
         )
         .await?;
         let handshake = started.elapsed();
@@ -56,11 +59,9 @@ impl Target for GatewayTarget {
             let Some(message) = ws.next().await else {
                 return Err(Error::Protocol("closed before Resumed".into()));
             };
-            let Message::Text(text) = message.map_err(|e| Error::Protocol(e.to_string()))? else {
-                continue;
-            };
+            let message = message.map_err(|e| Error::Protocol(e.to_string()))?;
             // Records after `Resumed` in the same frame are already live events: keep them.
-            let (resumed, closed) = records(text.as_str(), log);
+            let (resumed, closed) = records(&message, log);
             if closed {
                 return Err(Error::Protocol("Close before Resumed".into()));
             }
@@ -81,8 +82,10 @@ impl Target for GatewayTarget {
 
     async fn read(&self, ws: &mut Ws, log: &mut ClientLog) -> Result<bool, Error> {
         match ws.next().await {
-            Some(Ok(Message::Text(text))) => Ok(!records(text.as_str(), log).1),
             Some(Ok(Message::Close(_))) | None => Ok(false),
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                Ok(!records(&message, log).1)
+            }
             Some(Ok(_)) => Ok(true),
             Some(Err(e)) => Err(Error::Protocol(e.to_string())),
         }
@@ -93,19 +96,17 @@ impl Target for GatewayTarget {
     }
 }
 
-/// Records the order events of one text frame; returns the `Resumed` status if one came, and
-/// whether a Close record came.
-fn records(text: &str, log: &mut ClientLog) -> (Option<ResumeStatus>, bool) {
+/// Records the order events of one message (JSON or MessagePack); returns the `Resumed`
+/// status if one came, and whether a Close came.
+fn records(message: &Message, log: &mut ClientLog) -> (Option<ResumeStatus>, bool) {
     let mut resumed = None;
     let mut closed = false;
-    for record in text.split(RS) {
-        match signalr::classify(record) {
-            Record::OrderEvent { sequence } => log.seen.push(sequence),
-            Record::Resumed(status) => resumed = Some(status),
-            Record::Close => closed = true,
-            Record::Other => {}
-        }
-    }
+    signalr::classify_message(message, |record| match record {
+        Record::OrderEvent { sequence } => log.seen.push(sequence),
+        Record::Resumed(status) => resumed = Some(status),
+        Record::Close => closed = true,
+        Record::Other => {}
+    });
     (resumed, closed)
 }
 

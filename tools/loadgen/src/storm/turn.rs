@@ -15,6 +15,7 @@ use super::targets::{FloorTarget, GatewayTarget, NatsTarget};
 use super::{Env, StormConfig, System};
 use crate::error::Error;
 use crate::ledger::{self, Ledger, Tally};
+use crate::signalr::HubProtocol;
 use crate::{procfs, publish};
 
 /// How long all clients may take to connect the first time, per 1,000 clients.
@@ -90,7 +91,7 @@ pub(crate) async fn run(
     let sources = env.sources.clone();
     let connect_start = Instant::now();
     let tasks = match system {
-        System::Gateway => {
+        System::Gateway | System::GatewayMp => {
             let gateway = env.gateway.as_ref().ok_or(missing("gateway"))?;
             let tokens = customers
                 .iter()
@@ -102,6 +103,7 @@ pub(crate) async fn run(
                 http: env.http.clone(),
                 tokens,
                 start,
+                protocol: system.hub_protocol().unwrap_or(HubProtocol::Json),
             };
             clients::spawn(Arc::new(target), n, &shared)
         }
