@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
+use axum::http::Method;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use orderflow_auth::Authenticator;
@@ -21,13 +22,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::GatewaySettings;
 use crate::connection_token::TokenKey;
-use crate::endpoints;
 use crate::error::GatewayError;
 use crate::feed::{Feed, FeedTask};
 use crate::groups::Groups;
 use crate::history::History;
 use crate::protocol::StreamName;
 use crate::registry::Registry;
+use crate::{endpoints, http_transport};
 
 /// The hub's path.
 pub const HUB_PATH: &str = "/hubs/orders";
@@ -224,13 +225,22 @@ fn router(state: AppState, metrics: PrometheusHandle) -> Router {
             })
         })
     };
-    let cors = endpoints::cors(&state.settings.allowed_origins);
+    let origins = &state.settings.allowed_origins;
     Router::new()
         .route(
             &format!("{HUB_PATH}/negotiate"),
-            post(endpoints::negotiate).layer(cors),
+            post(endpoints::negotiate).layer(endpoints::cors(origins, &[Method::POST])),
         )
-        .route(HUB_PATH, get(endpoints::upgrade))
+        .route(
+            HUB_PATH,
+            get(endpoints::hub_get)
+                .post(http_transport::send)
+                .delete(http_transport::delete)
+                .layer(endpoints::cors(
+                    origins,
+                    &[Method::GET, Method::POST, Method::DELETE],
+                )),
+        )
         .with_state(state)
         .merge(health::routes(vec![("nats", ready)], metrics))
 }

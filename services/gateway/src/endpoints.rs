@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -26,12 +27,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::AppState;
 use crate::connection_token::{self, Ticket};
+use crate::http_transport;
 use crate::registry::{Attach, ConnectionHandle, Refused};
 use crate::resume::parse_position_list;
 use crate::session::{self, Opening};
+use crate::transport::Transport;
 
-/// CORS for negotiate: the exact allowed origin echoed back, with credentials.
-pub fn cors(origins: &[String]) -> CorsLayer {
+/// CORS for the hub's URLs (negotiate: POST; the hub: GET, POST, DELETE for Server-Sent
+/// Events and long polling): the exact allowed origin echoed back, with credentials.
+pub fn cors(origins: &[String], methods: &[Method]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
@@ -39,7 +43,13 @@ pub fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
-        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_methods(
+            methods
+                .iter()
+                .cloned()
+                .chain([Method::OPTIONS])
+                .collect::<Vec<_>>(),
+        )
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -48,7 +58,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         ])
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -56,7 +66,7 @@ fn unix_now() -> u64 {
 
 /// The hub URL's parameters (percent-decoded; unknown ones, like `access_token`, ignored).
 #[derive(Default)]
-struct HubQuery {
+pub(crate) struct HubQuery {
     id: Option<String>,
     negotiate_version: Option<String>,
     stateful: bool,
@@ -176,13 +186,13 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-fn too_many() -> Response {
+pub(crate) fn too_many() -> Response {
     Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
         .detail("Too many open connections for this user.")
         .into_response()
 }
 
-fn unknown_connection() -> Response {
+pub(crate) fn unknown_connection() -> Response {
     Problem::not_found("unknown_connection", "No such connection.").into_response()
 }
 
@@ -233,7 +243,12 @@ pub async fn negotiate(
     let expires_at = unix_now() + state.settings.handshake_timeout.as_secs();
     let (ticket, token) =
         connection_token::issue(&state.token_key, principal.user_id, stateful, expires_at);
-    let transports = json!([{ "transport": "WebSockets", "transferFormats": ["Text", "Binary"] }]);
+    // Server-Sent Events carry text only, so JSON only (as in ASP.NET Core).
+    let transports = json!([
+        { "transport": "WebSockets", "transferFormats": ["Text", "Binary"] },
+        { "transport": "ServerSentEvents", "transferFormats": ["Text"] },
+        { "transport": "LongPolling", "transferFormats": ["Text", "Binary"] },
+    ]);
     let mut body = if version == 0 {
         json!({ "negotiateVersion": 0, "connectionId": token, "availableTransports": transports })
     } else {
@@ -250,57 +265,107 @@ pub async fn negotiate(
     Json(body).into_response()
 }
 
-/// `GET /hubs/orders?id=<connectionToken>` with `Upgrade: websocket`.
-pub async fn upgrade(
+/// `GET /hubs/orders`: a WebSocket upgrade, a Server-Sent Events stream
+/// (`Accept: text/event-stream`), or a long poll.
+pub async fn hub_get(
     State(state): State<AppState>,
     connection: ConnectionAuth,
     uri: Uri,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if !origin_allowed(&state, &headers) {
-        return Problem::forbidden("This origin is not allowed.").into_response();
-    }
-    if let Some(response) = unavailable(&state) {
-        return response;
-    }
-    let principal = match authenticate(&state, &uri, &headers, &connection).await {
-        Ok(p) => p,
+    let admitted = match admit(&state, &connection, &uri, &headers, ws.is_ok()).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let query = HubQuery::parse(&uri);
-    let now = unix_now();
+    match ws {
+        Ok(ws) => upgrade(&state, admitted, ws),
+        Err(_) if wants_event_stream(&headers) => {
+            http_transport::event_stream(&state, admitted).await
+        }
+        Err(_) => http_transport::poll(&state, admitted).await,
+    }
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")))
+}
+
+/// A request on the hub URL that passed the checks every transport shares.
+pub(crate) struct Admitted {
+    pub principal: Principal,
+    pub query: HubQuery,
+    pub ticket: Ticket,
+}
+
+/// The checks before anything is opened, polled or upgraded: origin, readiness, the JWT, and
+/// a connection token of the same user. `skip_negotiation` (a WebSocket without `id`) gets a
+/// fresh ticket; the HTTP transports always need the negotiated one.
+pub(crate) async fn admit(
+    state: &AppState,
+    connection: &ConnectionAuth,
+    uri: &Uri,
+    headers: &HeaderMap,
+    skip_negotiation: bool,
+) -> Result<Admitted, Response> {
+    if !origin_allowed(state, headers) {
+        return Err(Problem::forbidden("This origin is not allowed.").into_response());
+    }
+    if let Some(response) = unavailable(state) {
+        return Err(response);
+    }
+    let principal = authenticate(state, uri, headers, connection).await?;
+    let query = HubQuery::parse(uri);
     let ticket = match query.id.as_deref() {
         // skipNegotiation: a fresh, non-stateful connection for this socket.
-        None => {
-            let expires_at = now + state.settings.handshake_timeout.as_secs();
+        None if skip_negotiation => {
+            let expires_at = unix_now() + state.settings.handshake_timeout.as_secs();
             connection_token::issue(&state.token_key, principal.user_id, false, expires_at).0
         }
-        Some(token) => {
-            // A stateful re-attach may come long after the token stopped opening connections.
-            match connection_token::verify(&state.token_key, token, 0) {
-                Ok(ticket) => ticket,
-                Err(_) => return unknown_connection(),
-            }
-        }
+        None => return Err(unknown_connection()),
+        // A stateful re-attach, a poll or a POST may come long after the token stopped opening
+        // connections: expiry is checked where a connection is opened.
+        Some(token) => match connection_token::verify(&state.token_key, token, 0) {
+            Ok(ticket) => ticket,
+            Err(_) => return Err(unknown_connection()),
+        },
     };
     if ticket.user_id != principal.user_id {
-        return Problem::forbidden("This connection belongs to another user.").into_response();
+        return Err(Problem::forbidden("This connection belongs to another user.").into_response());
     }
-    if let Some(existing) = state.registry.get(&ticket.connection_id) {
-        return reattach(&state, existing, principal, ws);
+    Ok(Admitted {
+        principal,
+        query,
+        ticket,
+    })
+}
+
+/// What a new connection starts with, if its token may still open one here.
+pub(crate) fn opening(state: &AppState, admitted: &Admitted) -> Result<Opening, Response> {
+    let ticket = &admitted.ticket;
+    if ticket.expires_at < unix_now() || state.registry.has_ended(&ticket.connection_id) {
+        return Err(unknown_connection());
     }
-    if ticket.expires_at < now || state.registry.has_ended(&ticket.connection_id) {
-        return unknown_connection();
-    }
-    let mut opening = match query.opening(&principal) {
-        Ok(opening) => opening,
-        Err(response) => return response,
-    };
+    let mut opening = admitted.query.opening(&admitted.principal)?;
     opening.connection_id = ticket.connection_id.clone();
     opening.token_expires_at = ticket.expires_at;
     opening.stateful = ticket.stateful;
-    open(&state, &ticket, opening, principal, ws)
+    Ok(opening)
+}
+
+/// The WebSocket: a re-attach of a stateful connection held here, or a new connection.
+fn upgrade(state: &AppState, admitted: Admitted, ws: WebSocketUpgrade) -> Response {
+    if let Some(existing) = state.registry.get(&admitted.ticket.connection_id) {
+        return reattach(state, existing, admitted.principal, ws);
+    }
+    let opening = match opening(state, &admitted) {
+        Ok(opening) => opening,
+        Err(response) => return response,
+    };
+    open(state, &admitted.ticket, opening, admitted.principal, ws)
 }
 
 /// A new connection for this socket.
@@ -314,6 +379,7 @@ fn open(
     let handle = Arc::new(ConnectionHandle {
         user_id: principal.user_id,
         attach: std::sync::OnceLock::new(),
+        http: None,
     });
     match state.registry.insert(
         &ticket.connection_id,
@@ -341,7 +407,13 @@ fn open(
     configure(state, ws)
         .on_failed_upgrade(release)
         .on_upgrade(move |socket| {
-            tracker.track_future(session::run(app, handle, principal, socket, opening))
+            tracker.track_future(session::run(
+                app,
+                handle,
+                principal,
+                Transport::WebSocket(socket),
+                opening,
+            ))
         })
 }
 
@@ -361,7 +433,7 @@ fn reattach(
     })
 }
 
-fn conflict() -> Response {
+pub(crate) fn conflict() -> Response {
     Problem::new(StatusCode::CONFLICT, "already_attached")
         .detail("This connection already has a socket.")
         .into_response()

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::ws::WebSocket;
+use crate::transport::Transport;
 use serde_json::Value;
 
 use crate::groups::GroupKey;
@@ -29,7 +29,7 @@ impl Session {
 
     pub(crate) async fn on_invocation(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         invocation_id: Option<String>,
         target: &str,
         arguments: Vec<Value>,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod feed;
 pub mod groups;
 pub mod history;
+pub mod http_transport;
 mod hub;
 pub mod metrics;
 mod nats;
@@ -31,6 +32,7 @@ mod socket;
 pub mod stateful;
 pub mod stored;
 pub mod translate;
+pub mod transport;
 pub mod window;
 
 #[doc(hidden)]

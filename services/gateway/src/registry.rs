@@ -33,6 +33,8 @@ pub struct ConnectionHandle {
     /// (only then is a second socket accepted). Made lazily: most connections never need it,
     /// and a channel costs half a KiB.
     pub attach: OnceLock<AttachSender>,
+    /// The HTTP handlers' ends of a Server-Sent Events or long-polling connection.
+    pub http: Option<Arc<crate::http_transport::HttpEnds>>,
 }
 
 /// Why a connection could not be registered.
@@ -139,6 +141,7 @@ mod tests {
         Arc::new(ConnectionHandle {
             user_id: user,
             attach: OnceLock::new(),
+            http: None,
         })
     }
 

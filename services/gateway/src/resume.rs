@@ -20,7 +20,7 @@ use crate::replay::{self, Missed};
 use crate::session::{COALESCE_BYTES, SendFailure, Session};
 use crate::socket::Flow;
 use crate::stored::Interest;
-use axum::extract::ws::WebSocket;
+use crate::transport::Transport;
 
 /// Per stream (index `StreamName as usize`), how far this connection has got.
 #[derive(Debug, Default, Clone)]
@@ -102,7 +102,7 @@ impl Session {
     /// Sends what the connection's groups missed after `positions`, stream by stream.
     async fn replay(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         positions: Vec<Position>,
     ) -> Result<ResumeResult, ReplayFailure> {
         let mut replayed = 0;
@@ -171,7 +171,7 @@ impl Session {
     /// `Resumed` with the result. If the stream cannot be read now, the connection is closed
     /// with a reconnect hint: the client comes back and tries again, rather than going live
     /// with a gap.
-    pub(crate) async fn resume_at_connect(&mut self, socket: &mut WebSocket) -> Flow {
+    pub(crate) async fn resume_at_connect(&mut self, socket: &mut Transport) -> Flow {
         let Some(positions) = self.opening.resume.take() else {
             return Flow::Continue;
         };
@@ -195,7 +195,7 @@ impl Session {
     /// The `Resume(positions)` hub method.
     pub(crate) async fn resume_method(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         id: &str,
         positions: Vec<Position>,
     ) -> Flow {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use orderflow_auth::Principal;
 use tokio::sync::mpsc;
 
@@ -22,6 +22,7 @@ use crate::resume::Progress;
 use crate::socket::Flow;
 use crate::stateful::MessageBuffer;
 use crate::translate::{Audience, Delivery};
+use crate::transport::Transport;
 
 /// Why a socket stopped being driven.
 pub enum Outcome {
@@ -90,7 +91,7 @@ pub async fn run(
     app: AppState,
     handle: Arc<ConnectionHandle>,
     principal: Principal,
-    mut socket: WebSocket,
+    mut socket: Transport,
     opening: Opening,
 ) {
     let Some(HandshakeRequest { protocol, version }) = read_handshake(&app, &mut socket).await
@@ -102,6 +103,7 @@ pub async fn run(
         );
         return;
     };
+    socket.set_protocol(protocol);
     let settings = &app.settings;
     let stateful = opening.stateful && version >= 2;
     // Only a stateful connection accepts a second socket: give it the channel that brings one.
@@ -163,12 +165,8 @@ pub async fn run(
 /// answer is sent by the caller, alone in its frame (docs/signalr-wire.md), once the connection is set up.
 /// The request is JSON text in every protocol; MessagePack clients may send it in a binary
 /// message.
-async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<HandshakeRequest> {
-    let first = tokio::time::timeout(
-        app.settings.handshake_timeout,
-        futures::StreamExt::next(socket),
-    )
-    .await;
+async fn read_handshake(app: &AppState, socket: &mut Transport) -> Option<HandshakeRequest> {
+    let first = tokio::time::timeout(app.settings.handshake_timeout, socket.next()).await;
     let parsed = match first {
         Ok(Some(Ok(Message::Text(text)))) => parse_handshake(text.as_str()),
         Ok(Some(Ok(Message::Binary(data)))) => match std::str::from_utf8(&data) {
@@ -183,9 +181,9 @@ async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<Handsh
         Ok(request) => Some(request),
         Err(error) => {
             let _ = socket
-                .send(Message::Text(handshake_error(&error.to_string()).into()))
+                .send(Frame::text(handshake_error(&error.to_string())))
                 .await;
-            let _ = socket.send(Message::Close(None)).await;
+            socket.close().await;
             None
         }
     }
@@ -193,7 +191,7 @@ async fn read_handshake(app: &AppState, socket: &mut WebSocket) -> Option<Handsh
 
 impl Session {
     /// Drives sockets until the connection ends, re-attaching within the grace window.
-    async fn serve(&mut self, mut socket: WebSocket, mut attach_rx: Option<AttachReceiver>) {
+    async fn serve(&mut self, mut socket: Transport, mut attach_rx: Option<AttachReceiver>) {
         loop {
             let outcome = self.drive(&mut socket, &mut attach_rx).await;
             let next = match outcome {
@@ -215,7 +213,7 @@ impl Session {
                     }
                 }
             };
-            socket = next.socket;
+            socket = Transport::WebSocket(next.socket);
             self.principal = next.principal;
             if self.resend_after_reattach(&mut socket).await.is_err() {
                 return;
@@ -224,7 +222,7 @@ impl Session {
     }
 
     /// Sends Sequence and every unacknowledged message, before anything else (docs/signalr-wire.md).
-    async fn resend_after_reattach(&mut self, socket: &mut WebSocket) -> Result<(), SendFailure> {
+    async fn resend_after_reattach(&mut self, socket: &mut Transport) -> Result<(), SendFailure> {
         let Some(buffer) = &self.buffer else {
             return Ok(());
         };
@@ -275,15 +273,10 @@ impl Session {
     /// Writes one frame with the send timeout; a client that does not read fails it.
     pub(crate) async fn send_raw(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         frame: Frame,
     ) -> Result<(), SendFailure> {
-        match tokio::time::timeout(
-            self.app.settings.send_timeout,
-            socket.send(frame.into_message()),
-        )
-        .await
-        {
+        match tokio::time::timeout(self.app.settings.send_timeout, socket.send(frame)).await {
             Ok(Ok(())) => {
                 self.last_sent = Instant::now();
                 Ok(())
@@ -300,7 +293,7 @@ impl Session {
     /// Writes a sequenced message (types 1–5), keeping it for re-attach when stateful.
     pub(crate) async fn send_sequenced(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         frame: Frame,
     ) -> Result<(), SendFailure> {
         if let Some(buffer) = &mut self.buffer
@@ -317,7 +310,7 @@ impl Session {
     /// [`COALESCE_BYTES`].
     pub(crate) async fn send_deliveries(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         deliveries: &[Arc<Delivery>],
     ) -> Result<(), SendFailure> {
         if let Some(buffer) = &mut self.buffer {
@@ -339,7 +332,7 @@ impl Session {
     /// stateful re-attach after the Close finds nothing (docs/signalr-wire.md).
     pub(crate) async fn close(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         error: Option<&str>,
         allow_reconnect: bool,
     ) -> Outcome {
@@ -347,11 +340,7 @@ impl Session {
         let _ = self
             .send_raw(socket, self.protocol.close(error, allow_reconnect))
             .await;
-        let _ = tokio::time::timeout(
-            self.app.settings.send_timeout,
-            socket.send(Message::Close(None)),
-        )
-        .await;
+        let _ = tokio::time::timeout(self.app.settings.send_timeout, socket.close()).await;
         Outcome::Ended
     }
 

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket};
-use futures::StreamExt;
+use axum::extract::ws::Message;
 use tokio::time::Instant as TokioInstant;
 
 use crate::error::GatewayError;
@@ -16,6 +15,7 @@ use crate::protocol::{Frame, HubMessage};
 use crate::registry::{Attach, AttachReceiver};
 use crate::session::{COALESCE_BYTES, Outcome, SendFailure, Session};
 use crate::translate::Delivery;
+use crate::transport::Transport;
 
 /// How often a stateful connection acknowledges what it received (the .NET server: 1 s).
 const ACK_INTERVAL: Duration = Duration::from_secs(1);
@@ -56,7 +56,7 @@ impl Session {
     /// Runs the socket until it is lost, the connection ends, or another socket replaces it.
     pub(crate) async fn drive(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         attach_rx: &mut Option<AttachReceiver>,
     ) -> Outcome {
         // The drain raises every member's signal; a connection that joined after that sees the
@@ -116,7 +116,7 @@ impl Session {
     /// Writes `first` and whatever else is queued already, as one message.
     async fn deliver_queued(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         first: Arc<Delivery>,
     ) -> Result<(), SendFailure> {
         let mut batch = std::mem::take(&mut self.outgoing);
@@ -151,7 +151,7 @@ impl Session {
 
     pub(crate) async fn on_send_failure(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         failure: SendFailure,
     ) -> Outcome {
         match failure {
@@ -168,7 +168,7 @@ impl Session {
         }
     }
 
-    async fn on_timer(&mut self, socket: &mut WebSocket) -> Flow {
+    async fn on_timer(&mut self, socket: &mut Transport) -> Flow {
         let now = Instant::now();
         let s = &self.app.settings;
         if self.principal.expires_at <= time::OffsetDateTime::now_utc() {
@@ -194,7 +194,7 @@ impl Session {
         Flow::Continue
     }
 
-    async fn protocol_error(&mut self, socket: &mut WebSocket, error: &GatewayError) -> Flow {
+    async fn protocol_error(&mut self, socket: &mut Transport, error: &GatewayError) -> Flow {
         metrics::counter!(m::PROTOCOL_ERRORS).increment(1);
         tracing::info!(connection = %self.opening.connection_id, %error, "protocol error: closing connection");
         Flow::Stop(self.close(socket, Some(&error.to_string()), false).await)
@@ -202,7 +202,7 @@ impl Session {
 
     async fn on_frame(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Transport,
         frame: Option<Result<Message, axum::Error>>,
     ) -> Flow {
         let message = match frame {
@@ -243,7 +243,7 @@ impl Session {
         Flow::Continue
     }
 
-    async fn on_message(&mut self, socket: &mut WebSocket, message: HubMessage) -> Flow {
+    async fn on_message(&mut self, socket: &mut Transport, message: HubMessage) -> Flow {
         if self.awaiting_sequence {
             // After a re-attach everything before the client's Sequence is stale (docs/signalr-wire.md).
             if let HubMessage::Sequence { sequence_id } = message {
@@ -270,7 +270,7 @@ impl Session {
             HubMessage::Close { .. } => {
                 // The client leaves on purpose: no grace period.
                 self.forget();
-                let _ = socket.send(Message::Close(None)).await;
+                socket.close().await;
                 Flow::Stop(Outcome::Ended)
             }
             HubMessage::Ack { sequence_id } => {
@@ -311,7 +311,7 @@ impl Session {
     }
 
     /// Sends a Completion (sequenced) and maps failures to the loop's outcome.
-    pub(crate) async fn reply(&mut self, socket: &mut WebSocket, frame: Frame) -> Flow {
+    pub(crate) async fn reply(&mut self, socket: &mut Transport, frame: Frame) -> Flow {
         match self.send_sequenced(socket, frame).await {
             Ok(()) => Flow::Continue,
             Err(failure) => Flow::Stop(self.on_send_failure(socket, failure).await),

@@ -124,7 +124,7 @@ async function rawSocket(base) {
     method: "POST", headers: { authorization: `Bearer ${jwt}` },
   });
   const body = await res.json();
-  assert.deepEqual(body.availableTransports, [{ transport: "WebSockets", transferFormats: ["Text", "Binary"] }]);
+  assert.deepEqual(body.availableTransports[0], { transport: "WebSockets", transferFormats: ["Text", "Binary"] });
   const ws = new WebSocket(`${base.replace("http", "ws")}/hubs/orders?id=${body.connectionToken}`, { headers: { Authorization: `Bearer ${jwt}` } });
   const frames = [];
   // ws 7 hands text messages over as strings and binary ones as Buffers.

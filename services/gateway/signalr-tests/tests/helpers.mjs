@@ -47,10 +47,15 @@ export function token(opts = {}) {
 
 export const hubUrl = (base) => `${base}/hubs/orders`;
 
-/** A connection built exactly like the seed's browser code (`protocol`: another hub protocol). */
-export function build(base, getToken, { stateful = false, lib = signalR, reconnect = true, url, protocol } = {}) {
+/**
+ * A connection built exactly like the seed's browser code (`protocol`: another hub protocol;
+ * `transport`: force one transport instead of negotiating the best).
+ */
+export function build(base, getToken, { stateful = false, lib = signalR, reconnect = true, url, protocol, transport } = {}) {
+  const options = { accessTokenFactory: getToken };
+  if (transport !== undefined) options.transport = transport;
   let b = new lib.HubConnectionBuilder()
-    .withUrl(url ?? hubUrl(base), { accessTokenFactory: getToken })
+    .withUrl(url ?? hubUrl(base), options)
     .configureLogging(lib.LogLevel.None);
   if (protocol) b = b.withHubProtocol(protocol);
   if (reconnect) b = b.withAutomaticReconnect([0, 200, 500, 1000]);

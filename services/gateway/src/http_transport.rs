@@ -1,0 +1,497 @@
+//! Server-Sent Events and long polling, as the SignalR transport protocol defines them
+//! (docs/signalr-wire.md §8), for clients whose network refuses WebSockets:
+//!
+//! - `GET` with `Accept: text/event-stream` opens the connection and streams its frames as
+//!   `data:` events; `GET` otherwise is a long poll (the first one opens the connection and
+//!   answers at once; later ones wait up to [`POLL_WAIT`] for frames; 204 once it ended);
+//! - `POST ?id=` carries the client's messages (the handshake first); `DELETE ?id=` ends a
+//!   long-polling connection.
+//!
+//! No sticky sessions: the gateway that opened a connection owns it and subscribes to
+//! `orderflow.gateway.connection.<id>.*` on NATS. A POST, poll or DELETE that a load balancer
+//! sends to another gateway is checked there (JWT, token, same user) and forwarded to the owner
+//! as a NATS request; a poll that no gateway answers is the one that opens the connection.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use orderflow_runtime::Problem;
+use orderflow_runtime::serve::ConnectionAuth;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::endpoints::{self, Admitted};
+use crate::protocol::Frame;
+use crate::registry::{ConnectionHandle, Refused};
+use crate::session::{self, COALESCE_BYTES};
+use crate::transport::{HttpTransport, Transport};
+
+/// A long poll waits this long for frames before it answers empty (the client polls again).
+pub const POLL_WAIT: Duration = Duration::from_secs(20);
+/// A poll forwarded to the owning gateway waits less: if the owner dies meanwhile, nothing
+/// tells the forwarding gateway but the request's timeout, and the client should learn soon
+/// (it then reconnects and resumes).
+const FORWARDED_POLL_WAIT: Duration = Duration::from_secs(3);
+/// Frames queued for a client between its polls, or ahead of its event stream.
+const OUTBOUND_FRAMES: usize = 64;
+/// Client messages queued for the session.
+const INBOUND_BODIES: usize = 16;
+
+/// The HTTP handlers' ends of one connection (the session holds the others).
+pub struct HttpEnds {
+    /// Where POSTed bodies go; `None` once the client ended the connection (DELETE).
+    inbound: Mutex<Option<mpsc::Sender<Bytes>>>,
+    /// Long polling: the frames waiting for the next poll (one poll reads at a time).
+    polls: Option<tokio::sync::Mutex<mpsc::Receiver<Frame>>>,
+    /// Cancelled when the session ends: stops forwarding to this gateway.
+    ended: CancellationToken,
+}
+
+impl HttpEnds {
+    /// Hands a POSTed body to the session; `false` if the connection is gone.
+    async fn deliver(&self, body: Bytes) -> bool {
+        let sender = self
+            .inbound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match sender {
+            Some(sender) => sender.send(body).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The client ends the connection: the session sees its transport close.
+    fn end(&self) {
+        self.inbound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Waits up to `wait` for frames and takes what is queued (one write's worth).
+    async fn poll(&self, wait: Duration) -> Polled {
+        let Some(polls) = &self.polls else {
+            return Polled::Closed;
+        };
+        let mut rx = polls.lock().await;
+        let first = match tokio::time::timeout(wait, rx.recv()).await {
+            Err(_) => return Polled::Empty,
+            Ok(None) => return Polled::Closed,
+            Ok(Some(frame)) => frame,
+        };
+        let mut frames = vec![first];
+        let mut bytes = frames[0].len();
+        while bytes < COALESCE_BYTES {
+            match rx.try_recv() {
+                Ok(frame) => {
+                    bytes += frame.len();
+                    frames.push(frame);
+                }
+                Err(_) => break,
+            }
+        }
+        Polled::Frames(Frame::concat(frames.iter()))
+    }
+}
+
+/// What a poll found.
+enum Polled {
+    Frames(Frame),
+    Empty,
+    Closed,
+}
+
+impl Polled {
+    fn into_response(self) -> Response {
+        match self {
+            Polled::Frames(Frame::Text(text)) => (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                text.to_string(),
+            )
+                .into_response(),
+            Polled::Frames(Frame::Binary(data)) => {
+                ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
+            }
+            Polled::Empty => StatusCode::OK.into_response(),
+            Polled::Closed => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+}
+
+/// Which transport a new HTTP connection uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    EventStream,
+    LongPolling,
+}
+
+/// Opens a connection owned by this gateway: registers it, starts its session and its
+/// forwarding subscription. Returns the session's outbound frames (for the event stream).
+async fn open(
+    state: &AppState,
+    admitted: Admitted,
+    kind: Kind,
+) -> Result<Option<mpsc::Receiver<Frame>>, Response> {
+    let opening = endpoints::opening(state, &admitted)?;
+    let (out_tx, out_rx) = mpsc::channel(OUTBOUND_FRAMES);
+    let (in_tx, in_rx) = mpsc::channel(INBOUND_BODIES);
+    let ended = CancellationToken::new();
+    let (polls, stream) = match kind {
+        Kind::LongPolling => (Some(tokio::sync::Mutex::new(out_rx)), None),
+        Kind::EventStream => (None, Some(out_rx)),
+    };
+    let ends = Arc::new(HttpEnds {
+        inbound: Mutex::new(Some(in_tx)),
+        polls,
+        ended: ended.clone(),
+    });
+    let id = admitted.ticket.connection_id.clone();
+    let handle = Arc::new(ConnectionHandle {
+        user_id: admitted.principal.user_id,
+        attach: std::sync::OnceLock::new(),
+        http: Some(Arc::clone(&ends)),
+    });
+    match state.registry.insert(
+        &id,
+        Arc::clone(&handle),
+        state.settings.max_connections_per_user,
+        endpoints::unix_now(),
+    ) {
+        Ok(()) => {}
+        Err(Refused::TooMany) => return Err(endpoints::too_many()),
+        Err(Refused::Taken) => return Err(endpoints::conflict()),
+    }
+    // Subscribed before the client hears back, so its next request may land on any gateway.
+    if let Err(error) = forward::own(state, &id, Arc::clone(&ends)).await {
+        tracing::warn!(%error, "cannot subscribe for forwarded requests");
+        state
+            .registry
+            .remove(&id, handle.user_id, opening.token_expires_at);
+        return Err(
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
+                .detail("The gateway cannot reach NATS; try again.")
+                .into_response(),
+        );
+    }
+    let transport = Transport::Http(HttpTransport {
+        outbound: out_tx,
+        inbound: in_rx,
+        binary: false,
+        ended: ended.drop_guard(),
+    });
+    let app = state.clone();
+    state.tracker.spawn(session::run(
+        app,
+        handle,
+        admitted.principal,
+        transport,
+        opening,
+    ));
+    Ok(stream)
+}
+
+/// `GET` with `Accept: text/event-stream`: opens the connection and streams its frames.
+pub(crate) async fn event_stream(state: &AppState, admitted: Admitted) -> Response {
+    if state.registry.get(&admitted.ticket.connection_id).is_some() {
+        return endpoints::conflict();
+    }
+    let frames = match open(state, admitted, Kind::EventStream).await {
+        Ok(Some(frames)) => frames,
+        Ok(None) => return endpoints::conflict(),
+        Err(response) => return response,
+    };
+    let events = futures::stream::unfold(frames, |mut frames| async move {
+        let frame = frames.recv().await?;
+        Some((Ok::<_, Infallible>(sse_event(&frame)), frames))
+    });
+    // A comment first: proxies that pass a response on only with its first bytes (Node's,
+    // Vite's dev server) would otherwise hold the headers, and the client would never see
+    // the stream open until the handshake it cannot send yet.
+    let opened = futures::stream::once(async { Ok(Bytes::from_static(b":\r\n\r\n")) });
+    let events = opened.chain(events);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Proxies such as nginx would otherwise hold events back in their buffers.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(events),
+    )
+        .into_response()
+}
+
+/// One frame as a Server-Sent Event: every line behind `data: `, then a blank line. JSON
+/// records hold no raw line breaks, so a frame is one line in practice.
+fn sse_event(frame: &Frame) -> Bytes {
+    let text = match frame {
+        Frame::Text(text) => text.as_str(),
+        // Negotiate offers this transport for text only; never reached.
+        Frame::Binary(_) => "",
+    };
+    let mut out = String::with_capacity(text.len() + 12);
+    for line in text.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.trim_end_matches('\r'));
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    Bytes::from(out)
+}
+
+/// `GET` without an upgrade or an event stream: a long poll of the connection, wherever it
+/// is held; one no gateway holds is opened here, and that first poll answers at once.
+pub(crate) async fn poll(state: &AppState, admitted: Admitted) -> Response {
+    let id = admitted.ticket.connection_id.clone();
+    if let Some(ends) = state.registry.get(&id).and_then(|h| h.http.clone()) {
+        return ends.poll(POLL_WAIT).await.into_response();
+    }
+    if state.registry.has_ended(&id) {
+        return Polled::Closed.into_response();
+    }
+    match forward::poll(state, &id).await {
+        forward::Answer::Polled(polled) => return polled.into_response(),
+        forward::Answer::Gone | forward::Answer::Delivered => {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        forward::Answer::NoOwner => {}
+        forward::Answer::Failed => return nats_unavailable(),
+    }
+    match open(state, admitted, Kind::LongPolling).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `POST /hubs/orders?id=…`: the client's messages, for a connection on any gateway.
+pub async fn send(
+    State(state): State<AppState>,
+    connection: ConnectionAuth,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    if body.len() > state.settings.max_message_bytes {
+        return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large")
+            .detail(format!(
+                "Messages are limited to {} bytes.",
+                state.settings.max_message_bytes
+            ))
+            .into_response();
+    }
+    let id = &admitted.ticket.connection_id;
+    let delivered = match state.registry.get(id).and_then(|h| h.http.clone()) {
+        Some(ends) => ends.deliver(body).await,
+        None => match forward::send(&state, id, body).await {
+            forward::Answer::Polled(_) | forward::Answer::NoOwner | forward::Answer::Gone => false,
+            forward::Answer::Failed => return nats_unavailable(),
+            forward::Answer::Delivered => true,
+        },
+    };
+    if delivered {
+        StatusCode::OK.into_response()
+    } else {
+        endpoints::unknown_connection()
+    }
+}
+
+/// `DELETE /hubs/orders?id=…`: the client ends its long-polling connection.
+pub async fn delete(
+    State(state): State<AppState>,
+    connection: ConnectionAuth,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let id = &admitted.ticket.connection_id;
+    match state.registry.get(id).and_then(|h| h.http.clone()) {
+        Some(ends) => ends.end(),
+        None => match forward::delete(&state, id).await {
+            forward::Answer::Failed => return nats_unavailable(),
+            forward::Answer::NoOwner => return endpoints::unknown_connection(),
+            _ => {}
+        },
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn nats_unavailable() -> Response {
+    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
+        .detail("The gateway cannot reach the gateway holding this connection; try again.")
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Requests between gateways for connections another gateway owns.
+mod forward {
+    use super::*;
+
+    fn subject(id: &str, what: &str) -> String {
+        format!("orderflow.gateway.connection.{id}.{what}")
+    }
+
+    /// Header on a poll's answer: `frames`, `empty` or `closed`; on others: `ok` or `gone`.
+    const OUTCOME: &str = "Orderflow-Outcome";
+
+    /// What the owner answered.
+    pub(super) enum Answer {
+        Polled(Polled),
+        Delivered,
+        Gone,
+        NoOwner,
+        Failed,
+    }
+
+    /// Serves forwarded requests for connection `id` until it ends.
+    pub(super) async fn own(
+        state: &AppState,
+        id: &str,
+        ends: Arc<HttpEnds>,
+    ) -> Result<(), async_nats::Error> {
+        let mut requests = state.nats.subscribe(subject(id, "*")).await?;
+        // The server has the subscription before anyone can be told about the connection.
+        state.nats.flush().await?;
+        let nats = state.nats.clone();
+        let ended = ends.ended.clone();
+        tokio::spawn(async move {
+            loop {
+                let request = tokio::select! {
+                    () = ended.cancelled() => break,
+                    request = requests.next() => match request {
+                        Some(request) => request,
+                        None => break,
+                    },
+                };
+                let Some(reply) = request.reply.clone() else {
+                    continue;
+                };
+                // Polls wait: answer each on its own task so sends are not held up.
+                let (nats, ends) = (nats.clone(), Arc::clone(&ends));
+                tokio::spawn(async move {
+                    let (outcome, payload) = answer(&ends, &request).await;
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert(OUTCOME, outcome);
+                    let _ = nats.publish_with_headers(reply, headers, payload).await;
+                });
+            }
+            let _ = requests.unsubscribe().await;
+        });
+        Ok(())
+    }
+
+    async fn answer(ends: &HttpEnds, request: &async_nats::Message) -> (&'static str, Bytes) {
+        let what = request.subject.rsplit('.').next().unwrap_or_default();
+        match what {
+            "send" if ends.deliver(request.payload.clone()).await => ("ok", Bytes::new()),
+            "delete" => {
+                ends.end();
+                ("ok", Bytes::new())
+            }
+            "poll" => match ends.poll(FORWARDED_POLL_WAIT).await {
+                Polled::Frames(Frame::Text(text)) => ("text", Bytes::from(text.to_string())),
+                Polled::Frames(Frame::Binary(data)) => ("binary", data),
+                Polled::Empty => ("empty", Bytes::new()),
+                Polled::Closed => ("closed", Bytes::new()),
+            },
+            _ => ("gone", Bytes::new()),
+        }
+    }
+
+    async fn ask(state: &AppState, id: &str, what: &str, payload: Bytes, wait: Duration) -> Answer {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(wait));
+        let message = match state.nats.send_request(subject(id, what), request).await {
+            Ok(message) => message,
+            Err(error) => {
+                return match error.kind() {
+                    async_nats::RequestErrorKind::NoResponders => Answer::NoOwner,
+                    // The owner died with the request: the connection is over.
+                    async_nats::RequestErrorKind::TimedOut => Answer::Gone,
+                    _ => {
+                        tracing::warn!(%error, what, "forwarding to the owning gateway failed");
+                        Answer::Failed
+                    }
+                };
+            }
+        };
+        let outcome = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(OUTCOME))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        match outcome.as_str() {
+            "ok" => Answer::Delivered,
+            "text" => match axum::extract::ws::Utf8Bytes::try_from(message.payload) {
+                Ok(text) => Answer::Polled(Polled::Frames(Frame::Text(text))),
+                Err(_) => Answer::Failed,
+            },
+            "binary" => Answer::Polled(Polled::Frames(Frame::Binary(message.payload))),
+            "empty" => Answer::Polled(Polled::Empty),
+            "closed" => Answer::Gone,
+            _ => Answer::Gone,
+        }
+    }
+
+    pub(super) async fn send(state: &AppState, id: &str, body: Bytes) -> Answer {
+        ask(state, id, "send", body, Duration::from_secs(5)).await
+    }
+
+    pub(super) async fn poll(state: &AppState, id: &str) -> Answer {
+        ask(
+            state,
+            id,
+            "poll",
+            Bytes::new(),
+            FORWARDED_POLL_WAIT + Duration::from_secs(1),
+        )
+        .await
+    }
+
+    pub(super) async fn delete(state: &AppState, id: &str) -> Answer {
+        ask(state, id, "delete", Bytes::new(), Duration::from_secs(5)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_become_data_events() {
+        let frame = Frame::text("{\"type\":6}\u{1e}{\"type\":6}\u{1e}".to_owned());
+        assert_eq!(
+            sse_event(&frame),
+            Bytes::from("data: {\"type\":6}\u{1e}{\"type\":6}\u{1e}\r\n\r\n")
+        );
+        assert_eq!(
+            sse_event(&Frame::text("a\nb".to_owned())),
+            Bytes::from("data: a\r\ndata: b\r\n\r\n")
+        );
+    }
+}
