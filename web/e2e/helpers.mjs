@@ -23,9 +23,14 @@ export function assert(condition, message) {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
-/** A signed-in page for the demo user whose name starts with `name`, connected to the hub. */
-export async function signIn(browser, name) {
+/**
+ * A signed-in page for the demo user whose name starts with `name`, connected to the hub.
+ * `blockWebSockets`: every WebSocket fails before it opens, as behind a proxy that refuses the
+ * upgrade; `window.__eventSources` then counts the Server-Sent Events streams the page opens.
+ */
+export async function signIn(browser, name, { blockWebSockets = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  if (blockWebSockets) await context.addInitScript(blockedWebSockets);
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const navigations = { count: 0 };
@@ -37,6 +42,38 @@ export async function signIn(browser, name) {
   await page.getByRole("button", { name: new RegExp(`^${name}`) }).click();
   await waitConnected(page);
   return { context, page, navigations };
+}
+
+/** Runs in the page before its scripts: WebSockets that error and close without opening. */
+function blockedWebSockets() {
+  window.WebSocket = class BlockedWebSocket extends EventTarget {
+    static CONNECTING = 0;
+    static OPEN = 1;
+    static CLOSING = 2;
+    static CLOSED = 3;
+    constructor(url) {
+      super();
+      this.url = url;
+      this.readyState = 0;
+      setTimeout(() => {
+        this.readyState = 3;
+        this.onerror?.(new Event("error"));
+        this.onclose?.(new CloseEvent("close", { code: 1006, wasClean: false }));
+      }, 10);
+    }
+    send() {
+      throw new Error("WebSocket is not open");
+    }
+    close() {}
+  };
+  window.__eventSources = 0;
+  const Native = window.EventSource;
+  window.EventSource = class CountedEventSource extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__eventSources += 1;
+    }
+  };
 }
 
 export async function waitConnected(page) {

@@ -126,6 +126,22 @@ export function scenarios(browser, artifacts) {
       },
     },
     {
+      name: "WebSockets blocked: the browser falls back to Server-Sent Events and still sees updates live",
+      async run() {
+        const { admin } = shared;
+        const blocked = await signIn(browser, "Bob", { blockWebSockets: true });
+        const streams = await blocked.page.evaluate(() => window.__eventSources);
+        assert(streams >= 1, `the page opened ${streams} event streams`);
+        const number = await placeAndConfirm(blocked.page, "DL-010", 1);
+        await waitStatus(admin.page, number, "Confirmed");
+        await advance(admin.page, number, "Process", "Processing");
+        await waitStatus(blocked.page, number, "Processing");
+        assert((await feedCount(blocked.page, `${number}: Confirmed → Processing`)) === 1, "Processing once in the feed");
+        await shot(blocked.page, "customer-view-server-sent-events");
+        await blocked.context.close();
+      },
+    },
+    {
       name: "an expired token is replaced on reconnect and live updates continue",
       async run() {
         const { alice, admin } = shared;

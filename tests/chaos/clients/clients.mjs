@@ -13,7 +13,10 @@
 // socket, every time (the connection token must be valid on any gateway of the deployment).
 //
 // Input: CHAOS_CLIENTS_CONFIG = {"gateways": [urlA, urlB], "mode": "url"|"invoke",
-// "clients": [{"id", "token", "admin", "gateway": 0|1, "cross": bool, "start": "ORDERS:n"}]}.
+// "clients": [{"id", "token", "admin", "gateway": 0|1, "cross": bool, "start": "ORDERS:n",
+// "transport": "WebSockets"|"ServerSentEvents"|"LongPolling"}]}. With Server-Sent Events and long
+// polling, `cross` sends every POST (and negotiate) to the other gateway than the stream or
+// the polls: the gateways forward between them.
 // Output: one JSON line per event on stdout, {"c": id, "t": kind, ...} with kind `ready`,
 // `msg` (`m` method, `p` position), `reconnecting`, `resumed` (`r`, the Resumed argument or
 // Resume result) or `error` (`e`); read by tests/chaos/src/clients.rs. Ends when stdin closes.
@@ -86,7 +89,10 @@ async function runClient(spec) {
     return `${hubUrl}?resume=${positions}${spec.admin ? "&dashboard=true" : ""}`;
   };
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl(byUrl ? resumeUrl() : hubUrl, { accessTokenFactory: () => spec.token })
+    .withUrl(byUrl ? resumeUrl() : hubUrl, {
+      accessTokenFactory: () => spec.token,
+      transport: signalR.HttpTransportType[spec.transport ?? "WebSockets"],
+    })
     // Retry every 300 ms for ever: events are published while a client is away, so there is
     // something to replay, and an outage of several seconds must not end the client.
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: () => 300 })

@@ -27,6 +27,35 @@ pub enum ResumeMode {
     Invoke,
 }
 
+/// A SignalR transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    WebSockets,
+    /// Server-Sent Events down, POSTs up.
+    ServerSentEvents,
+    LongPolling,
+}
+
+impl Transport {
+    /// The client's `HttpTransportType` name.
+    fn name(self) -> &'static str {
+        match self {
+            Transport::WebSockets => "WebSockets",
+            Transport::ServerSentEvents => "ServerSentEvents",
+            Transport::LongPolling => "LongPolling",
+        }
+    }
+
+    /// Most clients on WebSockets, one in five on each HTTP transport.
+    pub fn for_client(i: usize) -> Transport {
+        match i % 5 {
+            3 => Transport::ServerSentEvents,
+            4 => Transport::LongPolling,
+            _ => Transport::WebSockets,
+        }
+    }
+}
+
 /// One client to run.
 #[derive(Clone, Debug)]
 pub struct ClientSpec {
@@ -40,6 +69,8 @@ pub struct ClientSpec {
     pub gateway: usize,
     /// Negotiates on the other gateway than the one its socket goes to (no sticky sessions).
     pub cross: bool,
+    /// The transport it is forced to.
+    pub transport: Transport,
     /// Position to resume from at the first connect (the stream's end before the load).
     pub start: String,
 }
@@ -104,7 +135,8 @@ impl Clients {
             .iter()
             .map(|s| {
                 json!({ "id": s.id, "token": s.token, "admin": s.admin,
-                        "gateway": s.gateway, "cross": s.cross, "start": s.start })
+                        "gateway": s.gateway, "cross": s.cross, "start": s.start,
+                        "transport": s.transport.name() })
             })
             .collect();
         let mode = match mode {

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::binaries::Binaries;
-use crate::clients::{ClientSpec, Clients, ResumeMode, npm_ci};
+use crate::clients::{ClientSpec, Clients, ResumeMode, Transport, npm_ci};
 use crate::driver::Driver;
 use crate::system::{System, Tuning, token};
 
@@ -259,6 +259,7 @@ pub async fn run(config: &HostileConfig) -> anyhow::Result<HostileReport> {
             admin: false,
             gateway: 0,
             cross: false,
+            transport: Transport::WebSockets,
             start,
         }],
         &config.logs.join("hostile-client.log"),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::binaries::Binaries;
-use crate::clients::{ClientSpec, Clients, ResumeMode};
+use crate::clients::{ClientSpec, Clients, ResumeMode, Transport};
 use crate::driver::{Driver, DriverStats};
 use crate::readyz::{ReadyzFigures, ReadyzWatch};
 use crate::report::{HttpFigures, Outcome, RoundResult};
@@ -63,6 +63,7 @@ pub async fn run(
             admin: false,
             gateway: i % 2,
             cross: (i / 2) % 2 == 1,
+            transport: Transport::for_client(i),
             start: position.clone(),
         })
         .collect();
@@ -72,6 +73,7 @@ pub async fn run(
         admin: true,
         gateway: i % 2,
         cross: i % 2 == 1,
+        transport: Transport::WebSockets,
         start: position.clone(),
     }));
     let clients = Clients::start(

@@ -13,7 +13,6 @@
 // - Unmounting stops the connection and removes every listener.
 
 import {
-  HttpTransportType,
   HubConnectionBuilder,
   HubConnectionState,
   LogLevel,
@@ -67,8 +66,9 @@ export function useOrderHub(options: OrderHubOptions): {
 
     const connection = new HubConnectionBuilder()
       .withUrl(HUB_URL, {
+        // Every transport the gateway offers, WebSockets first: behind a proxy that refuses
+        // WebSockets the client falls back to Server-Sent Events, then long polling.
         accessTokenFactory: () => callbacks.current.getAccessToken(),
-        transport: HttpTransportType.WebSockets,
       })
       .withAutomaticReconnect({
         nextRetryDelayInMilliseconds: (ctx) =>
