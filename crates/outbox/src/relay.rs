@@ -486,12 +486,32 @@ impl Relay {
             }
         }
         let mut listener: Option<PgListener> = None;
+        // Whether the last attempt to LISTEN failed: said once when it starts failing and once
+        // when it works again, not on every retry while PostgreSQL is away.
+        let mut listen_failed = false;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
             if listener.is_none() {
-                listener = self.listen().await;
+                match self.listen().await {
+                    Ok(l) => {
+                        if listen_failed {
+                            tracing::info!("outbox LISTEN works again");
+                        }
+                        listen_failed = false;
+                        listener = Some(l);
+                    }
+                    Err(e) if !listen_failed => {
+                        listen_failed = true;
+                        tracing::warn!(
+                            error = %e,
+                            poll = ?self.settings.poll_interval,
+                            "outbox LISTEN failed; relaying by polling until it works"
+                        );
+                    }
+                    Err(_) => {}
+                }
             }
             let covered = match self.drain_overlapping().await {
                 Ok(drained) => drained.covered,
@@ -509,7 +529,8 @@ impl Relay {
                 () = wait => {}
                 () = self.waker.woken_since(covered) => {}
                 notified = recv(&mut listener) => {
-                    if !notified {
+                    if let Err(e) = notified {
+                        tracing::debug!(error = %e, "outbox LISTEN connection lost; re-listening");
                         listener = None;
                     }
                 }
@@ -517,17 +538,17 @@ impl Relay {
         }
     }
 
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(crate::NOTIFY_CHANNEL).await.ok()?;
-        Some(listener)
+    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(crate::NOTIFY_CHANNEL).await?;
+        Ok(listener)
     }
 }
 
-/// Waits for one notification; false when the listener failed and must be rebuilt.
-async fn recv(listener: &mut Option<PgListener>) -> bool {
+/// Waits for one notification; an error when the listener failed and must be rebuilt.
+async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
     match listener {
-        Some(l) => l.recv().await.is_ok(),
+        Some(l) => l.recv().await.map(drop),
         None => std::future::pending().await,
     }
 }
