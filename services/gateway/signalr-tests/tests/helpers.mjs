@@ -1,6 +1,8 @@
 // Shared helpers for the Node suite: tokens (HS256, plus deliberately forged ones), the control
 // endpoint that publishes real protobuf events, connection builders for the official client,
-// raw upgrade probes, and a small TCP proxy that plays the load balancer in fail-over tests.
+// raw upgrade probes, a small TCP proxy that plays the load balancer in fail-over tests, and the
+// fail-over check itself (`failsOverAndResumes`), run for every protocol and transport.
+import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import http from "node:http";
 import net from "node:net";
@@ -191,4 +193,39 @@ export function proxy(target) {
     cut() { for (const s of sockets) s.destroy(); },
     close() { this.cut(); server.close(); },
   })));
+}
+
+/**
+ * The fail-over every protocol and transport must survive: a client behind a "load balancer"
+ * to gateway A gets one update; the link dies while two more of its updates (and someone else's)
+ * are published; it reconnects through the balancer, now pointing at gateway B, with its
+ * positions in the hub URL; then it has the two it missed and one live update, each once and in
+ * order, after exactly one `Resumed {ok, replayed: 2}`. `options` go to `build`.
+ */
+export async function failsOverAndResumes(options = {}) {
+  const user = crypto.randomUUID(), order = crypto.randomUUID();
+  const jwt = token({ sub: user });
+  const lb = await proxy(env.a);
+  const c = build(lb.url, () => jwt, options);
+  const { resumed, positions } = resumable(c, lb.url);
+  await c.start();
+  const firstId = c.connectionId;
+  const sent = [(await statusChange(user, order, "Draft", "Confirmed")).position];
+  await waitFor(() => positions().length === 1, "first update");
+  lb.pause(); // gateway A's connection dies; nothing gets through for a moment
+  for (const [o, n] of [["Confirmed", "Processing"], ["Processing", "Shipped"]]) {
+    sent.push((await statusChange(user, order, o, n)).position);
+  }
+  await statusChange(crypto.randomUUID(), crypto.randomUUID(), "Draft", "Confirmed"); // someone else's
+  lb.retarget(env.b);
+  lb.unpause();
+  await waitFor(() => resumed.length === 1, "reconnected and resumed", 15_000);
+  assert.deepEqual(resumed[0], { status: "ok", replayed: 2 });
+  assert.notEqual(c.connectionId, firstId, "a new connection on gateway B");
+  sent.push((await statusChange(user, order, "Shipped", "Delivered")).position);
+  await waitFor(() => positions().length >= 4, "live after resume");
+  await sleep(300);
+  assert.deepEqual(positions(), sent);
+  await c.stop();
+  lb.close();
 }
