@@ -18,17 +18,23 @@ const transports = [
 ];
 const steps = [["Draft", "Confirmed"], ["Confirmed", "Processing"], ["Processing", "Shipped"], ["Shipped", "Delivered"]];
 
+/** A started client at `base` (`options` go to `build`) that got a customer's four updates in order. */
+async function fourInOrder(base, options) {
+  const user = crypto.randomUUID(), order = crypto.randomUUID();
+  const jwt = token({ sub: user });
+  const c = build(base, () => jwt, { reconnect: false, ...options });
+  const got = record(c);
+  await c.start();
+  const sent = [];
+  for (const [o, n] of steps) sent.push((await statusChange(user, order, o, n)).position);
+  await waitFor(() => got.length === 4, "four updates");
+  assert.deepEqual(got.map((m) => m.position), sent);
+  return { c, got, sent };
+}
+
 for (const [name, transport] of transports) {
   test(`${name}: four status changes arrive in order`, async () => {
-    const user = crypto.randomUUID(), order = crypto.randomUUID();
-    const jwt = token({ sub: user });
-    const c = build(env.a, () => jwt, { transport, reconnect: false });
-    const got = record(c);
-    await c.start();
-    const sent = [];
-    for (const [o, n] of steps) sent.push((await statusChange(user, order, o, n)).position);
-    await waitFor(() => got.length === 4, "four updates");
-    assert.deepEqual(got.map((m) => m.position), sent);
+    const { c, sent } = await fourInOrder(env.a, { transport });
     // An invocation: a POST up, its completion down the stream or a poll. Everything after
     // the connection opened came live, so there is nothing to replay.
     assert.deepEqual(await c.invoke("Resume", [sent[1]]), { status: "ok", replayed: 0 });
@@ -39,16 +45,8 @@ for (const [name, transport] of transports) {
     failsOverAndResumes({ transport }));
 
   test(`${name}: no sticky sessions: requests that land on the other gateway are forwarded`, async () => {
-    const user = crypto.randomUUID(), order = crypto.randomUUID();
-    const jwt = token({ sub: user });
     const lb = await roundRobin([env.a, env.b]);
-    const c = build(lb.url, () => jwt, { transport, reconnect: false });
-    const got = record(c);
-    await c.start();
-    const sent = [];
-    for (const [o, n] of steps) sent.push((await statusChange(user, order, o, n)).position);
-    await waitFor(() => got.length === 4, "four updates");
-    assert.deepEqual(got.map((m) => m.position), sent);
+    const { c, sent } = await fourInOrder(lb.url, { transport });
     // An invocation is a POST (and, for long polling, its answer comes in a poll).
     for (let i = 0; i < 3; i++) {
       assert.deepEqual(await c.invoke("Resume", [sent.at(-1)]), { status: "ok", replayed: 0 });
@@ -61,17 +59,9 @@ for (const [name, transport] of transports) {
 }
 
 test("long polling with MessagePack: binary polls and POSTs", async () => {
-  const user = crypto.randomUUID(), order = crypto.randomUUID();
-  const jwt = token({ sub: user });
-  const c = build(env.b, () => jwt, {
-    transport: signalR.HttpTransportType.LongPolling, protocol: new MessagePackHubProtocol(), reconnect: false,
+  const { c, got } = await fourInOrder(env.b, {
+    transport: signalR.HttpTransportType.LongPolling, protocol: new MessagePackHubProtocol(),
   });
-  const got = record(c);
-  await c.start();
-  const sent = [];
-  for (const [o, n] of steps) sent.push((await statusChange(user, order, o, n)).position);
-  await waitFor(() => got.length === 4, "four updates");
-  assert.deepEqual(got.map((m) => m.position), sent);
   assert.ok(got[0].updatedAt instanceof Date);
   await c.stop();
 });
