@@ -269,7 +269,13 @@ pub(crate) async fn poll(state: &AppState, admitted: Admitted) -> Response {
             return StatusCode::NO_CONTENT.into_response();
         }
         forward::Answer::NoOwner => {}
-        forward::Answer::Failed => return nats_unavailable(),
+        // NATS is away, so no other gateway can be asked. A token that can still open a
+        // connection is most likely a new one: its first poll, answered here. (The official
+        // client cannot take anything but 200 for a first poll: in Node it throws from a
+        // detached promise.)
+        forward::Answer::Unreachable if admitted.ticket.expires_at >= endpoints::unix_now() => {}
+        // The owner did not answer (it died with the poll): the client reconnects and resumes.
+        forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
     }
     match open(state, admitted, Kind::LongPolling).await {
         Ok(_) => StatusCode::OK.into_response(),
@@ -302,7 +308,7 @@ pub async fn send(
         Some(ends) => ends.deliver(body).await,
         None => match forward::send(&state, id, body).await {
             forward::Answer::Polled(_) | forward::Answer::NoOwner | forward::Answer::Gone => false,
-            forward::Answer::Failed => return nats_unavailable(),
+            forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
             forward::Answer::Delivered => true,
         },
     };
@@ -328,7 +334,7 @@ pub async fn delete(
     match state.registry.get(id).and_then(|h| h.http.clone()) {
         Some(ends) => ends.end(),
         None => match forward::delete(&state, id).await {
-            forward::Answer::Failed => return nats_unavailable(),
+            forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
             forward::Answer::NoOwner => return endpoints::unknown_connection(),
             _ => {}
         },
@@ -363,6 +369,9 @@ mod forward {
         Delivered,
         Gone,
         NoOwner,
+        /// NATS is not connected: nobody could be asked.
+        Unreachable,
+        /// The request failed or timed out.
         Failed,
     }
 
@@ -374,7 +383,11 @@ mod forward {
     ) -> Result<(), async_nats::Error> {
         let mut requests = state.nats.subscribe(subject(id, "*")).await?;
         // The server has the subscription before anyone can be told about the connection.
-        state.nats.flush().await?;
+        // Not while NATS is away: a flush then waits for ever, and the client resubscribes
+        // on its own when the connection comes back.
+        if connected(state) {
+            state.nats.flush().await?;
+        }
         let nats = state.nats.clone();
         let ended = ends.ended.clone();
         tokio::spawn(async move {
@@ -421,7 +434,15 @@ mod forward {
         }
     }
 
+    fn connected(state: &AppState) -> bool {
+        state.nats.connection_state() == async_nats::connection::State::Connected
+    }
+
     async fn ask(state: &AppState, id: &str, what: &str, payload: Bytes, wait: Duration) -> Answer {
+        // Requests made while NATS is away would only wait for their timeout.
+        if !connected(state) {
+            return Answer::Unreachable;
+        }
         let request = async_nats::Request::new()
             .payload(payload)
             .timeout(Some(wait));
@@ -430,8 +451,6 @@ mod forward {
             Err(error) => {
                 return match error.kind() {
                     async_nats::RequestErrorKind::NoResponders => Answer::NoOwner,
-                    // The owner died with the request: the connection is over.
-                    async_nats::RequestErrorKind::TimedOut => Answer::Gone,
                     _ => {
                         tracing::warn!(%error, what, "forwarding to the owning gateway failed");
                         Answer::Failed
