@@ -141,11 +141,7 @@ pub fn parse_message(record: &str) -> Result<HubMessage, GatewayError> {
                 .as_ref()
                 .and_then(Value::as_u64)
                 .ok_or_else(|| malformed("'sequenceId' must be a non-negative integer"))?;
-            if message_type == 8 {
-                HubMessage::Ack { sequence_id }
-            } else {
-                HubMessage::Sequence { sequence_id }
-            }
+            ack_or_sequence(message_type, sequence_id)
         }
         other => HubMessage::Unknown {
             message_type: other,
@@ -170,6 +166,15 @@ pub fn invocation<T: Serialize>(target: &str, argument: &T) -> String {
     };
     // Serializing plain structs of strings and numbers cannot fail.
     terminate(serde_json::to_string(&record).unwrap_or_default())
+}
+
+/// Type 8 (Ack) or 9 (Sequence) with its number, in either protocol.
+pub(super) fn ack_or_sequence(message_type: u64, sequence_id: u64) -> HubMessage {
+    if message_type == 8 {
+        HubMessage::Ack { sequence_id }
+    } else {
+        HubMessage::Sequence { sequence_id }
+    }
 }
 
 /// `{"type":6}␞`.

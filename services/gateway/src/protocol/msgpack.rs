@@ -187,11 +187,7 @@ pub fn parse_message(body: &[u8]) -> Result<HubMessage, GatewayError> {
             let sequence_id = field("sequenceId")?
                 .as_u64()
                 .ok_or_else(|| malformed("'sequenceId' must be a non-negative integer"))?;
-            if message_type == 8 {
-                HubMessage::Ack { sequence_id }
-            } else {
-                HubMessage::Sequence { sequence_id }
-            }
+            super::messages::ack_or_sequence(message_type, sequence_id)
         }
         other => HubMessage::Unknown {
             message_type: other,
