@@ -200,9 +200,7 @@ async fn open(
 
 /// `GET` with `Accept: text/event-stream`: opens the connection and streams its frames.
 pub(crate) async fn event_stream(state: &AppState, admitted: Admitted) -> Response {
-    if state.registry.get(&admitted.ticket.connection_id).is_some() {
-        return endpoints::conflict();
-    }
+    // A second stream for the same id is refused by the registry (409).
     let frames = match open(state, admitted, Kind::EventStream).await {
         Ok(Some(frames)) => frames,
         Ok(None) => return endpoints::conflict(),
