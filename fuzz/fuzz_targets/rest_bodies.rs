@@ -19,7 +19,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use libfuzzer_sys::fuzz_target;
 use orderflow_auth::{ADMIN_ROLE, Principal};
 use orderflow_fuzz::now_or_never;
@@ -235,7 +235,7 @@ fn check_problem(problem: &Problem, status: u16, codes: &[&str]) {
 }
 
 fn inventory_invalid(detail: String) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
+    Problem::new(orderflow_runtime::problem::codes::VALIDATION_FAILED).detail(detail)
 }
 
 fn check_create_order(body: &orders::CreateOrderRequest) {

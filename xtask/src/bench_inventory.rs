@@ -21,7 +21,6 @@ use orderflow_inventory::{Config as InventoryConfig, InventoryApp};
 use orderflow_orders::domain::{CustomerId, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest, OrderService};
 use orderflow_orders::{Config as OrdersConfig, OrdersApp};
-use orderflow_outbox::StreamSettings;
 use orderflow_test_support::{NatsServer, PgCluster};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -123,11 +122,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         listen: "127.0.0.1:0".parse()?,
         database_url: create_database(pg_url, "orders_inv_bench").await?.into(),
         db_max_connections: 40,
-        nats_url: nats.url(),
-        log_format: "text".into(),
-        auth: auth.clone(),
-        streams: StreamSettings::default(),
-        http: Default::default(),
+        common: orderflow_service::Settings::local(nats.url(), auth.clone()),
     })
     .await?;
     let inventory = InventoryApp::connect(InventoryConfig {
@@ -135,11 +130,7 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         database_url: create_database(pg_url, "inventory_bench").await?.into(),
         db_max_connections: 16,
         consumer_workers: WORKERS,
-        nats_url: nats.url(),
-        log_format: "text".into(),
-        auth,
-        streams: StreamSettings::default(),
-        http: Default::default(),
+        common: orderflow_service::Settings::local(nats.url(), auth),
     })
     .await?;
     let shutdown = CancellationToken::new();

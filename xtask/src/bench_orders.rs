@@ -19,7 +19,6 @@ use orderflow_events::Event as _;
 use orderflow_orders::domain::{CustomerId, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest};
 use orderflow_orders::{Config, OrdersApp};
-use orderflow_outbox::StreamSettings;
 use orderflow_test_support::{NatsServer, PgCluster};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -132,11 +131,10 @@ async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
         // Sized for the 2-core database, not for the 32 clients: more connections only queue
         // more transactions inside PostgreSQL, where they slow each other and the relay down.
         db_max_connections: 8,
-        nats_url: nats.url(),
-        log_format: "text".into(),
-        auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
-        streams: StreamSettings::default(),
-        http: Default::default(),
+        common: orderflow_service::Settings::local(
+            nats.url(),
+            AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
+        ),
     };
     let app = OrdersApp::connect(config).await?;
     let shutdown = CancellationToken::new();

@@ -5,6 +5,7 @@
 //! and a bearer token in a log is a stolen session.
 
 use http::StatusCode;
+use orderflow_runtime::problem::codes::{self, Code};
 
 /// Why configuring an [`Authenticator`](crate::Authenticator) or authenticating a token failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,21 +92,17 @@ impl AuthError {
     /// HTTP status for this error: 503 when the fault is ours (keys unreachable, bad config),
     /// 401 for everything the client's credential is to blame for.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::KeysUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNAUTHORIZED,
-        }
+        self.problem_code().status
     }
 
-    /// Stable machine-readable code used in problem documents.
-    pub fn code(&self) -> &'static str {
+    /// The row of the problem-code table for this error.
+    pub fn problem_code(&self) -> Code {
         match self {
-            Self::MissingToken => "missing_token",
-            Self::Expired => "token_expired",
-            Self::KeysUnavailable(_) => "auth_keys_unavailable",
-            Self::Config(_) => "internal_error",
-            _ => "invalid_token",
+            Self::MissingToken => codes::MISSING_TOKEN,
+            Self::Expired => codes::TOKEN_EXPIRED,
+            Self::KeysUnavailable(_) => codes::AUTH_KEYS_UNAVAILABLE,
+            Self::Config(_) => codes::INTERNAL_ERROR,
+            _ => codes::INVALID_TOKEN,
         }
     }
 

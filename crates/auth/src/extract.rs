@@ -86,9 +86,9 @@ impl AuthError {
         match self {
             // Configuration and key-fetch causes are ours: log them, tell the client little.
             Self::Config(_) => Problem::internal(),
-            Self::KeysUnavailable(_) => Problem::new(self.status(), self.code())
+            Self::KeysUnavailable(_) => Problem::new(self.problem_code())
                 .detail("The token cannot be checked right now; retry shortly."),
-            _ => Problem::new(self.status(), self.code()).detail(self.to_string()),
+            _ => Problem::new(self.problem_code()).detail(self.to_string()),
         }
     }
 }

@@ -72,22 +72,6 @@ async fn readiness(checks: &[(&'static str, ReadinessCheck)]) -> axum::response:
         .into_response()
 }
 
-/// Readiness of a PostgreSQL pool: a `SELECT 1` answers. An answer also ends the log of a
-/// database outage ([`crate::database::reachable`]).
-pub fn postgres_check(pool: sqlx::PgPool) -> (&'static str, ReadinessCheck) {
-    let check: ReadinessCheck = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| crate::database::reachable())
-                .map_err(|_| "unreachable".to_owned())
-        })
-    });
-    ("postgres", check)
-}
-
 /// Readiness of a NATS client: it is connected right now.
 pub fn nats_check(client: async_nats::Client) -> (&'static str, ReadinessCheck) {
     let check: ReadinessCheck = Arc::new(move || {

@@ -626,7 +626,7 @@ impl tower::Service<Request<Incoming>> for ConnService {
 }
 
 fn overloaded() -> Response {
-    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+    let mut response = Problem::new(crate::problem::codes::OVERLOADED)
         .detail("Too many connections; try again shortly.")
         .into_response();
     let headers = response.headers_mut();

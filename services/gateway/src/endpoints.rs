@@ -15,11 +15,12 @@ use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_auth::{AuthError, Principal, token_from_query_or_header};
 use orderflow_runtime::Problem;
 use orderflow_runtime::limits::client_ip;
+use orderflow_runtime::problem::codes;
 use orderflow_runtime::serve::ConnectionAuth;
 use orderflow_runtime::storm::Storm;
 use serde_json::json;
@@ -95,7 +96,9 @@ impl HubQuery {
         let resume = match self.resume.as_deref() {
             None | Some("") => None,
             Some(list) => Some(parse_position_list(list).map_err(|e| {
-                Problem::bad_request("invalid_resume_position", e.to_string()).into_response()
+                Problem::new(codes::INVALID_RESUME_POSITION)
+                    .detail(e.to_string())
+                    .into_response()
             })?),
         };
         if self.dashboard && !principal.is_admin() {
@@ -115,14 +118,14 @@ impl HubQuery {
 fn unavailable(state: &AppState) -> Option<Response> {
     if state.shutdown.is_cancelled() {
         return Some(
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining")
+            Problem::new(codes::DRAINING)
                 .detail("The gateway is shutting down.")
                 .into_response(),
         );
     }
     if !state.is_ready() {
         return Some(
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "starting")
+            Problem::new(codes::STARTING)
                 .detail("The gateway is not connected to its event streams yet.")
                 .into_response(),
         );
@@ -165,7 +168,7 @@ fn negotiate_allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) ->
 }
 
 fn too_many_negotiates() -> Response {
-    let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_negotiates")
+    let mut response = Problem::new(codes::TOO_MANY_NEGOTIATES)
         .detail("Too many connection attempts from this address; try again shortly.")
         .into_response();
     response
@@ -187,13 +190,15 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn too_many() -> Response {
-    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
+    Problem::new(codes::TOO_MANY_CONNECTIONS)
         .detail("Too many open connections for this user.")
         .into_response()
 }
 
 pub(crate) fn unknown_connection() -> Response {
-    Problem::not_found("unknown_connection", "No such connection.").into_response()
+    Problem::new(codes::UNKNOWN_CONNECTION)
+        .detail("No such connection.")
+        .into_response()
 }
 
 /// `POST /hubs/orders/negotiate[?negotiateVersion=0|1][&useStatefulReconnect=true]`.
@@ -232,11 +237,9 @@ pub async fn negotiate(
         None => 0,
         Some(Ok(v)) => v.min(1),
         Some(Err(_)) => {
-            return Problem::bad_request(
-                "invalid_negotiate_version",
-                "negotiateVersion must be a non-negative integer.",
-            )
-            .into_response();
+            return Problem::new(codes::INVALID_NEGOTIATE_VERSION)
+                .detail("negotiateVersion must be a non-negative integer.")
+                .into_response();
         }
     };
     let stateful = query.stateful && version >= 1;
@@ -434,7 +437,7 @@ fn reattach(
 }
 
 pub(crate) fn conflict() -> Response {
-    Problem::new(StatusCode::CONFLICT, "already_attached")
+    Problem::new(codes::ALREADY_ATTACHED)
         .detail("This connection already has a socket.")
         .into_response()
 }

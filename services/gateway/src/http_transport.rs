@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use orderflow_runtime::Problem;
+use orderflow_runtime::problem::codes;
 use orderflow_runtime::serve::ConnectionAuth;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -175,11 +176,9 @@ async fn open(
         state
             .registry
             .remove(&id, handle.user_id, opening.token_expires_at);
-        return Err(
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
-                .detail("The gateway cannot reach NATS; try again.")
-                .into_response(),
-        );
+        return Err(Problem::new(codes::NATS_UNAVAILABLE)
+            .detail("The gateway cannot reach NATS; try again.")
+            .into_response());
     }
     let transport = Transport::Http(HttpTransport {
         outbound: out_tx,
@@ -294,7 +293,7 @@ pub async fn send(
         Err(response) => return response,
     };
     if body.len() > state.settings.max_message_bytes {
-        return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large")
+        return Problem::new(codes::MESSAGE_TOO_LARGE)
             .detail(format!(
                 "Messages are limited to {} bytes.",
                 state.settings.max_message_bytes
@@ -341,7 +340,7 @@ pub async fn delete(
 }
 
 fn nats_unavailable() -> Response {
-    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
+    let mut response = Problem::new(codes::NATS_UNAVAILABLE)
         .detail("The gateway cannot reach the gateway holding this connection; try again.")
         .into_response();
     response

@@ -4,9 +4,6 @@
 
 use std::net::SocketAddr;
 
-use orderflow_auth::AuthSettings;
-use orderflow_outbox::StreamSettings;
-use orderflow_runtime::limits::HttpLimits;
 use secrecy::SecretString;
 
 /// Settings of the inventory service.
@@ -32,23 +29,7 @@ pub struct Config {
     #[arg(long, env = "INVENTORY_CONSUMER_WORKERS", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub consumer_workers: u16,
-    /// NATS server URL(s), comma separated.
-    #[arg(
-        long,
-        env = "ORDERFLOW_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
-    /// `json` for one JSON object per log line, `text` for humans.
-    #[arg(long, env = "ORDERFLOW_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
-    /// Token validation.
+    /// NATS, logging, tokens, streams and HTTP limits, as every service reads them.
     #[command(flatten)]
-    pub auth: AuthSettings,
-    /// Event stream retention and replicas.
-    #[command(flatten)]
-    pub streams: StreamSettings,
-    /// HTTP deadlines and connection caps (`ORDERFLOW_HTTP_*`, `ORDERFLOW_MAX_*`).
-    #[command(flatten)]
-    pub http: HttpLimits,
+    pub common: orderflow_service::Settings,
 }

@@ -27,13 +27,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli { command, config } = Cli::parse();
-    orderflow_runtime::telemetry::init("info,inventory=info", config.log_format == "json");
+    orderflow_runtime::telemetry::init("info,inventory=info", config.common.log_format == "json");
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            // The connection caps are derived from the descriptor limit: take all it allows.
-            orderflow_runtime::limits::raise_nofile_limit();
-            let listener = orderflow_runtime::serve::bind(config.listen)?;
-            tracing::info!(address = %listener.local_addr()?, "inventory service listening");
+            let listener = orderflow_service::listen("inventory", config.listen)?;
             let shutdown = orderflow_runtime::shutdown::token_on_signal();
             InventoryApp::connect(config)
                 .await?

@@ -30,11 +30,13 @@ impl Orders {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: db.url.clone().into(),
             db_max_connections: 10,
-            nats_url: inventory.nats.url(),
-            log_format: "text".to_owned(),
-            auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
-            streams: support::streams(),
-            http: Default::default(),
+            common: orderflow_service::Settings {
+                streams: support::streams(),
+                ..orderflow_service::Settings::local(
+                    inventory.nats.url(),
+                    AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
+                )
+            },
         };
         let app = OrdersApp::connect(config).await.unwrap();
         let shutdown = CancellationToken::new();

@@ -6,11 +6,8 @@ use orderflow_orders::{Config, OrdersApp};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    orderflow_runtime::telemetry::init("info,orders=info", config.log_format == "json");
-    // The connection caps are derived from the descriptor limit: take all the operator allows.
-    orderflow_runtime::limits::raise_nofile_limit();
-    let listener = orderflow_runtime::serve::bind(config.listen)?;
-    tracing::info!(address = %listener.local_addr()?, "orders service listening");
+    orderflow_runtime::telemetry::init("info,orders=info", config.common.log_format == "json");
+    let listener = orderflow_service::listen("orders", config.listen)?;
     let shutdown = orderflow_runtime::shutdown::token_on_signal();
     OrdersApp::connect(config)
         .await?

@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_auth::{Principal, require_admin};
 use orderflow_runtime::Problem;
+use orderflow_runtime::problem::codes;
+use orderflow_service::extract::{ApiJson, ApiQuery};
 use serde::Deserialize;
 
 use super::ApiState;
@@ -14,7 +16,7 @@ use super::dto::{
     CreateProductRequest, ProductDto, ProductListDto, StockAdjustmentDto, StockAdjustmentRequest,
     UpdateProductRequest,
 };
-use super::extract::{ApiJson, ApiQuery, decode_cursor, path_sku};
+use super::extract::{decode_cursor, path_sku};
 use crate::domain::{DEFAULT_THRESHOLD, MAX_UNITS, Money, NewProduct, ProductPatch, Sku};
 
 /// Default and largest page sizes.
@@ -24,7 +26,7 @@ const MAX_PAGE: u32 = 100;
 const MAX_TEXT: usize = 200;
 
 fn invalid(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
+    Problem::new(codes::VALIDATION_FAILED).detail(detail)
 }
 
 pub fn text(field: &str, raw: &str) -> Result<String, Problem> {
@@ -99,10 +101,9 @@ pub async fn list_products(
 ) -> Result<Json<ProductListDto>, Problem> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to {MAX_PAGE}."),
-        ));
+        return Err(
+            Problem::new(codes::INVALID_QUERY).detail(format!("limit must be 1 to {MAX_PAGE}."))
+        );
     }
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let (products, more) = state.catalog.list(after.as_ref(), limit).await?;

@@ -23,8 +23,9 @@ pub use openapi::ApiDoc;
 pub mod fuzzing {
     //! The request parsing and validation of the handlers, re-exported for the fuzz targets in
     //! `fuzz/`. Not an API: it may change with any commit.
-    pub use super::extract::{ApiJson, ApiQuery, decode_cursor, path_sku};
+    pub use super::extract::{decode_cursor, path_sku};
     pub use super::handlers::{ListQuery, price, text, units};
+    pub use orderflow_service::extract::{ApiJson, ApiQuery};
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -58,6 +59,6 @@ pub fn routes(state: ApiState) -> Router {
             post(handlers::adjust_stock),
         )
         .route("/api/openapi.json", get(openapi::document))
-        .fallback(errors::not_found_route)
+        .fallback(orderflow_service::errors::not_found_route)
         .with_state(state)
 }

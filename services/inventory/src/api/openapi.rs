@@ -2,11 +2,16 @@
 //! `/api/openapi.json`.
 
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use orderflow_service::openapi::{BearerAuth, Problems};
+use utoipa::OpenApi;
 
 use super::dto;
 use super::handlers;
+
+/// Error responses name the codes the inventory service answers.
+const PROBLEMS: Problems = Problems {
+    service: "inventory",
+};
 
 /// The inventory API description.
 #[derive(OpenApi)]
@@ -14,28 +19,33 @@ use super::handlers;
     info(title = "OrderFlow inventory API", description = "Product catalog and stock. `stockLevel` is the number of units available for sale; confirmed orders move units to `reserved`, cancellations move them back. Errors are RFC 9457 problem+json documents with a stable `code`."),
     paths(handlers::create_product, handlers::list_products, handlers::get_product, handlers::update_product, handlers::adjust_stock),
     components(schemas(dto::CreateProductRequest, dto::UpdateProductRequest, dto::StockAdjustmentRequest, dto::ProductDto, dto::ProductListDto, dto::StockAdjustmentDto)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &PROBLEMS)
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// `GET /api/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_service::openapi::undocumented_codes;
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    /// Every code of the table this service can answer appears under some documented response
+    /// (so every status it can answer is declared), each as a problem+json body.
+    #[test]
+    fn every_error_response_is_a_problem_listing_its_codes() {
+        let document = ApiDoc::openapi();
+        assert_eq!(
+            undocumented_codes(&document, "inventory"),
+            Vec::<&str>::new()
+        );
+        let text = serde_json::to_string(&document).unwrap();
+        assert!(text.contains("application/problem+json"));
+        assert!(text.contains("\"#/components/schemas/Problem\""));
+    }
 }

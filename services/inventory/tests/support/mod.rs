@@ -34,11 +34,13 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
         database_url: db.url.clone().into(),
         db_max_connections: 10,
         consumer_workers: 4,
-        nats_url: nats_url.to_owned(),
-        log_format: "text".to_owned(),
-        auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
-        streams: streams(),
-        http: Default::default(),
+        common: orderflow_service::Settings {
+            streams: streams(),
+            ..orderflow_service::Settings::local(
+                nats_url.to_owned(),
+                AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
+            )
+        },
     }
 }
 

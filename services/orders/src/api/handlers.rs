@@ -5,14 +5,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_auth::Principal;
 use orderflow_runtime::Problem;
+use orderflow_runtime::problem::codes;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::ApiState;
 use super::dto::{CancelRequest, CreateOrderRequest, OrderDto, OrderListDto};
-use super::extract::{
-    ApiJson, ApiQuery, decode_cursor, encode_cursor, etag, idempotency_key, if_match, order_id,
-};
+use orderflow_service::extract::{ApiJson, ApiQuery};
+
+use super::extract::{decode_cursor, encode_cursor, etag, idempotency_key, if_match, order_id};
 use crate::domain::{Command, CustomerId, OrderStatus, Quantity, Sku};
 use crate::service::{Actor, LineRequest};
 
@@ -86,9 +87,7 @@ pub async fn create_order(
 }
 
 pub fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Problem> {
-    let invalid = |detail: String| {
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").detail(detail)
-    };
+    let invalid = |detail: String| Problem::new(codes::VALIDATION_FAILED).detail(detail);
     if body.lines.is_empty() || body.lines.len() > MAX_LINES {
         return Err(invalid(format!("An order needs 1 to {MAX_LINES} lines.")));
     }
@@ -155,16 +154,15 @@ pub async fn list_orders(
         .as_deref()
         .map(|s| {
             OrderStatus::parse(s).ok_or_else(|| {
-                Problem::bad_request("invalid_status", format!("Unknown status {s:?}."))
+                Problem::new(codes::INVALID_STATUS).detail(format!("Unknown status {s:?}."))
             })
         })
         .transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::bad_request(
-            "invalid_limit",
-            format!("limit must be 1 to {MAX_PAGE}."),
-        ));
+        return Err(
+            Problem::new(codes::INVALID_LIMIT).detail(format!("limit must be 1 to {MAX_PAGE}."))
+        );
     }
     let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = state
@@ -212,7 +210,7 @@ pub async fn transition(
         "process" => Command::StartProcessing,
         "ship" => Command::Ship,
         "deliver" => Command::Deliver,
-        _ => return Err(Problem::not_found("route_not_found", "No such resource.")),
+        _ => return Err(Problem::new(codes::ROUTE_NOT_FOUND).detail("No such resource.")),
     };
     let admin_only = matches!(
         command,
@@ -236,7 +234,7 @@ pub fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Probl
         CancelRequest::default()
     } else {
         serde_json::from_slice(body).map_err(|e| {
-            Problem::bad_request("invalid_body", format!("Invalid cancel body: {e}"))
+            Problem::new(codes::INVALID_BODY).detail(format!("Invalid cancel body: {e}"))
         })?
     };
     let reason = request
@@ -244,11 +242,10 @@ pub fn cancel_reason(body: &[u8], principal: &Principal) -> Result<String, Probl
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     match reason {
-        Some(r) if r.chars().count() > 500 => Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .detail("reason must be at most 500 characters.")),
+        Some(r) if r.chars().count() > 500 => {
+            Err(Problem::new(codes::VALIDATION_FAILED)
+                .detail("reason must be at most 500 characters."))
+        }
         Some(r) => Ok(r),
         None if principal.is_admin() => Ok("Cancelled by an administrator".to_owned()),
         None => Ok("Cancelled by the customer".to_owned()),

@@ -20,10 +20,9 @@ pub mod fuzzing {
     //! The request parsing and validation of the handlers, re-exported for the fuzz targets in
     //! `fuzz/`. Not an API: it may change with any commit.
     pub use super::dto::{CancelRequest, CreateOrderRequest, LineRequestDto};
-    pub use super::extract::{
-        ApiJson, ApiQuery, decode_cursor, encode_cursor, idempotency_key, if_match, order_id,
-    };
+    pub use super::extract::{decode_cursor, encode_cursor, idempotency_key, if_match, order_id};
     pub use super::handlers::{ListParams, cancel_reason, validate_lines};
+    pub use orderflow_service::extract::{ApiJson, ApiQuery};
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -51,6 +50,6 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/orders/{id}", get(handlers::get_order))
         .route("/api/orders/{id}/{action}", post(handlers::transition))
         .route("/api/openapi.json", get(openapi::document))
-        .fallback(errors::not_found_route)
+        .fallback(orderflow_service::errors::not_found_route)
         .with_state(state)
 }

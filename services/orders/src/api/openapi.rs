@@ -2,11 +2,14 @@
 //! `/api/openapi.json`.
 
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use orderflow_service::openapi::{BearerAuth, Problems};
+use utoipa::OpenApi;
 
 use super::dto;
 use super::handlers;
+
+/// Error responses name the codes the orders service answers.
+const PROBLEMS: Problems = Problems { service: "orders" };
 
 /// The orders API description.
 #[derive(OpenApi)]
@@ -14,28 +17,30 @@ use super::handlers;
     info(title = "OrderFlow orders API", description = "Orders and their life cycle. Errors are RFC 9457 problem+json documents with a stable `code`."),
     paths(handlers::create_order, handlers::list_orders, handlers::get_order, handlers::transition),
     components(schemas(dto::CreateOrderRequest, dto::LineRequestDto, dto::CancelRequest, dto::OrderDto, dto::OrderLineDto, dto::OrderListDto)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &PROBLEMS)
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// `GET /api/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_service::openapi::undocumented_codes;
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    /// Every code of the table this service can answer appears under some documented response
+    /// (so every status it can answer is declared), each as a problem+json body.
+    #[test]
+    fn every_error_response_is_a_problem_listing_its_codes() {
+        let document = ApiDoc::openapi();
+        assert_eq!(undocumented_codes(&document, "orders"), Vec::<&str>::new());
+        let text = serde_json::to_string(&document).unwrap();
+        assert!(text.contains("application/problem+json"));
+        assert!(text.contains("\"#/components/schemas/Problem\""));
+    }
 }

@@ -36,14 +36,16 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: db.url.clone().into(),
         db_max_connections: 20,
-        nats_url: nats_url.to_owned(),
-        log_format: "text".to_owned(),
-        auth: AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
-        streams: StreamSettings {
-            duplicate_window: Duration::from_secs(120),
-            ..StreamSettings::default()
+        common: orderflow_service::Settings {
+            streams: StreamSettings {
+                duplicate_window: Duration::from_secs(120),
+                ..StreamSettings::default()
+            },
+            ..orderflow_service::Settings::local(
+                nats_url.to_owned(),
+                AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
+            )
         },
-        http: Default::default(),
     }
 }
 

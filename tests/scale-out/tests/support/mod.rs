@@ -88,11 +88,10 @@ impl System {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 database_url: orders_db.url.clone().into(),
                 db_max_connections: 10,
-                nats_url: url.clone(),
-                log_format: "text".into(),
-                auth: auth(),
-                streams: streams(),
-                http: Default::default(),
+                common: orderflow_service::Settings {
+                    streams: streams(),
+                    ..orderflow_service::Settings::local(url.clone(), auth())
+                },
             })
             .await
             .unwrap();
@@ -107,11 +106,10 @@ impl System {
             database_url: inventory_db.url.clone().into(),
             db_max_connections: 10,
             consumer_workers: 2,
-            nats_url: url.clone(),
-            log_format: "text".into(),
-            auth: auth(),
-            streams: streams(),
-            http: Default::default(),
+            common: orderflow_service::Settings {
+                streams: streams(),
+                ..orderflow_service::Settings::local(url.clone(), auth())
+            },
         })
         .await
         .unwrap();

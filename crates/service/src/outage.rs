@@ -2,13 +2,14 @@
 //! fails because the database is down, restarting, or has no connection free in time was not
 //! applied (or, if the connection broke after its write was sent, its outcome is unknown), and
 //! the same request will work later: it is answered `503 database_unavailable` with
-//! `Retry-After`, not `500`, so clients and load balancers can tell "retry later" from a bug. Such failures come in storms (every request fails while PostgreSQL is away), so they
+//! `Retry-After`, not `500`, so clients and load balancers can tell "retry later" from a bug.
+//! Such failures come in storms (every request fails while PostgreSQL is away), so they
 //! are logged through one process-wide [`Storm`] rather than one line each.
 
 use std::time::Duration;
 
-use crate::Problem;
-use crate::storm::Storm;
+use orderflow_runtime::Problem;
+use orderflow_runtime::storm::Storm;
 
 /// How often an outage's log line repeats (with the count of failed requests).
 const LOG_EVERY: Duration = Duration::from_secs(10);

@@ -1,9 +1,12 @@
 //! RFC 9457 `application/problem+json` responses.
 //!
 //! Every error a service returns to a client goes through [`Problem`], so clients can rely on one
-//! shape: `type`, `title`, `status`, `detail`, plus a stable machine-readable `code`. Internal
+//! shape: `type`, `title`, `status`, `detail`, plus a stable machine-readable `code` from the one
+//! table in [`codes`], which also fixes the status. Internal
 //! causes are logged by the caller and never put into a problem. A problem that asks the client
 //! to come back later (503) also carries a `Retry-After` header.
+
+pub mod codes;
 
 use std::time::Duration;
 
@@ -12,6 +15,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+pub use codes::Code;
 
 /// Media type of a problem document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -45,14 +50,15 @@ pub struct Problem {
 pub const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl Problem {
-    /// A problem with the given status and stable code; the title is the status's reason phrase.
-    pub fn new(status: StatusCode, code: &str) -> Self {
+    /// A problem with a code of the table, and its status; the title is the status's reason
+    /// phrase.
+    pub fn new(code: Code) -> Self {
         Self {
-            type_uri: format!("urn:orderflow:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            type_uri: format!("urn:orderflow:problem:{}", code.name),
+            title: code.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: code.status.as_u16(),
             detail: None,
-            code: code.to_owned(),
+            code: code.name.to_owned(),
             extensions: Map::new(),
             retry_after: None,
         }
@@ -76,35 +82,14 @@ impl Problem {
         self
     }
 
-    /// 400 for a request that could not be parsed.
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code).detail(detail)
-    }
-
-    /// 401 for a missing or invalid credential.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized").detail(detail)
-    }
-
     /// 403 for an authenticated caller without the needed role.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden").detail(detail)
-    }
-
-    /// 404 for a resource that does not exist or that the caller may not see.
-    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code).detail(detail)
+        Self::new(codes::FORBIDDEN).detail(detail)
     }
 
     /// 500 without any internal detail; the caller logs the cause.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            .detail("An unexpected error occurred; it has been logged.")
-    }
-
-    /// 503 when a dependency is unavailable.
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").detail(detail)
+        Self::new(codes::INTERNAL_ERROR).detail("An unexpected error occurred; it has been logged.")
     }
 
     /// Asks the client to wait `after` before retrying (the `Retry-After` header).
@@ -118,7 +103,7 @@ impl Problem {
     /// sent, when its outcome is unknown: either way the same request (with the same
     /// `Idempotency-Key`) is to be retried after `Retry-After`.
     pub fn database_unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+        Self::new(codes::DATABASE_UNAVAILABLE)
             .title("Database unavailable")
             .detail(
                 "The database cannot be reached right now. Retry the same request (with the \
@@ -156,6 +141,7 @@ fn retry_after_seconds(after: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
     use std::time::Duration;
 
     use axum::http::{StatusCode, header};

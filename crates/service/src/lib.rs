@@ -1,0 +1,26 @@
+//! The skeleton the orders and inventory services share, so each wires only what is its own
+//! (its use cases, routes and background consumers) in a few lines:
+//!
+//! - [`Service`]: connects PostgreSQL and NATS, builds the router around the service's API
+//!   (readiness, metrics, request tracing), runs the outbox relay, serves until shutdown and
+//!   then publishes what the last requests committed;
+//! - [`Settings`]: the settings every such service reads (NATS, log format, auth, streams,
+//!   HTTP limits);
+//! - [`extract`]: request extractors whose rejections are problem documents;
+//! - [`postgres`]: the pool and its readiness check; [`outage`]: how an unreachable database is
+//!   answered (503 with `Retry-After`) and logged (once per outage);
+//! - [`openapi`]: what every OpenAPI document of ours declares (bearer auth, problem codes).
+//!
+//! The gateway and dev-idp do not use this crate: they have no database, and linking sqlx
+//! into them would only cost build time.
+
+pub mod errors;
+pub mod extract;
+pub mod openapi;
+pub mod outage;
+pub mod postgres;
+mod service;
+mod settings;
+
+pub use service::{Service, bind_retrying, listen};
+pub use settings::Settings;
