@@ -115,14 +115,26 @@ impl Modify for Problems {
     }
 }
 
-/// The problem codes `service` can answer that its document does not mention, for a test that
-/// every code in the table is reachable from some documented response.
-pub fn undocumented_codes(openapi: &OpenApi, service: &'static str) -> Vec<&'static str> {
-    let text = serde_json::to_string(openapi).unwrap_or_default();
-    codes::ALL
+/// `GET /api/openapi.json`: the document of `D`.
+pub async fn document<D: utoipa::OpenApi>() -> axum::Json<OpenApi> {
+    axum::Json(D::openapi())
+}
+
+/// Panics unless every code of the table that `service` can answer appears under some
+/// documented response of `openapi` (so every status it can answer is declared), each as a
+/// problem+json body: the services' tests call this on their documents.
+pub fn assert_problems_documented(openapi: &OpenApi, service: &'static str) {
+    let text = serde_json::to_string(openapi).expect("an OpenAPI document serializes");
+    let missing: Vec<&str> = codes::ALL
         .iter()
         .filter(|code| code.scope.includes(service))
         .filter(|code| !text.contains(&format!("`{}`:", code.name)))
         .map(|code| code.name)
-        .collect()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes no response of {service} documents: {missing:?}"
+    );
+    assert!(text.contains(&format!("\"{PROBLEM_JSON}\"")));
+    assert!(text.contains("\"#/components/schemas/Problem\""));
 }

@@ -11,7 +11,8 @@ use async_nats::jetstream;
 use axum::Router;
 use orderflow_auth::Authenticator;
 use orderflow_connections::Connections;
-use orderflow_outbox::{Relay, RelaySettings, RelayWaker, StreamSettings};
+use orderflow_inbox::{Consumer, Handler};
+use orderflow_outbox::{Relay, RelaySettings, RelayWaker, StreamSettings, ensure_streams};
 use orderflow_runtime::limits::HttpLimits;
 use orderflow_runtime::readiness::{Dependency, Readiness};
 use orderflow_runtime::{connect, health};
@@ -49,17 +50,22 @@ pub struct Service {
 
 impl Service {
     /// Connects to PostgreSQL at `database_url` (a pool, and up to `db_max_connections` kept
-    /// connections for requests) and to NATS as client `name`. NATS being down does not fail
-    /// start-up: the client keeps reconnecting and events wait in the outbox.
+    /// connections for requests), brings its schema up to date with `migrate`, and connects to
+    /// NATS as client `name`. NATS being down does not fail start-up: the client keeps
+    /// reconnecting and events wait in the outbox.
     pub async fn connect(
         name: &str,
         database_url: &SecretString,
         db_max_connections: usize,
         settings: &Settings,
+        migrate: impl AsyncFnOnce(&PgPool) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let pool = postgres::pool(database_url.expose_secret(), postgres::BACKGROUND_POOL)
             .await
             .with_context(|| format!("connecting to the {name} database"))?;
+        migrate(&pool)
+            .await
+            .with_context(|| format!("migrating the {name} database"))?;
         let connections = Connections::like(&pool, db_max_connections);
         let nats = connect::nats(&settings.nats_url, name)
             .await
@@ -83,9 +89,18 @@ impl Service {
         jetstream::new(self.nats.clone())
     }
 
-    /// The stream settings, for binding consumers.
-    pub fn streams(&self) -> &StreamSettings {
-        &self.streams
+    /// Creates the streams if needed and binds the durable consumer `durable` of `stream` for
+    /// `subjects`, applying each event with `handler` in this service's database.
+    pub async fn bind_consumer<H: Handler>(
+        &self,
+        stream: &str,
+        durable: &str,
+        subjects: Vec<String>,
+        handler: H,
+    ) -> anyhow::Result<Consumer<H>> {
+        let js = self.jetstream();
+        ensure_streams(&js, &self.streams).await?;
+        Ok(Consumer::bind(&js, stream, durable, subjects, self.pool.clone(), handler).await?)
     }
 
     /// `api` with health, readiness and metrics routes and request tracing. Starts the

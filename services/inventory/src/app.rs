@@ -1,15 +1,11 @@
 //! Wiring: the shared service skeleton (`orderflow_service`) plus what is the inventory
 //! service's own: its use cases and routes, and the order-event consumer workers.
 
-use std::ops::Deref;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use orderflow_inbox::Consumer;
-use orderflow_outbox::ensure_streams;
 use orderflow_service::{Service, bind_retrying};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
@@ -26,13 +22,7 @@ pub struct InventoryApp {
     consumer_workers: u16,
 }
 
-impl Deref for InventoryApp {
-    type Target = Service;
-
-    fn deref(&self) -> &Service {
-        &self.service
-    }
-}
+orderflow_service::service_app!(InventoryApp);
 
 impl InventoryApp {
     /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail
@@ -43,11 +33,9 @@ impl InventoryApp {
             &config.database_url,
             config.db_max_connections,
             &config.common,
+            store::migrate,
         )
         .await?;
-        store::migrate(&service.pool)
-            .await
-            .context("migrating the inventory database")?;
         Ok(Self {
             service,
             consumer_workers: config.consumer_workers,
@@ -59,29 +47,25 @@ impl InventoryApp {
         CatalogService::new(self.connections.clone(), self.relay_waker.clone())
     }
 
-    /// Creates the streams if needed and binds the durable order-event consumer. Tests call
+    /// Binds the durable order-event consumer (creating the streams if needed). Tests call
     /// this to drive the consumer step by step.
     pub async fn bind_consumer(&self) -> anyhow::Result<Consumer<StockReservations>> {
-        let js = self.jetstream();
-        ensure_streams(&js, self.streams()).await?;
-        Ok(Consumer::bind(
-            &js,
-            orderflow_events::streams::ORDERS,
-            reservations::CONSUMER,
-            reservations::subjects(),
-            self.pool.clone(),
-            StockReservations,
-        )
-        .await?)
+        self.service
+            .bind_consumer(
+                orderflow_events::streams::ORDERS,
+                reservations::CONSUMER,
+                reservations::subjects(),
+                StockReservations,
+            )
+            .await
     }
 
-    /// All HTTP routes: the API, health and metrics. Starts the readiness probe, so call it
-    /// within a Tokio runtime.
-    pub fn router(&self) -> Router {
-        self.service.router(api::routes(ApiState {
+    /// The API's own routes (`router()` adds health, readiness and metrics).
+    pub fn api(&self) -> Router {
+        api::routes(ApiState {
             catalog: self.catalog(),
             authenticator: self.authenticator.clone(),
-        }))
+        })
     }
 
     /// Starts the outbox relay and the order-event consumer workers.
@@ -96,21 +80,6 @@ impl InventoryApp {
         for _ in 0..self.consumer_workers {
             self.tasks.spawn(run_consumer(self.clone(), stop.clone()));
         }
-    }
-
-    /// Serves on `listener` until `shutdown`, with the background tasks; then finishes the
-    /// requests in flight and publishes the events they committed.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let router = self.router();
-        self.service
-            .serve(listener, router, shutdown, |stop| {
-                self.spawn_background(stop)
-            })
-            .await
     }
 }
 

@@ -1,6 +1,8 @@
 //! The inventory service's one error enum. The API maps each variant to a problem document;
 //! the event consumer maps it to a permanent or transient failure.
 
+use orderflow_service::errors::Infrastructure;
+
 use crate::domain::Sku;
 
 /// Why a use case failed.
@@ -31,26 +33,18 @@ pub enum InventoryError {
     /// The shipped demo catalog is broken (a bug this crate's tests catch).
     #[error("demo catalog is invalid: {0}")]
     InvalidDemoCatalog(String),
-    /// The database failed.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The outbox failed.
-    #[error("outbox error: {0}")]
-    Outbox(#[from] orderflow_outbox::Error),
-    /// An event could not be built (a bug).
-    #[error("event contract error: {0}")]
-    Contract(#[from] orderflow_events::Error),
+    /// The database, the outbox or the event contract failed.
+    #[error(transparent)]
+    Infrastructure(Infrastructure),
 }
+
+orderflow_service::infrastructure_error!(InventoryError);
 
 impl From<InventoryError> for orderflow_inbox::HandlerError {
     fn from(error: InventoryError) -> Self {
-        use orderflow_inbox::HandlerError;
         match error {
-            InventoryError::Database(e)
-            | InventoryError::Outbox(orderflow_outbox::Error::Database(e)) => {
-                HandlerError::Transient(e)
-            }
-            other => HandlerError::Permanent(other.to_string()),
+            InventoryError::Infrastructure(e) => e.into(),
+            other => Self::Permanent(other.to_string()),
         }
     }
 }

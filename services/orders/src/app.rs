@@ -2,14 +2,8 @@
 //! own: its use cases and routes, the inventory-event consumer and the purge of expired
 //! idempotency keys.
 
-use std::ops::Deref;
-
-use anyhow::Context as _;
 use axum::Router;
-use orderflow_inbox::Consumer;
-use orderflow_outbox::ensure_streams;
 use orderflow_service::{Service, bind_retrying};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
@@ -26,13 +20,7 @@ pub struct OrdersApp {
     service: Service,
 }
 
-impl Deref for OrdersApp {
-    type Target = Service;
-
-    fn deref(&self) -> &Service {
-        &self.service
-    }
-}
+orderflow_service::service_app!(OrdersApp);
 
 impl OrdersApp {
     /// Connects to PostgreSQL (and migrates) and to NATS. NATS being down does not fail start-up:
@@ -43,11 +31,9 @@ impl OrdersApp {
             &config.database_url,
             config.db_max_connections,
             &config.common,
+            store::migrate,
         )
         .await?;
-        store::migrate(&service.pool)
-            .await
-            .context("migrating the orders database")?;
         Ok(Self { service })
     }
 
@@ -56,13 +42,12 @@ impl OrdersApp {
         OrderService::new(self.connections.clone(), self.relay_waker.clone())
     }
 
-    /// All HTTP routes: the API, health and metrics. Starts the readiness probe, so call it
-    /// within a Tokio runtime.
-    pub fn router(&self) -> Router {
-        self.service.router(api::routes(ApiState {
+    /// The API's own routes (`router()` adds health, readiness and metrics).
+    pub fn api(&self) -> Router {
+        api::routes(ApiState {
             orders: self.orders(),
             authenticator: self.authenticator.clone(),
-        }))
+        })
     }
 
     /// Starts the outbox relay, the inventory-event consumer and the purge of expired
@@ -76,38 +61,18 @@ impl OrdersApp {
             shutdown.clone(),
         ));
     }
-
-    /// Serves on `listener` until `shutdown`, with the background tasks; then finishes the
-    /// requests in flight and publishes the events they committed.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let router = self.router();
-        self.service
-            .serve(listener, router, shutdown, |stop| {
-                self.spawn_background(stop)
-            })
-            .await
-    }
 }
 
 /// Binds the inventory-event consumer (retrying while NATS or the stream is not there yet) and
 /// runs it.
 async fn run_reactions(app: OrdersApp, shutdown: CancellationToken) {
-    let js = app.jetstream();
-    let bind = || async {
-        ensure_streams(&js, app.streams()).await?;
-        Ok(Consumer::bind(
-            &js,
+    let bind = || {
+        app.bind_consumer(
             orderflow_events::streams::INVENTORY,
             reactions::CONSUMER,
             reactions::subjects(),
-            app.pool.clone(),
             Reactions,
         )
-        .await?)
     };
     if let Some(consumer) = bind_retrying("inventory consumer", &shutdown, bind).await {
         consumer.run(shutdown).await;

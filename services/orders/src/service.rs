@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use orderflow_connections::Connections;
 use orderflow_outbox::RelayWaker;
+use orderflow_service::errors::Infrastructure;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -56,16 +57,12 @@ pub enum OrderError {
     /// command or `If-Match`).
     #[error("idempotency key was already used for a different request")]
     IdempotencyKeyReused,
-    /// The database failed.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The outbox failed.
-    #[error("outbox error: {0}")]
-    Outbox(#[from] orderflow_outbox::Error),
-    /// An event could not be built (a bug).
-    #[error("event contract error: {0}")]
-    Contract(#[from] orderflow_events::Error),
+    /// The database, the outbox or the event contract failed.
+    #[error(transparent)]
+    Infrastructure(Infrastructure),
 }
+
+orderflow_service::infrastructure_error!(OrderError);
 
 /// A requested line before pricing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +176,9 @@ impl OrderService {
         };
         match &outcome {
             // It may be broken.
-            Err(OrderError::Database(_) | OrderError::Outbox(_)) => drop(conn),
+            Err(OrderError::Infrastructure(
+                Infrastructure::Database(_) | Infrastructure::Outbox(_),
+            )) => drop(conn),
             // Refusals (404, 409, 412) keep it: they cost no new connections.
             _ => conn.release(),
         }

@@ -6,7 +6,6 @@
 use orderflow_runtime::Problem;
 use orderflow_runtime::problem::codes;
 use orderflow_service::errors::internal;
-use orderflow_service::outage;
 
 use crate::error::InventoryError;
 
@@ -39,12 +38,7 @@ impl From<InventoryError> for Problem {
             InventoryError::MalformedEvent(e) | InventoryError::InvalidDemoCatalog(e) => {
                 internal("unexpected", &e)
             }
-            InventoryError::Database(e) => outage::problem(&e, "database"),
-            InventoryError::Outbox(orderflow_outbox::Error::Database(e)) => {
-                outage::problem(&e, "outbox")
-            }
-            InventoryError::Outbox(e) => internal("outbox", &e),
-            InventoryError::Contract(e) => internal("event contract", &e),
+            InventoryError::Infrastructure(e) => e.into(),
         }
     }
 }

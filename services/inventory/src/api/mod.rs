@@ -28,19 +28,14 @@ pub mod fuzzing {
     pub use orderflow_service::extract::{ApiJson, ApiQuery};
 }
 
-/// Everything a request handler needs; cheap to clone.
-#[derive(Clone)]
+/// Everything a request handler needs; cheap to clone. Handlers extract the parts they need
+/// (the `Principal` extractor takes the `Authenticator`).
+#[derive(Clone, FromRef)]
 pub struct ApiState {
     /// The use cases.
     pub catalog: CatalogService,
     /// Validates bearer tokens.
     pub authenticator: Authenticator,
-}
-
-impl FromRef<ApiState> for Authenticator {
-    fn from_ref(state: &ApiState) -> Self {
-        state.authenticator.clone()
-    }
 }
 
 /// The `/api/...` routes and the OpenAPI document.
@@ -58,7 +53,10 @@ pub fn routes(state: ApiState) -> Router {
             "/api/products/{sku}/stock-adjustments",
             post(handlers::adjust_stock),
         )
-        .route("/api/openapi.json", get(openapi::document))
+        .route(
+            "/api/openapi.json",
+            get(orderflow_service::openapi::document::<ApiDoc>),
+        )
         .fallback(orderflow_service::errors::not_found_route)
         .with_state(state)
 }

@@ -5,8 +5,6 @@
 
 use orderflow_runtime::Problem;
 use orderflow_runtime::problem::codes;
-use orderflow_service::errors::internal;
-use orderflow_service::outage;
 
 use crate::domain::TransitionError;
 use crate::service::OrderError;
@@ -44,12 +42,7 @@ impl From<OrderError> for Problem {
                 )),
             OrderError::IdempotencyKeyReused => Problem::new(codes::IDEMPOTENCY_KEY_REUSED)
                 .detail("This Idempotency-Key was already used with a different request body."),
-            OrderError::Database(e) => outage::problem(&e, "database"),
-            OrderError::Outbox(orderflow_outbox::Error::Database(e)) => {
-                outage::problem(&e, "outbox")
-            }
-            OrderError::Outbox(e) => internal("outbox", &e),
-            OrderError::Contract(e) => internal("event contract", &e),
+            OrderError::Infrastructure(e) => e.into(),
         }
     }
 }

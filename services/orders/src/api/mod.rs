@@ -25,19 +25,14 @@ pub mod fuzzing {
     pub use orderflow_service::extract::{ApiJson, ApiQuery};
 }
 
-/// Everything a request handler needs; cheap to clone.
-#[derive(Clone)]
+/// Everything a request handler needs; cheap to clone. Handlers extract the parts they need
+/// (the `Principal` extractor takes the `Authenticator`).
+#[derive(Clone, FromRef)]
 pub struct ApiState {
     /// The use cases.
     pub orders: OrderService,
     /// Validates bearer tokens.
     pub authenticator: Authenticator,
-}
-
-impl FromRef<ApiState> for Authenticator {
-    fn from_ref(state: &ApiState) -> Self {
-        state.authenticator.clone()
-    }
 }
 
 /// The `/api/...` routes and the OpenAPI document.
@@ -49,7 +44,10 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route("/api/orders/{id}", get(handlers::get_order))
         .route("/api/orders/{id}/{action}", post(handlers::transition))
-        .route("/api/openapi.json", get(openapi::document))
+        .route(
+            "/api/openapi.json",
+            get(orderflow_service::openapi::document::<ApiDoc>),
+        )
         .fallback(orderflow_service::errors::not_found_route)
         .with_state(state)
 }

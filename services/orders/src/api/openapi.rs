@@ -1,7 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and served at
 //! `/api/openapi.json`.
 
-use axum::Json;
 use orderflow_service::openapi::{BearerAuth, Problems};
 use utoipa::OpenApi;
 
@@ -21,26 +20,4 @@ const PROBLEMS: Problems = Problems { service: "orders" };
 )]
 pub struct ApiDoc;
 
-/// `GET /api/openapi.json`.
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
-}
-
-#[cfg(test)]
-mod tests {
-    use orderflow_service::openapi::undocumented_codes;
-    use utoipa::OpenApi;
-
-    use super::ApiDoc;
-
-    /// Every code of the table this service can answer appears under some documented response
-    /// (so every status it can answer is declared), each as a problem+json body.
-    #[test]
-    fn every_error_response_is_a_problem_listing_its_codes() {
-        let document = ApiDoc::openapi();
-        assert_eq!(undocumented_codes(&document, "orders"), Vec::<&str>::new());
-        let text = serde_json::to_string(&document).unwrap();
-        assert!(text.contains("application/problem+json"));
-        assert!(text.contains("\"#/components/schemas/Problem\""));
-    }
-}
+orderflow_service::openapi_tests!(ApiDoc, "orders");
