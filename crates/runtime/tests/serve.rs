@@ -16,6 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 const HEADERS: Duration = Duration::from_millis(400);
 
+/// A complete request for the plain route.
+const OPEN: &str = "GET /open HTTP/1.1\r\nHost: x\r\n\r\n";
+
 fn limits() -> HttpLimits {
     HttpLimits {
         header_timeout: HEADERS,
@@ -91,10 +94,7 @@ async fn slow_headers_are_cut_at_the_deadline_however_they_drip() {
 async fn only_authenticated_connections_idle_past_the_header_deadline() {
     let addr = start(limits()).await;
     let mut anonymous = TcpStream::connect(addr).await.unwrap();
-    anonymous
-        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    anonymous.write_all(OPEN.as_bytes()).await.unwrap();
     let mut known = TcpStream::connect(addr).await.unwrap();
     known
         .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -113,10 +113,7 @@ async fn only_authenticated_connections_idle_past_the_header_deadline() {
         "an authenticated one keeps its idle timeout"
     );
     // Still usable.
-    known
-        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    known.write_all(OPEN.as_bytes()).await.unwrap();
     let mut buf = [0u8; 256];
     let n = known.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("hello"));
@@ -146,6 +143,14 @@ async fn from_other(addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
+/// Sends `request` from 127.0.0.2 and returns what the server answers until it closes the
+/// connection or `within` passes.
+async fn ask_from_other(addr: std::net::SocketAddr, request: &str, within: Duration) -> String {
+    let mut stream = from_other(addr).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    until_closed(&mut stream, within).await.0
+}
+
 async fn slow(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /open HTTP/1.1\r\n").await.unwrap();
@@ -166,12 +171,7 @@ async fn one_address_past_its_share_is_refused_at_once() {
     assert!(closed.is_some(), "refused at once");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     // Another address is not affected.
-    let mut other = from_other(addr).await;
-    other
-        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let (answer, _) = until_closed(&mut other, Duration::from_secs(1)).await;
+    let answer = ask_from_other(addr, OPEN, Duration::from_secs(1)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
@@ -186,12 +186,8 @@ async fn a_full_unauthenticated_cap_makes_room_by_closing_the_oldest_waiting_con
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut younger = slow(addr).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut newcomer = from_other(addr).await;
-    newcomer
-        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let (answer, _) = until_closed(&mut newcomer, Duration::from_millis(200)).await;
+    let request = "GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = ask_from_other(addr, request, Duration::from_millis(200)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let (_, closed) = until_closed(&mut oldest, Duration::from_millis(50)).await;
     assert!(closed.is_some(), "the oldest slow connection made room");
@@ -212,19 +208,10 @@ async fn past_the_connection_cap_only_probes_get_through() {
     .await;
     let _holders = [slow(addr).await, slow(addr).await];
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut probe = from_other(addr).await;
-    probe
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let (answer, _) = until_closed(&mut probe, Duration::from_secs(1)).await;
+    let probe = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let answer = ask_from_other(addr, probe, Duration::from_secs(1)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let mut other = from_other(addr).await;
-    other
-        .write_all(b"GET /open HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let (answer, _) = until_closed(&mut other, Duration::from_secs(1)).await;
+    let answer = ask_from_other(addr, OPEN, Duration::from_secs(1)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 1"),
