@@ -6,7 +6,7 @@ use orderflow_runtime::problem::PROBLEM_JSON;
 use orderflow_runtime::problem::codes::{self, Code};
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, Schema};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response, Schema};
 
 /// Declares the `bearer` security scheme (a JWT in `Authorization: Bearer`).
 pub struct BearerAuth;
@@ -29,7 +29,7 @@ impl Modify for BearerAuth {
 /// Adds the `Problem` schema, with the codes `service` can answer as the `code` enum, and makes
 /// every error response of every operation a problem+json document whose description lists the
 /// codes of its status. Every operation also gets the 500 that any request can meet, and one
-/// with a JSON body the 400 and 415 that [`crate::extract::ApiJson`] answers.
+/// that requires a JSON body the 400 and 415 that [`crate::extract::ApiJson`] answers.
 pub struct Problems {
     /// `"orders"` or `"inventory"`, as [`codes::Scope::includes`] names them.
     pub service: &'static str,
@@ -90,7 +90,11 @@ impl Modify for Problems {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                let has_body = operation.request_body.is_some();
+                // ApiJson answers 400 and 415 for a body the operation requires.
+                let has_body = matches!(
+                    &operation.request_body,
+                    Some(RefOr::T(body)) if body.required == Some(Required::True)
+                );
                 let responses = &mut operation.responses.responses;
                 let always: &[&str] = if has_body {
                     &["400", "415", "500"]

@@ -486,9 +486,15 @@ async fn operational_endpoints_and_openapi() {
         .json()
         .await
         .unwrap();
+    for action in ["confirm", "cancel", "process", "ship", "deliver"] {
+        let path = format!("/api/orders/{{id}}/{action}");
+        assert!(doc["paths"][&path]["post"].is_object(), "{path}: {doc}");
+    }
+    // Query parameters are documented as such, not as path segments.
+    let list = &doc["paths"]["/api/orders"]["get"]["parameters"];
     assert!(
-        doc["paths"]["/api/orders/{id}/{action}"]["post"].is_object(),
-        "{doc}"
+        list.as_array().unwrap().iter().all(|p| p["in"] == "query"),
+        "{list}"
     );
     assert!(doc["components"]["schemas"]["OrderDto"].is_object());
 }

@@ -82,6 +82,7 @@ pub async fn create_product(
 
 /// Query of `GET /api/products`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1 to 100 (default 20).

@@ -128,6 +128,7 @@ pub async fn get_order(
 
 /// Query of `GET /api/orders`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListParams {
     /// Only orders in this status.
@@ -182,48 +183,103 @@ pub async fn list_orders(
     Ok(axum::Json(body).into_response())
 }
 
-/// `POST /api/orders/{id}/{action}` with action confirm, cancel (owner or admin), process, ship
-/// or deliver (admin). `If-Match` makes the change conditional on the version read;
-/// `Idempotency-Key` makes a retry answer with what the first request committed.
-#[utoipa::path(post, path = "/api/orders/{id}/{action}",
-    params(("id" = Uuid, Path), ("action" = String, Path, description = "confirm, cancel, process, ship or deliver"),
-           ("If-Match" = Option<String>, Header, description = "ETag of the version the change is based on"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a retry answers 200 with the order as the first request left it, with `Idempotent-Replayed: true`")),
-    request_body(content = Option<CancelRequest>, description = "Only for cancel: the reason"),
-    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409), (status = 412), (status = 422, description = "Idempotency-Key used for another request"),
-              (status = 503, description = "Database unavailable; retry after Retry-After")),
+/// Declares the handler of one no-body action, `POST /api/orders/{id}/<action>`, with its
+/// OpenAPI path: one documented path per action, one body of code for all of them.
+macro_rules! action {
+    ($(#[$doc:meta])* $name:ident, $path:tt, $who:tt, $command:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, description = $who,
+            params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = IF_MATCH),
+                   ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
+            responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403),
+                      (status = 404), (status = 409), (status = 412), (status = 422), (status = 503)),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            State(state): State<ApiState>,
+            principal: Principal,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+        ) -> Result<Response, Problem> {
+            transition(&state, &principal, &id, $command, &headers).await
+        }
+    };
+}
+
+const IF_MATCH: &str = "ETag of the version the change is based on";
+const IDEMPOTENCY_KEY: &str = "Makes retries safe: a retry answers 200 with the order as the \
+     first request left it, with `Idempotent-Replayed: true`";
+
+action!(
+    /// `POST /api/orders/{id}/confirm`: the owner confirms a draft; inventory then reserves.
+    confirm, "/api/orders/{id}/confirm", "The owner (or an admin) confirms a draft order.",
+    Command::Confirm
+);
+action!(
+    /// `POST /api/orders/{id}/process`: an admin starts processing a confirmed order.
+    process, "/api/orders/{id}/process", "An admin starts processing a confirmed order.",
+    Command::StartProcessing
+);
+action!(
+    /// `POST /api/orders/{id}/ship`: an admin ships an order in processing.
+    ship, "/api/orders/{id}/ship", "An admin ships an order in processing.",
+    Command::Ship
+);
+action!(
+    /// `POST /api/orders/{id}/deliver`: an admin marks a shipped order delivered.
+    deliver, "/api/orders/{id}/deliver", "An admin marks a shipped order delivered.",
+    Command::Deliver
+);
+
+/// `POST /api/orders/{id}/cancel`: the owner or an admin cancels, with an optional reason.
+#[utoipa::path(post, path = "/api/orders/{id}/cancel",
+    description = "The owner or an admin cancels an order that has not shipped, with an optional reason.",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = IF_MATCH),
+           ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
+    request_body(content = Option<CancelRequest>, description = "The reason, shown to the customer"),
+    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403),
+              (status = 404), (status = 409), (status = 412), (status = 422), (status = 503)),
     security(("bearer" = [])))]
-pub async fn transition(
+pub async fn cancel(
     State(state): State<ApiState>,
     principal: Principal,
-    Path((id, action)): Path<(String, String)>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
-    let id = order_id(&id)?;
-    let command = match action.as_str() {
-        "confirm" => Command::Confirm,
-        "cancel" => Command::Cancel {
-            reason: cancel_reason(&body, &principal)?,
-        },
-        "process" => Command::StartProcessing,
-        "ship" => Command::Ship,
-        "deliver" => Command::Deliver,
-        _ => return Err(Problem::new(codes::ROUTE_NOT_FOUND).detail("No such resource.")),
-    };
+    let reason = cancel_reason(&body, &principal)?;
+    transition(
+        &state,
+        &principal,
+        &id,
+        Command::Cancel { reason },
+        &headers,
+    )
+    .await
+}
+
+/// Applies `command` to order `id`: processing, shipping and delivering are for admins.
+/// `If-Match` makes the change conditional on the version read; `Idempotency-Key` makes a
+/// retry answer with what the first request committed.
+async fn transition(
+    state: &ApiState,
+    principal: &Principal,
+    id: &str,
+    command: Command,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let id = order_id(id)?;
     let admin_only = matches!(
         command,
         Command::StartProcessing | Command::Ship | Command::Deliver
     );
     if admin_only {
-        orderflow_auth::require_admin(&principal)?;
+        orderflow_auth::require_admin(principal)?;
     }
-    let expected = if_match(&headers)?;
-    let key = idempotency_key(&headers)?;
+    let expected = if_match(headers)?;
+    let key = idempotency_key(headers)?;
     let (order, replay) = state
         .orders
-        .transition_with_key(&actor(&principal), id, &command, expected, key.as_deref())
+        .transition_with_key(&actor(principal), id, &command, expected, key.as_deref())
         .await?;
     let response = order_response(StatusCode::OK, &order);
     Ok(if replay { replayed(response) } else { response })

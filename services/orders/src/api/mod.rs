@@ -43,7 +43,11 @@ pub fn routes(state: ApiState) -> Router {
             post(handlers::create_order).get(handlers::list_orders),
         )
         .route("/api/orders/{id}", get(handlers::get_order))
-        .route("/api/orders/{id}/{action}", post(handlers::transition))
+        .route("/api/orders/{id}/confirm", post(handlers::confirm))
+        .route("/api/orders/{id}/cancel", post(handlers::cancel))
+        .route("/api/orders/{id}/process", post(handlers::process))
+        .route("/api/orders/{id}/ship", post(handlers::ship))
+        .route("/api/orders/{id}/deliver", post(handlers::deliver))
         .route(
             "/api/openapi.json",
             get(orderflow_service::openapi::document::<ApiDoc>),

@@ -14,7 +14,7 @@ const PROBLEMS: Problems = Problems { service: "orders" };
 #[derive(OpenApi)]
 #[openapi(
     info(title = "OrderFlow orders API", description = "Orders and their life cycle. Errors are RFC 9457 problem+json documents with a stable `code`."),
-    paths(handlers::create_order, handlers::list_orders, handlers::get_order, handlers::transition),
+    paths(handlers::create_order, handlers::list_orders, handlers::get_order, handlers::confirm, handlers::cancel, handlers::process, handlers::ship, handlers::deliver),
     components(schemas(dto::CreateOrderRequest, dto::LineRequestDto, dto::CancelRequest, dto::OrderDto, dto::OrderLineDto, dto::OrderListDto)),
     modifiers(&BearerAuth, &PROBLEMS)
 )]
