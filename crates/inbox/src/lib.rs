@@ -268,6 +268,16 @@ impl<H: Handler> Consumer<H> {
     /// Applies fetched `messages` (keeping them in progress meanwhile) and acks each one by its
     /// outcome.
     async fn settle(&self, messages: &[jetstream::Message]) -> Vec<Outcome> {
+        // Redeliveries are harmless (the inbox drops what it applied) but say that acks went
+        // missing: a replica died mid-batch, or a batch outlived the ack wait.
+        let redelivered = messages
+            .iter()
+            .filter(|m| m.info().is_ok_and(|info| info.delivered > 1))
+            .count();
+        if redelivered > 0 {
+            metrics::counter!("inbox_redeliveries_total", "consumer" => self.name.clone())
+                .increment(redelivered as u64);
+        }
         let outcomes = {
             let touch = move || async move {
                 for message in messages {

@@ -18,6 +18,7 @@
 mod app;
 pub mod errors;
 pub mod extract;
+pub mod http_metrics;
 pub mod openapi;
 pub mod outage;
 pub mod postgres;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-use crate::{Settings, postgres};
+use crate::{Settings, http_metrics, postgres};
 
 /// How long a stopping replica keeps publishing what its last requests committed; well inside
 /// the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
@@ -103,8 +103,9 @@ impl Service {
         Ok(Consumer::bind(&js, stream, durable, subjects, self.pool.clone(), handler).await?)
     }
 
-    /// `api` with health, readiness and metrics routes and request tracing. Starts the
-    /// readiness probe, so call it within a Tokio runtime.
+    /// `api`, its requests counted per route ([`http_metrics`]), with health, readiness and
+    /// metrics routes and request tracing. Starts the readiness probe, so call it within a
+    /// Tokio runtime.
     pub fn router(&self, api: Router) -> Router {
         // Without PostgreSQL no request can be served. Without NATS every request still is
         // (events wait in the outbox), so a broker outage only shows as degraded: taking the API
@@ -114,7 +115,8 @@ impl Service {
             Dependency::required(postgres::readiness_check(self.pool.clone())),
             Dependency::degrading(health::nats_check(self.nats.clone())),
         ]);
-        api.merge(readiness.routes(orderflow_runtime::metrics::install()))
+        api.route_layer(axum::middleware::from_fn(http_metrics::record))
+            .merge(readiness.routes(orderflow_runtime::metrics::install()))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(orderflow_runtime::telemetry::span_without_query)
