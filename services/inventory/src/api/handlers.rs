@@ -53,7 +53,7 @@ pub fn price(raw: &str) -> Result<Money, Problem> {
 
 /// `POST /api/products`: an Admin adds a product.
 #[utoipa::path(post, path = "/api/products", request_body = CreateProductRequest,
-    responses((status = 201, body = ProductDto), (status = 400), (status = 401), (status = 403),
+    responses((status = 201, description = "The new product; `Location` names it", body = ProductDto), (status = 400), (status = 401), (status = 403),
               (status = 409, description = "The sku is taken"), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn create_product(
@@ -93,7 +93,7 @@ pub struct ListQuery {
 
 /// `GET /api/products`: the catalog in sku order, a page at a time.
 #[utoipa::path(get, path = "/api/products", params(ListQuery),
-    responses((status = 200, body = ProductListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
+    responses((status = 200, description = "A page of products in sku order", body = ProductListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn list_products(
     State(state): State<ApiState>,
@@ -119,7 +119,7 @@ pub async fn list_products(
 
 /// `GET /api/products/{sku}`.
 #[utoipa::path(get, path = "/api/products/{sku}", params(("sku" = String, Path)),
-    responses((status = 200, body = ProductDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
+    responses((status = 200, description = "The product", body = ProductDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn get_product(
     State(state): State<ApiState>,
@@ -133,7 +133,7 @@ pub async fn get_product(
 /// `PATCH /api/products/{sku}`: an Admin changes name, price or threshold.
 #[utoipa::path(patch, path = "/api/products/{sku}", params(("sku" = String, Path)),
     request_body = UpdateProductRequest,
-    responses((status = 200, body = ProductDto), (status = 400), (status = 401), (status = 403),
+    responses((status = 200, description = "The product after the change", body = ProductDto), (status = 400), (status = 401), (status = 403),
               (status = 404), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn update_product(
@@ -164,7 +164,7 @@ pub async fn update_product(
 /// `POST /api/products/{sku}/stock-adjustments`: an Admin adds or removes units.
 #[utoipa::path(post, path = "/api/products/{sku}/stock-adjustments", params(("sku" = String, Path)),
     request_body = StockAdjustmentRequest,
-    responses((status = 200, body = StockAdjustmentDto), (status = 400), (status = 401),
+    responses((status = 200, description = "The adjustment and the new stock level", body = StockAdjustmentDto), (status = 400), (status = 401),
               (status = 403), (status = 404),
               (status = 409, description = "The level would go below zero"), (status = 422), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]

@@ -54,7 +54,7 @@ const IDEMPOTENT_REPLAYED: header::HeaderName =
 /// `POST /api/orders`: the caller places a draft order.
 #[utoipa::path(post, path = "/api/orders", request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = OrderDto), (status = 200, description = "Retry of an earlier request", body = OrderDto),
+    responses((status = 201, description = "The new draft order; `Location` names it", body = OrderDto), (status = 200, description = "Retry of an earlier request", body = OrderDto),
               (status = 400), (status = 401), (status = 422),
               (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
@@ -115,7 +115,7 @@ pub fn validate_lines(body: &CreateOrderRequest) -> Result<Vec<LineRequest>, Pro
 
 /// `GET /api/orders/{id}`.
 #[utoipa::path(get, path = "/api/orders/{id}", params(("id" = Uuid, Path)),
-    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
+    responses((status = 200, description = "The order; `ETag` is its version", body = OrderDto), (status = 400), (status = 401), (status = 404), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn get_order(
     State(state): State<ApiState>,
@@ -143,7 +143,7 @@ pub struct ListParams {
 
 /// `GET /api/orders`: the caller's orders, or everyone's for admins; newest first.
 #[utoipa::path(get, path = "/api/orders", params(ListParams),
-    responses((status = 200, body = OrderListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
+    responses((status = 200, description = "A page of orders, newest first", body = OrderListDto), (status = 400), (status = 401), (status = 503, description = "Database unavailable; retry after Retry-After")),
     security(("bearer" = [])))]
 pub async fn list_orders(
     State(state): State<ApiState>,
@@ -191,7 +191,7 @@ macro_rules! action {
         #[utoipa::path(post, path = $path, description = $who,
             params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = IF_MATCH),
                    ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
-            responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403),
+            responses((status = 200, description = "The order after the change; `ETag` is its new version", body = OrderDto), (status = 400), (status = 401), (status = 403),
                       (status = 404), (status = 409), (status = 412), (status = 422), (status = 503)),
             security(("bearer" = [])))]
         pub async fn $name(
@@ -236,7 +236,7 @@ action!(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = IF_MATCH),
            ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
     request_body(content = Option<CancelRequest>, description = "The reason, shown to the customer"),
-    responses((status = 200, body = OrderDto), (status = 400), (status = 401), (status = 403),
+    responses((status = 200, description = "The order after the change; `ETag` is its new version", body = OrderDto), (status = 400), (status = 401), (status = 403),
               (status = 404), (status = 409), (status = 412), (status = 422), (status = 503)),
     security(("bearer" = [])))]
 pub async fn cancel(

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use orderflow_monitoring::{check_dashboard, check_rules, recorded_metrics};
+use orderflow_published::{check_dashboard, check_rules, recorded_metrics};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

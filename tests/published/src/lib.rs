@@ -1,5 +1,8 @@
-//! Checks of `deploy/monitoring`, the Prometheus alert rules and the Grafana dashboard that
-//! operators load: without promtool or Grafana on the machine, a rule file or a panel whose
+//! Checks of what OrderFlow publishes for others to load. The REST services' OpenAPI documents
+//! are checked by this crate's tests with the OpenAPI Initiative's schema (`openapi-validator/`,
+//! a pinned npm package). This library checks `deploy/monitoring`, the Prometheus alert rules
+//! and the Grafana dashboard operators load: without promtool or Grafana on the machine, a rule
+//! file or a panel whose
 //! query names a metric that no longer exists would only fail on someone's pager. So: the files
 //! have the shape Prometheus and Grafana read, every expression parses as PromQL (the parser of
 //! GreptimeDB, which follows Prometheus' grammar), and every metric an expression names is one
