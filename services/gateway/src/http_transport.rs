@@ -26,11 +26,12 @@ use orderflow_runtime::serve::ConnectionAuth;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::endpoints::{self, Admitted};
+use crate::admission::{self, Admitted};
+use crate::http_ends::{HttpEnds, Polled};
 use crate::protocol::Frame;
-use crate::registry::{ConnectionHandle, Refused};
-use crate::session::{self, COALESCE_BYTES};
+use crate::registry::ConnectionHandle;
+use crate::session;
+use crate::state::AppState;
 use crate::transport::{HttpTransport, Transport};
 
 /// A long poll waits this long for frames before it answers empty (the client polls again).
@@ -43,88 +44,6 @@ const FORWARDED_POLL_WAIT: Duration = Duration::from_secs(3);
 const OUTBOUND_FRAMES: usize = 64;
 /// Client messages queued for the session.
 const INBOUND_BODIES: usize = 16;
-
-/// The HTTP handlers' ends of one connection (the session holds the others).
-pub struct HttpEnds {
-    /// Where POSTed bodies go; `None` once the client ended the connection (DELETE).
-    inbound: Mutex<Option<mpsc::Sender<Bytes>>>,
-    /// Long polling: the frames waiting for the next poll (one poll reads at a time).
-    polls: Option<tokio::sync::Mutex<mpsc::Receiver<Frame>>>,
-    /// Cancelled when the session ends: stops forwarding to this gateway.
-    ended: CancellationToken,
-}
-
-impl HttpEnds {
-    /// Hands a POSTed body to the session; `false` if the connection is gone.
-    async fn deliver(&self, body: Bytes) -> bool {
-        let sender = self
-            .inbound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match sender {
-            Some(sender) => sender.send(body).await.is_ok(),
-            None => false,
-        }
-    }
-
-    /// The client ends the connection: the session sees its transport close.
-    fn end(&self) {
-        self.inbound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-    }
-
-    /// Waits up to `wait` for frames and takes what is queued (one write's worth).
-    async fn poll(&self, wait: Duration) -> Polled {
-        let Some(polls) = &self.polls else {
-            return Polled::Closed;
-        };
-        let mut rx = polls.lock().await;
-        let first = match tokio::time::timeout(wait, rx.recv()).await {
-            Err(_) => return Polled::Empty,
-            Ok(None) => return Polled::Closed,
-            Ok(Some(frame)) => frame,
-        };
-        let mut frames = vec![first];
-        let mut bytes = frames[0].len();
-        while bytes < COALESCE_BYTES {
-            match rx.try_recv() {
-                Ok(frame) => {
-                    bytes += frame.len();
-                    frames.push(frame);
-                }
-                Err(_) => break,
-            }
-        }
-        Polled::Frames(Frame::concat(frames.iter()))
-    }
-}
-
-/// What a poll found.
-enum Polled {
-    Frames(Frame),
-    Empty,
-    Closed,
-}
-
-impl Polled {
-    fn into_response(self) -> Response {
-        match self {
-            Polled::Frames(Frame::Text(text)) => (
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                text.to_string(),
-            )
-                .into_response(),
-            Polled::Frames(Frame::Binary(data)) => {
-                ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
-            }
-            Polled::Empty => StatusCode::OK.into_response(),
-            Polled::Closed => StatusCode::NO_CONTENT.into_response(),
-        }
-    }
-}
 
 /// Which transport a new HTTP connection uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -140,7 +59,7 @@ async fn open(
     admitted: Admitted,
     kind: Kind,
 ) -> Result<Option<mpsc::Receiver<Frame>>, Response> {
-    let opening = endpoints::opening(state, &admitted)?;
+    let opening = admission::opening(state, &admitted)?;
     let (out_tx, out_rx) = mpsc::channel(OUTBOUND_FRAMES);
     let (in_tx, in_rx) = mpsc::channel(INBOUND_BODIES);
     let ended = CancellationToken::new();
@@ -159,16 +78,7 @@ async fn open(
         attach: std::sync::OnceLock::new(),
         http: Some(Arc::clone(&ends)),
     });
-    match state.registry.insert(
-        &id,
-        Arc::clone(&handle),
-        state.settings.max_connections_per_user,
-        endpoints::unix_now(),
-    ) {
-        Ok(()) => {}
-        Err(Refused::TooMany) => return Err(endpoints::too_many()),
-        Err(Refused::Taken) => return Err(endpoints::conflict()),
-    }
+    admission::register(state, &id, Arc::clone(&handle))?;
     // Subscribed before the client hears back, so its next request may land on any gateway.
     if let Err(error) = forward::own(state, &id, Arc::clone(&ends)).await {
         tracing::warn!(%error, "cannot subscribe for forwarded requests");
@@ -203,7 +113,7 @@ pub(crate) async fn event_stream(state: &AppState, admitted: Admitted) -> Respon
     // A second stream for the same id is refused by the registry (409).
     let frames = match open(state, admitted, Kind::EventStream).await {
         Ok(Some(frames)) => frames,
-        Ok(None) => return endpoints::conflict(),
+        Ok(None) => return admission::conflict(),
         Err(response) => return response,
     };
     let events = futures::stream::unfold(frames, |mut frames| async move {
@@ -271,7 +181,7 @@ pub(crate) async fn poll(state: &AppState, admitted: Admitted) -> Response {
         // connection is most likely a new one: its first poll, answered here. (The official
         // client cannot take anything but 200 for a first poll: in Node it throws from a
         // detached promise.)
-        forward::Answer::Unreachable if admitted.ticket.expires_at >= endpoints::unix_now() => {}
+        forward::Answer::Unreachable if admitted.ticket.expires_at >= admission::unix_now() => {}
         // The owner did not answer (it died with the poll): the client reconnects and resumes.
         forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
     }
@@ -289,7 +199,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+    let admitted = match admission::admit(&state, &connection, &uri, &headers, false).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -313,7 +223,7 @@ pub async fn send(
     if delivered {
         StatusCode::OK.into_response()
     } else {
-        endpoints::unknown_connection()
+        admission::unknown_connection()
     }
 }
 
@@ -324,7 +234,7 @@ pub async fn delete(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+    let admitted = match admission::admit(&state, &connection, &uri, &headers, false).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -333,7 +243,7 @@ pub async fn delete(
         Some(ends) => ends.end(),
         None => match forward::delete(&state, id).await {
             forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
-            forward::Answer::NoOwner => return endpoints::unknown_connection(),
+            forward::Answer::NoOwner => return admission::unknown_connection(),
             _ => {}
         },
     }
@@ -341,13 +251,10 @@ pub async fn delete(
 }
 
 fn nats_unavailable() -> Response {
-    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
-        .detail("The gateway cannot reach the gateway holding this connection; try again.")
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    admission::retry_soon(
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable")
+            .detail("The gateway cannot reach the gateway holding this connection; try again."),
+    )
 }
 
 /// Requests between gateways for connections another gateway owns.
