@@ -22,7 +22,7 @@ export const env = {
 };
 
 if (!env.a || !env.control) {
-  throw new Error("run through `cargo test -p orderflow-gateway --test signalr_client`");
+  throw new Error("run through `cargo test -p orderflow-gateway --test gateway signalr_client`");
 }
 
 /** Every token this suite hands out, for the log canary test. */

@@ -6,16 +6,15 @@
 //! suite publishes real protobuf events to JetStream. URLs, pids, log paths and the JWT settings
 //! reach Node through the child's environment.
 //!
-//! One command: `cargo test -p orderflow-gateway --test signalr_client`
+//! One command: `cargo test -p orderflow-gateway --test gateway signalr_client`
 //! (runs `npm ci` first when `node_modules` is missing).
-
-mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use async_nats::jetstream;
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +23,6 @@ use orderflow_auth::dev;
 use orderflow_events::orders::v1::OrderStatus;
 use orderflow_test_support::{NatsServer, discover, free_port};
 use serde_json::{Value, json};
-use support::*;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
