@@ -6,7 +6,8 @@
 //! live events, with nothing lost, repeated or reordered.
 //!
 //! Code tour: [`protocol`] (wire format) → [`endpoints`] (negotiate, upgrade,
-//! [`connection_token`]; the checks shared with [`http_transport`] are in `admission`) →
+//! [`connection_token`]; the checks shared with [`http_transport`] are in `admission`, its
+//! requests between gateways in `forward`) →
 //! [`session`] (one connection's life) → `socket` (the loop of one socket) → `hub` (hub
 //! methods) → `resume`, [`replay`] and [`history`] (what a reconnecting client missed), all
 //! writing through [`connection`] (the [`session::Session`]'s parts: [`outbound`], `liveness`,
@@ -26,6 +27,7 @@ pub mod connection_token;
 pub mod endpoints;
 pub mod error;
 pub mod feed;
+mod forward;
 pub mod groups;
 pub mod history;
 mod http_ends;
