@@ -45,6 +45,22 @@ async fn until_resumed(c: &mut RawClient) -> Vec<(String, Value)> {
     }
 }
 
+/// Two updates of `customer`'s `order`: confirmed, then processing; their sequences.
+async fn confirmed_then_processing(env: &Env, customer: Uuid, order: Uuid) -> (u64, u64) {
+    let confirmed = env
+        .order_update(customer, order, OrderStatus::Draft, OrderStatus::Confirmed)
+        .await;
+    let processing = env
+        .order_update(
+            customer,
+            order,
+            OrderStatus::Confirmed,
+            OrderStatus::Processing,
+        )
+        .await;
+    (confirmed, processing)
+}
+
 fn at(sequences: &[u64]) -> Vec<String> {
     sequences.iter().map(|s| format!("ORDERS:{s}")).collect()
 }
@@ -201,17 +217,7 @@ async fn the_resume_method_keeps_order_or_says_reload() {
     let alice = Uuid::now_v7();
     let jwt = token(alice, false);
     let order = Uuid::now_v7();
-    let seen = env
-        .order_update(alice, order, OrderStatus::Draft, OrderStatus::Confirmed)
-        .await;
-    let missed = env
-        .order_update(
-            alice,
-            order,
-            OrderStatus::Confirmed,
-            OrderStatus::Processing,
-        )
-        .await;
+    let (seen, missed) = confirmed_then_processing(&env, alice, order).await;
 
     let mut quiet = RawClient::connect(env.addr, &jwt).await;
     let (done, replayed) = quiet
@@ -247,17 +253,7 @@ async fn stateful_reattach_resends_unacknowledged_messages_without_duplicates() 
     let jwt = token(alice, false);
     let mut c = RawClient::connect_with(env.addr, &jwt, true).await;
     let order = Uuid::now_v7();
-    let s1 = env
-        .order_update(alice, order, OrderStatus::Draft, OrderStatus::Confirmed)
-        .await;
-    let s2 = env
-        .order_update(
-            alice,
-            order,
-            OrderStatus::Confirmed,
-            OrderStatus::Processing,
-        )
-        .await;
+    let (s1, s2) = confirmed_then_processing(&env, alice, order).await;
     assert_eq!(c.collect(WAIT).await.len(), 2);
     c.send_raw("{\"type\":8,\"sequenceId\":1}\u{1e}").await; // acknowledge only the first
     tokio::time::sleep(Duration::from_millis(100)).await;
