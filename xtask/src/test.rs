@@ -69,7 +69,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
             .args(&args.cargo_args),
     );
     // The official SignalR client suite runs inside `cargo test` (services/gateway/tests/
-    // signalr_client.rs launches it against real gateways); the web suite starts the whole
+    // gateway/signalr_client.rs launches it against real gateways); the web suite starts the whole
     // system itself through `cargo xtask up`.
     if root.join("web/package.json").exists() {
         suite(

@@ -27,105 +27,21 @@ use orderflow_runtime::serve::ConnectionAuth;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::endpoints::{self, Admitted};
+use crate::admission::{self, Admitted};
+use crate::forward;
+use crate::http_ends::{HttpEnds, Polled};
 use crate::protocol::Frame;
-use crate::registry::{ConnectionHandle, Refused};
-use crate::session::{self, COALESCE_BYTES};
+use crate::registry::ConnectionHandle;
+use crate::session;
+use crate::state::AppState;
 use crate::transport::{HttpTransport, Transport};
 
 /// A long poll waits this long for frames before it answers empty (the client polls again).
 pub const POLL_WAIT: Duration = Duration::from_secs(20);
-/// A poll forwarded to the owning gateway waits less: if the owner dies meanwhile, nothing
-/// tells the forwarding gateway but the request's timeout, and the client should learn soon
-/// (it then reconnects and resumes).
-const FORWARDED_POLL_WAIT: Duration = Duration::from_secs(3);
 /// Frames queued for a client between its polls, or ahead of its event stream.
 const OUTBOUND_FRAMES: usize = 64;
 /// Client messages queued for the session.
 const INBOUND_BODIES: usize = 16;
-
-/// The HTTP handlers' ends of one connection (the session holds the others).
-pub struct HttpEnds {
-    /// Where POSTed bodies go; `None` once the client ended the connection (DELETE).
-    inbound: Mutex<Option<mpsc::Sender<Bytes>>>,
-    /// Long polling: the frames waiting for the next poll (one poll reads at a time).
-    polls: Option<tokio::sync::Mutex<mpsc::Receiver<Frame>>>,
-    /// Cancelled when the session ends: stops forwarding to this gateway.
-    ended: CancellationToken,
-}
-
-impl HttpEnds {
-    /// Hands a POSTed body to the session; `false` if the connection is gone.
-    async fn deliver(&self, body: Bytes) -> bool {
-        let sender = self
-            .inbound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match sender {
-            Some(sender) => sender.send(body).await.is_ok(),
-            None => false,
-        }
-    }
-
-    /// The client ends the connection: the session sees its transport close.
-    fn end(&self) {
-        self.inbound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-    }
-
-    /// Waits up to `wait` for frames and takes what is queued (one write's worth).
-    async fn poll(&self, wait: Duration) -> Polled {
-        let Some(polls) = &self.polls else {
-            return Polled::Closed;
-        };
-        let mut rx = polls.lock().await;
-        let first = match tokio::time::timeout(wait, rx.recv()).await {
-            Err(_) => return Polled::Empty,
-            Ok(None) => return Polled::Closed,
-            Ok(Some(frame)) => frame,
-        };
-        let mut frames = vec![first];
-        let mut bytes = frames[0].len();
-        while bytes < COALESCE_BYTES {
-            match rx.try_recv() {
-                Ok(frame) => {
-                    bytes += frame.len();
-                    frames.push(frame);
-                }
-                Err(_) => break,
-            }
-        }
-        Polled::Frames(Frame::concat(frames.iter()))
-    }
-}
-
-/// What a poll found.
-enum Polled {
-    Frames(Frame),
-    Empty,
-    Closed,
-}
-
-impl Polled {
-    fn into_response(self) -> Response {
-        match self {
-            Polled::Frames(Frame::Text(text)) => (
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                text.to_string(),
-            )
-                .into_response(),
-            Polled::Frames(Frame::Binary(data)) => {
-                ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
-            }
-            Polled::Empty => StatusCode::OK.into_response(),
-            Polled::Closed => StatusCode::NO_CONTENT.into_response(),
-        }
-    }
-}
 
 /// Which transport a new HTTP connection uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,7 +57,7 @@ async fn open(
     admitted: Admitted,
     kind: Kind,
 ) -> Result<Option<mpsc::Receiver<Frame>>, Response> {
-    let opening = endpoints::opening(state, &admitted)?;
+    let opening = admission::opening(state, &admitted)?;
     let (out_tx, out_rx) = mpsc::channel(OUTBOUND_FRAMES);
     let (in_tx, in_rx) = mpsc::channel(INBOUND_BODIES);
     let ended = CancellationToken::new();
@@ -160,16 +76,7 @@ async fn open(
         attach: std::sync::OnceLock::new(),
         http: Some(Arc::clone(&ends)),
     });
-    match state.registry.insert(
-        &id,
-        Arc::clone(&handle),
-        state.settings.max_connections_per_user,
-        endpoints::unix_now(),
-    ) {
-        Ok(()) => {}
-        Err(Refused::TooMany) => return Err(endpoints::too_many()),
-        Err(Refused::Taken) => return Err(endpoints::conflict()),
-    }
+    admission::register(state, &id, Arc::clone(&handle))?;
     // Subscribed before the client hears back, so its next request may land on any gateway.
     if let Err(error) = forward::own(state, &id, Arc::clone(&ends)).await {
         tracing::warn!(%error, "cannot subscribe for forwarded requests");
@@ -202,7 +109,7 @@ pub(crate) async fn event_stream(state: &AppState, admitted: Admitted) -> Respon
     // A second stream for the same id is refused by the registry (409).
     let frames = match open(state, admitted, Kind::EventStream).await {
         Ok(Some(frames)) => frames,
-        Ok(None) => return endpoints::conflict(),
+        Ok(None) => return admission::conflict(),
         Err(response) => return response,
     };
     let events = futures::stream::unfold(frames, |mut frames| async move {
@@ -270,7 +177,7 @@ pub(crate) async fn poll(state: &AppState, admitted: Admitted) -> Response {
         // connection is most likely a new one: its first poll, answered here. (The official
         // client cannot take anything but 200 for a first poll: in Node it throws from a
         // detached promise.)
-        forward::Answer::Unreachable if admitted.ticket.expires_at >= endpoints::unix_now() => {}
+        forward::Answer::Unreachable if admitted.ticket.expires_at >= admission::unix_now() => {}
         // The owner did not answer (it died with the poll): the client reconnects and resumes.
         forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
     }
@@ -288,7 +195,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+    let admitted = match admission::admit(&state, &connection, &uri, &headers, false).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -312,7 +219,7 @@ pub async fn send(
     if delivered {
         StatusCode::OK.into_response()
     } else {
-        endpoints::unknown_connection()
+        admission::unknown_connection()
     }
 }
 
@@ -323,7 +230,7 @@ pub async fn delete(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = match endpoints::admit(&state, &connection, &uri, &headers, false).await {
+    let admitted = match admission::admit(&state, &connection, &uri, &headers, false).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -332,7 +239,7 @@ pub async fn delete(
         Some(ends) => ends.end(),
         None => match forward::delete(&state, id).await {
             forward::Answer::Unreachable | forward::Answer::Failed => return nats_unavailable(),
-            forward::Answer::NoOwner => return endpoints::unknown_connection(),
+            forward::Answer::NoOwner => return admission::unknown_connection(),
             _ => {}
         },
     }
@@ -340,158 +247,10 @@ pub async fn delete(
 }
 
 fn nats_unavailable() -> Response {
-    let mut response = Problem::new(codes::NATS_UNAVAILABLE)
-        .detail("The gateway cannot reach the gateway holding this connection; try again.")
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
-/// Requests between gateways for connections another gateway owns.
-mod forward {
-    use super::*;
-
-    fn subject(id: &str, what: &str) -> String {
-        format!("orderflow.gateway.connection.{id}.{what}")
-    }
-
-    /// Header on a poll's answer: `frames`, `empty` or `closed`; on others: `ok` or `gone`.
-    const OUTCOME: &str = "Orderflow-Outcome";
-
-    /// What the owner answered.
-    pub(super) enum Answer {
-        Polled(Polled),
-        Delivered,
-        Gone,
-        NoOwner,
-        /// NATS is not connected: nobody could be asked.
-        Unreachable,
-        /// The request failed or timed out.
-        Failed,
-    }
-
-    /// Serves forwarded requests for connection `id` until it ends.
-    pub(super) async fn own(
-        state: &AppState,
-        id: &str,
-        ends: Arc<HttpEnds>,
-    ) -> Result<(), async_nats::Error> {
-        let mut requests = state.nats.subscribe(subject(id, "*")).await?;
-        // The server has the subscription before anyone can be told about the connection.
-        // Not while NATS is away: a flush then waits for ever, and the client resubscribes
-        // on its own when the connection comes back.
-        if connected(state) {
-            state.nats.flush().await?;
-        }
-        let nats = state.nats.clone();
-        let ended = ends.ended.clone();
-        tokio::spawn(async move {
-            loop {
-                let request = tokio::select! {
-                    () = ended.cancelled() => break,
-                    request = requests.next() => match request {
-                        Some(request) => request,
-                        None => break,
-                    },
-                };
-                let Some(reply) = request.reply.clone() else {
-                    continue;
-                };
-                // Polls wait: answer each on its own task so sends are not held up.
-                let (nats, ends) = (nats.clone(), Arc::clone(&ends));
-                tokio::spawn(async move {
-                    let (outcome, payload) = answer(&ends, &request).await;
-                    let mut headers = async_nats::HeaderMap::new();
-                    headers.insert(OUTCOME, outcome);
-                    let _ = nats.publish_with_headers(reply, headers, payload).await;
-                });
-            }
-            let _ = requests.unsubscribe().await;
-        });
-        Ok(())
-    }
-
-    async fn answer(ends: &HttpEnds, request: &async_nats::Message) -> (&'static str, Bytes) {
-        let what = request.subject.rsplit('.').next().unwrap_or_default();
-        match what {
-            "send" if ends.deliver(request.payload.clone()).await => ("ok", Bytes::new()),
-            "delete" => {
-                ends.end();
-                ("ok", Bytes::new())
-            }
-            "poll" => match ends.poll(FORWARDED_POLL_WAIT).await {
-                Polled::Frames(Frame::Text(text)) => ("text", Bytes::from(text.to_string())),
-                Polled::Frames(Frame::Binary(data)) => ("binary", data),
-                Polled::Empty => ("empty", Bytes::new()),
-                Polled::Closed => ("closed", Bytes::new()),
-            },
-            _ => ("gone", Bytes::new()),
-        }
-    }
-
-    fn connected(state: &AppState) -> bool {
-        state.nats.connection_state() == async_nats::connection::State::Connected
-    }
-
-    async fn ask(state: &AppState, id: &str, what: &str, payload: Bytes, wait: Duration) -> Answer {
-        // Requests made while NATS is away would only wait for their timeout.
-        if !connected(state) {
-            return Answer::Unreachable;
-        }
-        let request = async_nats::Request::new()
-            .payload(payload)
-            .timeout(Some(wait));
-        let message = match state.nats.send_request(subject(id, what), request).await {
-            Ok(message) => message,
-            Err(error) => {
-                return match error.kind() {
-                    async_nats::RequestErrorKind::NoResponders => Answer::NoOwner,
-                    _ => {
-                        tracing::warn!(%error, what, "forwarding to the owning gateway failed");
-                        Answer::Failed
-                    }
-                };
-            }
-        };
-        let outcome = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(OUTCOME))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        match outcome.as_str() {
-            "ok" => Answer::Delivered,
-            "text" => match axum::extract::ws::Utf8Bytes::try_from(message.payload) {
-                Ok(text) => Answer::Polled(Polled::Frames(Frame::Text(text))),
-                Err(_) => Answer::Failed,
-            },
-            "binary" => Answer::Polled(Polled::Frames(Frame::Binary(message.payload))),
-            "empty" => Answer::Polled(Polled::Empty),
-            "closed" => Answer::Gone,
-            _ => Answer::Gone,
-        }
-    }
-
-    pub(super) async fn send(state: &AppState, id: &str, body: Bytes) -> Answer {
-        ask(state, id, "send", body, Duration::from_secs(5)).await
-    }
-
-    pub(super) async fn poll(state: &AppState, id: &str) -> Answer {
-        ask(
-            state,
-            id,
-            "poll",
-            Bytes::new(),
-            FORWARDED_POLL_WAIT + Duration::from_secs(1),
-        )
-        .await
-    }
-
-    pub(super) async fn delete(state: &AppState, id: &str) -> Answer {
-        ask(state, id, "delete", Bytes::new(), Duration::from_secs(5)).await
-    }
+    admission::retry_soon(
+        Problem::new(codes::NATS_UNAVAILABLE)
+            .detail("The gateway cannot reach the gateway holding this connection; try again."),
+    )
 }
 
 #[cfg(test)]

@@ -6,29 +6,46 @@
 //! live events, with nothing lost, repeated or reordered.
 //!
 //! Code tour: [`protocol`] (wire format) → [`endpoints`] (negotiate, upgrade,
-//! [`connection_token`]) → [`session`] and `socket` (one connection) → [`feed`] (NATS, gaps,
-//! [`window`]) → [`groups`] (fan-out) → [`stored`] and [`translate`] (events to hub messages) →
-//! `resume`, [`replay`] and [`history`] (what a reconnecting client missed) → `hub` (hub
-//! methods) → [`app`] (wiring, drain).
+//! [`connection_token`]; the checks shared with [`http_transport`] are in `admission`, its
+//! requests between gateways in `forward`) →
+//! [`session`] (one connection's life) → `socket` (the loop of one socket) → `hub` (hub
+//! methods) → `resume`, [`replay`] and [`history`] (what a reconnecting client missed), all
+//! writing through [`connection`] (the [`session::Session`]'s parts: [`outbound`], `liveness`,
+//! `inbound`) → [`feed`] (NATS, gaps, [`window`]) → [`groups`] (fan-out) → [`stored`] and
+//! [`translate`] (events to hub messages) → [`app`] (wiring, drain; [`state`] is what every
+//! handler shares).
+//!
+//! Modules only use modules below them, so the module graph has no cycle: for data going out,
+//! NATS → feed → groups → the connection's queue → socket → transport; for what comes in,
+//! socket → hub → resume. Nothing calls back up.
 
+mod admission;
 pub mod app;
 pub mod config;
+pub mod connection;
 pub mod connection_token;
 pub mod endpoints;
 pub mod error;
 pub mod feed;
+mod forward;
 pub mod groups;
 pub mod history;
+mod http_ends;
 pub mod http_transport;
 mod hub;
+mod inbound;
+mod liveness;
 pub mod metrics;
 mod nats;
+pub mod outbound;
+mod positions;
 pub mod protocol;
 pub mod registry;
 pub mod replay;
 mod resume;
 pub mod session;
 mod socket;
+pub mod state;
 pub mod stateful;
 pub mod stored;
 pub mod translate;
@@ -39,7 +56,7 @@ pub mod window;
 pub mod fuzzing {
     //! Private parsers re-exported for the fuzz targets in `fuzz/` (the `Resume` hub method's
     //! arguments and the hub URL's `resume=` list). Not an API: it may change with any commit.
-    pub use crate::resume::{parse_position_list, parse_positions};
+    pub use crate::positions::{parse_position_list, parse_positions};
 }
 
 pub use app::{Gateway, HUB_PATH};

@@ -34,7 +34,7 @@ pub struct ConnectionHandle {
     /// and a channel costs half a KiB.
     pub attach: OnceLock<AttachSender>,
     /// The HTTP handlers' ends of a Server-Sent Events or long-polling connection.
-    pub http: Option<Arc<crate::http_transport::HttpEnds>>,
+    pub http: Option<Arc<crate::http_ends::HttpEnds>>,
 }
 
 /// Why a connection could not be registered.

@@ -2,6 +2,9 @@
 //! keep-alive pings, stateful acks, the client timeout, token expiry, slow-consumer kicks and
 //! drain. One task per connection and no timers when idle beyond one sleep keep idle
 //! connections cheap.
+//!
+//! Inbound data flows up from here: hub invocations go to `hub`. Outbound data comes down from
+//! the groups through the connection's queue and is written through [`Session`]'s writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,22 +12,16 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Message;
 use tokio::time::Instant as TokioInstant;
 
+use crate::connection::{Flow, Outcome, SendFailure, Session};
 use crate::error::GatewayError;
 use crate::metrics as m;
-use crate::protocol::{Frame, HubMessage};
+use crate::protocol::HubMessage;
 use crate::registry::{Attach, AttachReceiver};
-use crate::session::{COALESCE_BYTES, Outcome, SendFailure, Session};
 use crate::translate::Delivery;
 use crate::transport::Transport;
 
 /// How often a stateful connection acknowledges what it received (the .NET server: 1 s).
 const ACK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// What handling inbound data asks the loop to do.
-pub(crate) enum Flow {
-    Continue,
-    Stop(Outcome),
-}
 
 /// The next re-attached socket of a stateful connection; never, for any other.
 async fn next_attach(attach_rx: &mut Option<AttachReceiver>) -> Option<Box<Attach>> {
@@ -38,14 +35,16 @@ impl Session {
     fn next_deadline(&self) -> TokioInstant {
         let s = &self.app.settings;
         let now = Instant::now();
-        let mut deadline = self.last_sent + s.keep_alive;
-        if self.client_pinged {
-            deadline = deadline.min(self.last_received + s.client_timeout);
-        }
-        if self.buffer.as_ref().is_some_and(|b| b.ack_pending()) {
+        let mut deadline = self.liveness.deadline(s.keep_alive, s.client_timeout);
+        if self
+            .outbound
+            .buffer
+            .as_ref()
+            .is_some_and(|b| b.ack_pending())
+        {
             deadline = deadline.min(now + ACK_INTERVAL);
         }
-        let expiry: std::time::SystemTime = self.principal.expires_at.into();
+        let expiry: std::time::SystemTime = self.identity.principal.expires_at.into();
         match expiry.duration_since(std::time::SystemTime::now()) {
             Ok(left) => deadline = deadline.min(now + left),
             Err(_) => deadline = now,
@@ -64,7 +63,7 @@ impl Session {
         if self.app.shutdown.is_cancelled() {
             return self.close(socket, Some("Server shutting down"), true).await;
         }
-        let signal = Arc::clone(&self.member.signal);
+        let signal = Arc::clone(&self.outbound.member.signal);
         // One timer per socket, not one per turn of the loop (each would register with the
         // timer wheel, which showed in the profile under load).
         let mut armed = self.next_deadline();
@@ -77,7 +76,7 @@ impl Session {
                     if self.app.shutdown.is_cancelled() {
                         return self.close(socket, Some("Server shutting down"), true).await;
                     }
-                    tracing::info!(connection = %self.opening.connection_id, "connection kicked: too slow, or missed events are gone");
+                    tracing::info!(connection = %self.identity.opening.connection_id, "connection kicked: too slow, or missed events are gone");
                     return self.close(socket, Some("Too slow: reconnect and resume"), true).await;
                 }
                 Some(attach) = next_attach(attach_rx) => {
@@ -95,7 +94,7 @@ impl Session {
                         timer.as_mut().reset(armed);
                     }
                 }
-                Some(delivery) = self.rx.recv() => {
+                Some(delivery) = self.outbound.rx.recv() => {
                     // Sending only moves the keep-alive later: the timer may fire early, finds
                     // nothing due and is re-armed. One deadline per connection, not per write.
                     if let Err(failure) = self.deliver_queued(socket, delivery).await {
@@ -119,20 +118,7 @@ impl Session {
         socket: &mut Transport,
         first: Arc<Delivery>,
     ) -> Result<(), SendFailure> {
-        let mut batch = std::mem::take(&mut self.outgoing);
-        let mut bytes = 0;
-        let mut next = Some(first);
-        while let Some(delivery) = next {
-            if self.admit(&delivery) {
-                bytes += delivery.frame.len();
-                batch.push(delivery);
-            }
-            next = if bytes < COALESCE_BYTES {
-                self.rx.try_recv().ok()
-            } else {
-                None
-            };
-        }
+        let batch = self.outbound.take_batch(first);
         let sent = self.send_deliveries(socket, &batch).await;
         if sent.is_ok() {
             let meters = &self.app.meters;
@@ -144,50 +130,31 @@ impl Session {
                     .record(now.duration_since(delivery.received_at).as_secs_f64());
             }
         }
-        batch.clear();
-        self.outgoing = batch;
+        self.outbound.recycle(batch);
         sent
-    }
-
-    pub(crate) async fn on_send_failure(
-        &mut self,
-        socket: &mut Transport,
-        failure: SendFailure,
-    ) -> Outcome {
-        match failure {
-            SendFailure::Socket => Outcome::Lost,
-            SendFailure::BufferFull => {
-                metrics::counter!(m::SLOW_CONSUMER_CLOSES).increment(1);
-                self.close(
-                    socket,
-                    Some("Too many unacknowledged messages: reconnect and resume"),
-                    true,
-                )
-                .await
-            }
-        }
     }
 
     async fn on_timer(&mut self, socket: &mut Transport) -> Flow {
         let now = Instant::now();
         let s = &self.app.settings;
-        if self.principal.expires_at <= time::OffsetDateTime::now_utc() {
+        if self.identity.principal.expires_at <= time::OffsetDateTime::now_utc() {
             return Flow::Stop(self.close(socket, Some("Token expired"), true).await);
         }
-        if self.client_pinged && now.duration_since(self.last_received) >= s.client_timeout {
-            tracing::debug!(connection = %self.opening.connection_id, "client timeout");
+        if self.liveness.client_timed_out(now, s.client_timeout) {
+            tracing::debug!(connection = %self.identity.opening.connection_id, "client timeout");
             return Flow::Stop(Outcome::Lost);
         }
-        if let Some(sequence_id) = self.buffer.as_mut().and_then(|b| b.take_ack())
+        let protocol = self.identity.protocol;
+        if let Some(sequence_id) = self.outbound.buffer.as_mut().and_then(|b| b.take_ack())
             && self
-                .send_raw(socket, self.protocol.ack(sequence_id))
+                .send_raw(socket, protocol.ack(sequence_id))
                 .await
                 .is_err()
         {
             return Flow::Stop(Outcome::Lost);
         }
-        if now.duration_since(self.last_sent) >= self.app.settings.keep_alive
-            && self.send_raw(socket, self.protocol.ping()).await.is_err()
+        if self.liveness.ping_due(now, self.app.settings.keep_alive)
+            && self.send_raw(socket, protocol.ping()).await.is_err()
         {
             return Flow::Stop(Outcome::Lost);
         }
@@ -196,7 +163,7 @@ impl Session {
 
     async fn protocol_error(&mut self, socket: &mut Transport, error: &GatewayError) -> Flow {
         metrics::counter!(m::PROTOCOL_ERRORS).increment(1);
-        tracing::info!(connection = %self.opening.connection_id, %error, "protocol error: closing connection");
+        tracing::info!(connection = %self.identity.opening.connection_id, %error, "protocol error: closing connection");
         Flow::Stop(self.close(socket, Some(&error.to_string()), false).await)
     }
 
@@ -226,12 +193,12 @@ impl Session {
             Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => message,
             Some(Ok(Message::Close(_))) => return Flow::Stop(Outcome::Lost),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                self.last_received = Instant::now();
+                self.liveness.received(Instant::now());
                 return Flow::Continue;
             }
         };
-        self.last_received = Instant::now();
-        let messages = match self.protocol.parse(&message) {
+        self.liveness.received(Instant::now());
+        let messages = match self.identity.protocol.parse(&message) {
             Ok(messages) => messages,
             Err(error) => return self.protocol_error(socket, &error).await,
         };
@@ -244,11 +211,11 @@ impl Session {
     }
 
     async fn on_message(&mut self, socket: &mut Transport, message: HubMessage) -> Flow {
-        if self.awaiting_sequence {
+        if self.inbound.awaiting_sequence {
             // After a re-attach everything before the client's Sequence is stale (docs/signalr-wire.md).
             if let HubMessage::Sequence { sequence_id } = message {
-                self.awaiting_sequence = false;
-                if let Some(buffer) = &mut self.buffer
+                self.inbound.awaiting_sequence = false;
+                if let Some(buffer) = &mut self.outbound.buffer
                     && let Err(error) = buffer.client_sequence(sequence_id)
                 {
                     return self.protocol_error(socket, &error).await;
@@ -257,14 +224,14 @@ impl Session {
             return Flow::Continue;
         }
         if message.is_sequenced()
-            && let Some(buffer) = &mut self.buffer
+            && let Some(buffer) = &mut self.outbound.buffer
             && !buffer.accept_inbound()
         {
             return Flow::Continue;
         }
         match message {
             HubMessage::Ping => {
-                self.client_pinged = true;
+                self.liveness.client_pinged();
                 Flow::Continue
             }
             HubMessage::Close { .. } => {
@@ -274,7 +241,7 @@ impl Session {
                 Flow::Stop(Outcome::Ended)
             }
             HubMessage::Ack { sequence_id } => {
-                if let Some(buffer) = &mut self.buffer {
+                if let Some(buffer) = &mut self.outbound.buffer {
                     buffer.ack(sequence_id);
                 }
                 Flow::Continue
@@ -299,6 +266,7 @@ impl Session {
             }
             HubMessage::StreamInvocation { invocation_id, .. } => {
                 let frame = self
+                    .identity
                     .protocol
                     .completion_error(&invocation_id, "Streaming methods are not supported.");
                 self.reply(socket, frame).await
@@ -307,14 +275,6 @@ impl Session {
             | HubMessage::Completion { .. }
             | HubMessage::CancelInvocation { .. }
             | HubMessage::Unknown { .. } => Flow::Continue,
-        }
-    }
-
-    /// Sends a Completion (sequenced) and maps failures to the loop's outcome.
-    pub(crate) async fn reply(&mut self, socket: &mut Transport, frame: Frame) -> Flow {
-        match self.send_sequenced(socket, frame).await {
-            Ok(()) => Flow::Continue,
-            Err(failure) => Flow::Stop(self.on_send_failure(socket, failure).await),
         }
     }
 }

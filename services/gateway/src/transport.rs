@@ -12,6 +12,10 @@ use tokio_util::sync::DropGuard;
 
 use crate::protocol::{Frame, Protocol};
 
+/// Messages queued for a connection are written together up to about this many bytes: one
+/// write per burst rather than one per message, yet small enough not to hold up the first.
+pub(crate) const COALESCE_BYTES: usize = 64 * 1024;
+
 /// A client connection's transport.
 // Not boxed: nearly every connection is a WebSocket, and boxing it would only add an
 // allocation to each.

@@ -4,6 +4,7 @@
 // fail-over check itself (`failsOverAndResumes`), run for every protocol and transport.
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
+import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import * as signalR from "@microsoft/signalr";
@@ -22,11 +23,16 @@ export const env = {
 };
 
 if (!env.a || !env.control) {
-  throw new Error("run through `cargo test -p orderflow-gateway --test signalr_client`");
+  throw new Error("run through `cargo test -p orderflow-gateway --test gateway signalr_client`");
 }
 
-/** Every token this suite hands out, for the log canary test. */
+/** Every token this suite hands out. */
 export const issuedTokens = [];
+/**
+ * The launcher's file of issued tokens: it checks, after the whole suite, that no gateway log
+ * holds any of them, whatever order the test files ran in.
+ */
+const issuedTokensFile = process.env.ISSUED_TOKENS_FILE;
 
 const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 
@@ -35,6 +41,7 @@ export function sign(header, claims, secret = env.secret) {
   const sig = crypto.createHmac("sha256", secret).update(body).digest("base64url");
   const token = `${body}.${sig}`;
   issuedTokens.push(token);
+  if (issuedTokensFile) fs.appendFileSync(issuedTokensFile, `${token}\n`);
   return token;
 }
 

@@ -1,12 +1,10 @@
 //! Limits and liveness: per-user connection cap, invocation rate limit, server pings when idle,
 //! the client timeout, and the Prometheus metrics.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -14,11 +12,11 @@ async fn per_user_connection_cap() {
     let env = Env::start_with(|s| s.max_connections_per_user = 2).await;
     let user = Uuid::now_v7();
     let jwt = token(user, false);
-    let early: serde_json::Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
+    let early = connection_token(env.addr, &jwt).await;
     let _a = RawClient::connect(env.addr, &jwt).await;
     let _b = RawClient::connect(env.addr, &jwt).await;
     assert_eq!(negotiate(env.addr, &jwt, false).await.status(), 429);
-    let q = format!("id={}", early["connectionToken"].as_str().unwrap());
+    let q = format!("id={early}");
     assert_eq!(
         open_socket(env.addr, &q, Some(&jwt), None).await.err(),
         Some(429),
@@ -73,12 +71,7 @@ async fn idle_connections_get_pings_and_silent_clients_time_out() {
     })
     .await;
     assert!(closed.is_ok(), "silent client was disconnected");
-    let state = env.state.clone();
-    eventually(|| {
-        let s = state.clone();
-        async move { s.registry.is_empty() }
-    })
-    .await;
+    until(&env.state, |s| s.registry.is_empty()).await;
 }
 
 #[tokio::test]
@@ -86,20 +79,13 @@ async fn metrics_and_health_endpoints() {
     let env = Env::start().await;
     let _c = RawClient::connect(env.addr, &token(Uuid::now_v7(), false)).await;
     let base = format!("http://{}", env.addr);
-    assert_eq!(
-        reqwest::get(format!("{base}/healthz"))
+    for probe in ["healthz", "readyz"] {
+        let status = reqwest::get(format!("{base}/{probe}"))
             .await
             .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        reqwest::get(format!("{base}/readyz"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+            .status();
+        assert_eq!(status, 200, "{probe}");
+    }
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()

@@ -3,16 +3,13 @@
 //! the `Resume` method's ordering rule, stateful re-attach with buffered replay, slow
 //! consumers, and the drain.
 
-mod support;
-
 use std::time::Duration;
 
-use orderflow_events::Event;
+use crate::support::*;
 use orderflow_events::orders::v1::OrderStatus;
 use orderflow_gateway::protocol::StreamName;
 use orderflow_gateway::stored::Interest;
 use serde_json::{Value, json};
-use support::*;
 use uuid::Uuid;
 
 /// Long enough for deliveries on a loaded 2-core machine; quiet periods prove absence.
@@ -24,24 +21,10 @@ fn positions(got: &[(String, Value)]) -> Vec<String> {
         .collect()
 }
 
-fn alice_changed(alice: Uuid, order: Uuid, old: OrderStatus, new: OrderStatus) -> impl Event {
-    status_changed(alice, order, "ORD-1", old, new)
-}
-
 /// Someone else's order update: traffic a customer's resume must not have to read.
 async fn someone_elses(env: &Env, n: usize) {
     for _ in 0..n {
-        publish(
-            &env.js,
-            &status_changed(
-                Uuid::now_v7(),
-                Uuid::now_v7(),
-                "ORD-X",
-                OrderStatus::Draft,
-                OrderStatus::Confirmed,
-            ),
-        )
-        .await;
+        env.new_order_update(Uuid::now_v7()).await;
     }
 }
 
@@ -62,6 +45,22 @@ async fn until_resumed(c: &mut RawClient) -> Vec<(String, Value)> {
     }
 }
 
+/// Two updates of `customer`'s `order`: confirmed, then processing; their sequences.
+async fn confirmed_then_processing(env: &Env, customer: Uuid, order: Uuid) -> (u64, u64) {
+    let confirmed = env
+        .order_update(customer, order, OrderStatus::Draft, OrderStatus::Confirmed)
+        .await;
+    let processing = env
+        .order_update(
+            customer,
+            order,
+            OrderStatus::Confirmed,
+            OrderStatus::Processing,
+        )
+        .await;
+    (confirmed, processing)
+}
+
 fn at(sequences: &[u64]) -> Vec<String> {
     sequences.iter().map(|s| format!("ORDERS:{s}")).collect()
 }
@@ -73,11 +72,9 @@ async fn a_resume_in_the_url_replays_exactly_what_was_missed_then_goes_live_on_a
     let order = Uuid::now_v7();
     let jwt = token(alice, false);
     let mut c = RawClient::connect(env.addr, &jwt).await;
-    let first = publish(
-        &env.js,
-        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
-    )
-    .await;
+    let first = env
+        .order_update(alice, order, OrderStatus::Draft, OrderStatus::Confirmed)
+        .await;
     assert_eq!(positions(&c.collect(WAIT).await), at(&[first]));
     drop(c);
 
@@ -86,29 +83,23 @@ async fn a_resume_in_the_url_replays_exactly_what_was_missed_then_goes_live_on_a
     let mut missed = Vec::new();
     someone_elses(&env, 20).await;
     missed.push(
-        publish(
-            &env.js,
-            &alice_changed(
-                alice,
-                order,
-                OrderStatus::Confirmed,
-                OrderStatus::Processing,
-            ),
+        env.order_update(
+            alice,
+            order,
+            OrderStatus::Confirmed,
+            OrderStatus::Processing,
         )
         .await,
     );
     publish(&env.js, &created(alice, Uuid::now_v7(), "ORD-2", 500)).await;
     someone_elses(&env, 20).await;
     missed.push(
-        publish(
-            &env.js,
-            &alice_changed(alice, order, OrderStatus::Processing, OrderStatus::Shipped),
-        )
-        .await,
+        env.order_update(alice, order, OrderStatus::Processing, OrderStatus::Shipped)
+            .await,
     );
 
     // Negotiate with the first gateway, connect to a second that has just started.
-    let (b, _state_b, _stop_b, _done_b) = start_gateway(settings(env.nats.url())).await;
+    let (b, _state_b, _stop_b, _done_b) = env.another_gateway(|_| {}).await;
     let mut c =
         RawClient::connect_to(env.addr, b, &jwt, false, &format!("resume=ORDERS:{first}")).await;
     let got = until_resumed(&mut c).await;
@@ -116,11 +107,9 @@ async fn a_resume_in_the_url_replays_exactly_what_was_missed_then_goes_live_on_a
     assert_eq!(positions(replayed), at(&missed));
     assert_eq!(resumed.1, json!({"status": "ok", "replayed": 2}));
 
-    let live = publish(
-        &env.js,
-        &alice_changed(alice, order, OrderStatus::Shipped, OrderStatus::Delivered),
-    )
-    .await;
+    let live = env
+        .order_update(alice, order, OrderStatus::Shipped, OrderStatus::Delivered)
+        .await;
     assert_eq!(positions(&c.collect(WAIT).await), at(&[live]), "live, once");
     // A second resume repeats nothing.
     let (again, dup) = c.invoke("Resume", json!([format!("ORDERS:{first}")])).await;
@@ -135,25 +124,20 @@ async fn older_events_come_from_the_stream_without_a_consumer() {
     let env = Env::start_with(|s| s.replay_window = 4).await;
     let alice = Uuid::now_v7();
     let order = Uuid::now_v7();
-    let before = publish(
-        &env.js,
-        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
-    )
-    .await;
+    let before = env
+        .order_update(alice, order, OrderStatus::Draft, OrderStatus::Confirmed)
+        .await;
     let mut missed = Vec::new();
     for (old, new) in [
         (OrderStatus::Confirmed, OrderStatus::Processing),
         (OrderStatus::Processing, OrderStatus::Shipped),
     ] {
-        missed.push(publish(&env.js, &alice_changed(alice, order, old, new)).await);
+        missed.push(env.order_update(alice, order, old, new).await);
         someone_elses(&env, 6).await;
     }
     missed.push(
-        publish(
-            &env.js,
-            &alice_changed(alice, order, OrderStatus::Shipped, OrderStatus::Delivered),
-        )
-        .await,
+        env.order_update(alice, order, OrderStatus::Shipped, OrderStatus::Delivered)
+            .await,
     );
     let mut c = RawClient::connect_to(
         env.addr,
@@ -189,16 +173,7 @@ async fn a_resume_past_retention_or_beyond_the_cap_asks_for_a_reload() {
     let alice = Uuid::now_v7();
     let jwt = token(alice, false);
     for _ in 0..3 {
-        publish(
-            &env.js,
-            &alice_changed(
-                alice,
-                Uuid::now_v7(),
-                OrderStatus::Draft,
-                OrderStatus::Confirmed,
-            ),
-        )
-        .await;
+        env.new_order_update(alice).await;
     }
     env.js
         .get_stream("ORDERS")
@@ -208,16 +183,7 @@ async fn a_resume_past_retention_or_beyond_the_cap_asks_for_a_reload() {
         .await
         .unwrap();
     someone_elses(&env, 3).await;
-    let kept = publish(
-        &env.js,
-        &alice_changed(
-            alice,
-            Uuid::now_v7(),
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
+    let kept = env.new_order_update(alice).await;
     let mut c = RawClient::connect_to(env.addr, env.addr, &jwt, false, "resume=ORDERS:1").await;
     let got = until_resumed(&mut c).await;
     assert_eq!(got.len(), 1, "nothing replayed: {got:?}");
@@ -234,16 +200,7 @@ async fn a_resume_past_retention_or_beyond_the_cap_asks_for_a_reload() {
 
     // More than the cap of this customer's own events missed.
     for _ in 0..4 {
-        publish(
-            &env.js,
-            &alice_changed(
-                alice,
-                Uuid::now_v7(),
-                OrderStatus::Draft,
-                OrderStatus::Confirmed,
-            ),
-        )
-        .await;
+        env.new_order_update(alice).await;
     }
     let resume = format!("resume=ORDERS:{kept}");
     let mut c = RawClient::connect_to(env.addr, env.addr, &jwt, false, &resume).await;
@@ -260,21 +217,7 @@ async fn the_resume_method_keeps_order_or_says_reload() {
     let alice = Uuid::now_v7();
     let jwt = token(alice, false);
     let order = Uuid::now_v7();
-    let seen = publish(
-        &env.js,
-        &alice_changed(alice, order, OrderStatus::Draft, OrderStatus::Confirmed),
-    )
-    .await;
-    let missed = publish(
-        &env.js,
-        &alice_changed(
-            alice,
-            order,
-            OrderStatus::Confirmed,
-            OrderStatus::Processing,
-        ),
-    )
-    .await;
+    let (seen, missed) = confirmed_then_processing(&env, alice, order).await;
 
     let mut quiet = RawClient::connect(env.addr, &jwt).await;
     let (done, replayed) = quiet
@@ -287,11 +230,9 @@ async fn the_resume_method_keeps_order_or_says_reload() {
     );
 
     let mut late = RawClient::connect(env.addr, &jwt).await;
-    let live = publish(
-        &env.js,
-        &alice_changed(alice, order, OrderStatus::Processing, OrderStatus::Shipped),
-    )
-    .await;
+    let live = env
+        .order_update(alice, order, OrderStatus::Processing, OrderStatus::Shipped)
+        .await;
     assert_eq!(positions(&late.collect(WAIT).await), at(&[live]));
     let (done, replayed) = late
         .invoke("Resume", json!([format!("ORDERS:{seen}")]))
@@ -312,44 +253,15 @@ async fn stateful_reattach_resends_unacknowledged_messages_without_duplicates() 
     let jwt = token(alice, false);
     let mut c = RawClient::connect_with(env.addr, &jwt, true).await;
     let order = Uuid::now_v7();
-    let s1 = publish(
-        &env.js,
-        &status_changed(
-            alice,
-            order,
-            "ORD-1",
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
-    let s2 = publish(
-        &env.js,
-        &status_changed(
-            alice,
-            order,
-            "ORD-1",
-            OrderStatus::Confirmed,
-            OrderStatus::Processing,
-        ),
-    )
-    .await;
+    let (s1, s2) = confirmed_then_processing(&env, alice, order).await;
     assert_eq!(c.collect(WAIT).await.len(), 2);
     c.send_raw("{\"type\":8,\"sequenceId\":1}\u{1e}").await; // acknowledge only the first
     tokio::time::sleep(Duration::from_millis(100)).await;
     let token_id = c.connection_token.clone();
     drop(c); // the socket dies without a Close message
-    let s3 = publish(
-        &env.js,
-        &status_changed(
-            alice,
-            order,
-            "ORD-1",
-            OrderStatus::Processing,
-            OrderStatus::Shipped,
-        ),
-    )
-    .await;
+    let s3 = env
+        .order_update(alice, order, OrderStatus::Processing, OrderStatus::Shipped)
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let mut ws = open_socket(env.addr, &format!("id={token_id}"), Some(&jwt), None)
@@ -405,12 +317,7 @@ async fn a_client_that_never_reads_is_closed_and_others_are_unaffected() {
         600,
         "the reading client got everything"
     );
-    let state = env.state.clone();
-    eventually(|| {
-        let s = state.clone();
-        async move { s.registry.len() == 1 }
-    })
-    .await;
+    until(&env.state, |s| s.registry.len() == 1).await;
     drop(stuck);
 }
 
@@ -443,10 +350,8 @@ async fn drain_finishes_when_nats_is_down() {
     let mut env = Env::start().await;
     let mut c = RawClient::connect(env.addr, &token(Uuid::now_v7(), false)).await;
     env.nats.kill();
-    let state = env.state.clone();
-    eventually(|| {
-        let s = state.clone();
-        async move { s.nats.connection_state() != async_nats::connection::State::Connected }
+    until(&env.state, |s| {
+        s.nats.connection_state() != async_nats::connection::State::Connected
     })
     .await;
     env.shutdown();
@@ -464,33 +369,14 @@ async fn drain_finishes_when_nats_is_down() {
 async fn a_long_replay_is_written_in_few_messages() {
     let env = Env::start().await;
     let alice = Uuid::now_v7();
-    let before = publish(
-        &env.js,
-        &alice_changed(
-            alice,
-            Uuid::now_v7(),
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
+    let before = env.new_order_update(alice).await;
     for _ in 0..200 {
-        publish(
-            &env.js,
-            &alice_changed(
-                alice,
-                Uuid::now_v7(),
-                OrderStatus::Draft,
-                OrderStatus::Confirmed,
-            ),
-        )
-        .await;
+        env.new_order_update(alice).await;
     }
     let jwt = token(alice, false);
-    let body: Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
     let query = format!(
         "id={}&resume=ORDERS:{before}",
-        body["connectionToken"].as_str().unwrap()
+        connection_token(env.addr, &jwt).await
     );
     let mut ws = open_socket(env.addr, &query, Some(&jwt), None)
         .await
@@ -523,21 +409,10 @@ async fn a_starting_gateway_loads_recent_events_for_resumes() {
     let alice = Uuid::now_v7();
     let mut stored = Vec::new();
     for _ in 0..5 {
-        stored.push(
-            publish(
-                &env.js,
-                &alice_changed(
-                    alice,
-                    Uuid::now_v7(),
-                    OrderStatus::Draft,
-                    OrderStatus::Confirmed,
-                ),
-            )
-            .await,
-        );
+        stored.push(env.new_order_update(alice).await);
         someone_elses(&env, 2).await;
     }
-    let (b, state_b, _stop, _done) = start_gateway(settings(env.nats.url())).await;
+    let (b, state_b, _stop, _done) = env.another_gateway(|_| {}).await;
     let last = *stored.last().unwrap();
     let held = state_b
         .feed(StreamName::Orders)

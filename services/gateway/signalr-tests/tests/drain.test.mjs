@@ -1,5 +1,7 @@
 // SIGTERM drains: the gateway tells clients to reconnect; through the load balancer they land on
-// another gateway, resume, and lose nothing, whichever transport carries them.
+// another gateway, resume, and lose nothing, whichever transport carries them. The drained
+// gateway is the launcher's third one, which no other test uses, so this file may run in any
+// position (once; the gateway is gone afterwards).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";

@@ -1,5 +1,7 @@
-// Runs last: tokens (JWTs and connection tokens) never reach the gateways' debug-level logs,
-// whether they came in the query string, the header, or were refused.
+// Tokens (JWTs and connection tokens) never reach the gateways' debug-level logs, whether they
+// came in the query string, the header, or were refused. Self-contained: it checks the tokens it
+// sends itself. That no test's tokens (and nothing JWT-shaped) reach any log is checked by the
+// launcher (tests/gateway/signalr_client.rs) after the whole suite, so no file has to run last.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -31,9 +33,5 @@ test("a token canary never appears in the logs at debug level", async () => {
     for (const secret of [good, forged, good.split(".")[2], forged.split(".")[2], body.connectionToken]) {
       assert.ok(!log.includes(secret), `${path} contains a secret`);
     }
-    // A JWT's shape (a base64url JSON header, a dot, a payload, a dot), not just "eyJ": random
-    // connection ids contain those three letters now and then.
-    assert.doesNotMatch(log, /eyJ[\w-]{8,}\.[\w-]{8,}\./, `${path} contains something that looks like a JWT`);
-    assert.ok(!log.includes("access_token"), `${path} contains a URL with a token parameter`);
   }
 });

@@ -3,14 +3,11 @@
 //! restarted. Every update reaches the connected client once and in stream order, including
 //! the last one before the fault, which no newer message would reveal as missing.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use async_nats::connection::State;
-use orderflow_events::orders::v1::OrderStatus;
 use serde_json::Value;
-use support::*;
 use uuid::Uuid;
 
 /// Generous: after a cut the gateway's NATS client reconnects with a back-off.
@@ -18,13 +15,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Publishes one of `customer`'s updates (retrying while JetStream comes back); its position.
 async fn update(env: &Env, customer: Uuid) -> String {
-    let event = status_changed(
-        customer,
-        Uuid::now_v7(),
-        "ORD-1",
-        OrderStatus::Draft,
-        OrderStatus::Confirmed,
-    );
+    let event = new_order_update(customer);
     for _ in 0..100 {
         match tokio::time::timeout(Duration::from_secs(2), publish_checked(&env.js, &event)).await {
             Ok(Some(sequence)) => return format!("ORDERS:{sequence}"),
@@ -48,21 +39,25 @@ async fn next_positions(c: &mut RawClient, n: usize) -> Vec<String> {
     got
 }
 
+/// A gateway behind a proxy to NATS, and a customer connected to it.
+async fn partitionable() -> (Env, Uuid, RawClient) {
+    let env = Env::start_behind_proxy().await;
+    let alice = Uuid::now_v7();
+    let c = RawClient::connect(env.addr, &token(alice, false)).await;
+    (env, alice, c)
+}
+
 async fn gateway_link(env: &Env, connected: bool) {
-    let state = env.state.clone();
-    eventually(|| {
-        let s = state.clone();
-        async move { (s.nats.connection_state() == State::Connected) == connected }
+    until(&env.state, |s| {
+        (s.nats.connection_state() == State::Connected) == connected
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_partitioned_gateway_delivers_what_was_stored_meanwhile_in_order() {
-    let env = Env::start_behind_proxy().await;
+    let (env, alice, mut c) = partitionable().await;
     let proxy = env.proxy.as_ref().unwrap();
-    let alice = Uuid::now_v7();
-    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
     let before = update(&env, alice).await;
     assert_eq!(next_positions(&mut c, 1).await, vec![before]);
 
@@ -82,10 +77,8 @@ async fn a_partitioned_gateway_delivers_what_was_stored_meanwhile_in_order() {
 
 #[tokio::test]
 async fn a_stalled_link_delays_updates_but_loses_and_repeats_none() {
-    let env = Env::start_behind_proxy().await;
+    let (env, alice, mut c) = partitionable().await;
     let proxy = env.proxy.as_ref().unwrap();
-    let alice = Uuid::now_v7();
-    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
     proxy.pause();
     let mut during = Vec::new();
     for _ in 0..3 {

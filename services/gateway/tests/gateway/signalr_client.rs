@@ -6,16 +6,19 @@
 //! suite publishes real protobuf events to JetStream. URLs, pids, log paths and the JWT settings
 //! reach Node through the child's environment.
 //!
-//! One command: `cargo test -p orderflow-gateway --test signalr_client`
+//! One command: `cargo test -p orderflow-gateway --test gateway signalr_client`
 //! (runs `npm ci` first when `node_modules` is missing).
-
-mod support;
+//!
+//! After the suite, whatever order its files ran in, the launcher checks every gateway log for
+//! what no test may make a gateway log: a JWT-shaped string, an `access_token` parameter, or any
+//! token the suite issued (Node writes each to a file the launcher names).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use async_nats::jetstream;
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +27,6 @@ use orderflow_auth::dev;
 use orderflow_events::orders::v1::OrderStatus;
 use orderflow_test_support::{NatsServer, discover, free_port};
 use serde_json::{Value, json};
-use support::*;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -97,7 +99,7 @@ async fn spawn_gateway(nats: &NatsServer, logs: &Path, name: &str) -> (Child, So
             "GATEWAY_CONNECTION_TOKEN_SECRET",
             orderflow_gateway::config::TEST_TOKEN_SECRET,
         )
-        // Debug everywhere, so the canary test sees everything that could leak a token.
+        // Debug everywhere, so the log checks see everything that could leak a token.
         .env("RUST_LOG", "debug")
         .stdout(Stdio::from(file.try_clone().unwrap()))
         .stderr(Stdio::from(file))
@@ -118,6 +120,66 @@ async fn spawn_gateway(nats: &NatsServer, logs: &Path, name: &str) -> (Child, So
         "gateway {name} did not become ready; log: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// Whether `text` holds a JWT's shape: `eyJ` (a base64url JSON header), then a payload, each
+/// at least 8 characters of `[A-Za-z0-9_-]` and followed by a dot. Not just `eyJ`: random
+/// connection ids contain those three letters now and then.
+fn has_jwt_shape(text: &str) -> bool {
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    // The length of the base64url run at `from`, if at least 8 long and followed by a dot.
+    let run_then_dot = |bytes: &[u8], from: usize| {
+        let len = bytes[from..].iter().take_while(|&&c| is_b64(c)).count();
+        (len >= 8 && bytes.get(from + len) == Some(&b'.')).then_some(len)
+    };
+    let bytes = text.as_bytes();
+    text.match_indices("eyJ").any(|(at, _)| {
+        run_then_dot(bytes, at + 3)
+            .is_some_and(|header| run_then_dot(bytes, at + 3 + header + 1).is_some())
+    })
+}
+
+/// No gateway log holds anything that could open a connection, whichever test sent it: run
+/// after the whole suite, so no test file has to run last.
+fn assert_no_tokens_in(logs: &[PathBuf], issued: &Path) {
+    let issued = std::fs::read_to_string(issued).unwrap_or_default();
+    // Each token, and its signature alone (the part that makes it valid).
+    let secrets: Vec<&str> = issued
+        .lines()
+        .filter(|t| !t.is_empty())
+        .flat_map(|t| [t, t.rsplit('.').next().unwrap_or(t)])
+        .collect();
+    assert!(!secrets.is_empty(), "the suite recorded no issued tokens");
+    for path in logs {
+        let log = std::fs::read_to_string(path).unwrap();
+        let name = path.display();
+        assert!(!log.is_empty(), "{name} is empty: not logging at all?");
+        assert!(log.contains("DEBUG"), "{name} is not at debug level");
+        assert!(
+            !has_jwt_shape(&log),
+            "{name} contains something that looks like a JWT"
+        );
+        assert!(
+            !log.contains("access_token"),
+            "{name} contains a URL with a token parameter"
+        );
+        for secret in &secrets {
+            assert!(
+                !log.contains(secret),
+                "{name} contains a token the suite issued"
+            );
+        }
+    }
+}
+
+#[test]
+fn jwt_shapes_are_told_from_ids() {
+    assert!(has_jwt_shape(
+        "GET /hubs/orders?id=eyJhbGciOiJI.eyJzdWIiOiIx.c2ln"
+    ));
+    assert!(!has_jwt_shape("connection eyJ4f9a2b0c"));
+    assert!(!has_jwt_shape("eyJabc.eyJdefghijkl.x"));
+    assert!(!has_jwt_shape("eyJabcdefghijk.eyJdefghijkl"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +210,9 @@ async fn official_signalr_client_suite() {
         .with_state(js.clone());
     tokio::spawn(async move { axum::serve(control, app).await.unwrap() });
 
-    let logs_list = [log_a, log_b, log_drain]
+    let issued = logs.path().join("issued-tokens.txt");
+    let log_paths = [log_a, log_b, log_drain];
+    let logs_list = log_paths
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
@@ -181,6 +245,7 @@ async fn official_signalr_client_suite() {
         .env("JWT_SECRET", dev::SECRET)
         .env("ALLOWED_ORIGIN", ORIGIN)
         .env("PYSIGNALR_DIR", &pysignalr)
+        .env("ISSUED_TOKENS_FILE", &issued)
         .kill_on_drop(true)
         .status();
     // The suite's own per-test timeout is 60 s; this bounds the whole run.
@@ -205,4 +270,5 @@ async fn official_signalr_client_suite() {
         }
     }
     assert!(status.success(), "the Node suite failed");
+    assert_no_tokens_in(&log_paths, &issued);
 }

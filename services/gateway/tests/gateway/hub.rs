@@ -2,15 +2,13 @@
 //! upgrade, group isolation, typed payloads, low-stock crossings, reference-counted groups,
 //! protocol violations, Resume, stateful re-attach, slow consumers and drain.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use futures::SinkExt;
 use orderflow_events::orders::v1::OrderStatus;
 use orderflow_gateway::groups::GroupKey;
 use serde_json::{Value, json};
-use support::*;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -311,17 +309,13 @@ async fn groups_live_as_long_as_their_members() {
     assert_eq!(env.state.groups.member_count(GroupKey::Customer(alice)), 2);
     assert_eq!(env.state.groups.group_count(), 1, "one group for both");
     drop(c1);
-    let state = env.state.clone();
-    eventually(|| {
-        let s = state.clone();
-        async move { s.groups.member_count(GroupKey::Customer(alice)) == 1 }
+    until(&env.state, |s| {
+        s.groups.member_count(GroupKey::Customer(alice)) == 1
     })
     .await;
     c2.send_raw("{\"type\":7}\u{1e}").await;
-    let s = env.state.clone();
-    eventually(|| {
-        let s = s.clone();
-        async move { s.groups.group_count() == 0 && s.registry.is_empty() }
+    until(&env.state, |s| {
+        s.groups.group_count() == 0 && s.registry.is_empty()
     })
     .await;
 }
@@ -360,17 +354,7 @@ async fn protocol_violations_close_only_the_offending_connection() {
         binary.next_message(Duration::from_secs(5)).await.unwrap()["type"],
         7
     );
-    let seq = publish(
-        &env.js,
-        &status_changed(
-            user,
-            Uuid::now_v7(),
-            "ORD-1",
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
+    let seq = env.new_order_update(user).await;
     let got = healthy.collect(WAIT).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1["position"], format!("ORDERS:{seq}"));
@@ -382,76 +366,45 @@ async fn protocol_violations_close_only_the_offending_connection() {
 #[tokio::test]
 async fn a_negotiate_on_one_gateway_connects_on_another() {
     let env = Env::start().await;
-    let (b, _state_b, _stop_b, _done_b) = start_gateway(settings(env.nats.url())).await;
+    let (b, _state_b, _stop_b, _done_b) = env.another_gateway(|_| {}).await;
     let alice = Uuid::now_v7();
     let jwt = token(alice, false);
     let mut c = RawClient::connect_to(env.addr, b, &jwt, false, "").await;
-    let sequence = publish(
-        &env.js,
-        &status_changed(
-            alice,
-            Uuid::now_v7(),
-            "ORD-1",
-            OrderStatus::Draft,
-            OrderStatus::Confirmed,
-        ),
-    )
-    .await;
+    let sequence = env.new_order_update(alice).await;
     assert_eq!(
         c.collect(WAIT).await[0].1["position"],
         format!("ORDERS:{sequence}")
     );
 
-    let body: Value = negotiate(env.addr, &jwt, false).await.json().await.unwrap();
-    let connection = body["connectionToken"].as_str().unwrap();
-    let mut tampered = connection.to_owned();
+    let connection = connection_token(env.addr, &jwt).await;
+    let mut tampered = connection.clone();
     let last = if tampered.ends_with('A') { "B" } else { "A" };
     tampered.replace_range(tampered.len() - 1.., last);
-    assert_eq!(
-        open_socket(b, &format!("id={tampered}"), Some(&jwt), None)
-            .await
-            .err(),
-        Some(404)
-    );
+    assert_eq!(refusal(b, &tampered, &jwt).await, Some(404));
     let mallory = token(Uuid::now_v7(), false);
     assert_eq!(
-        open_socket(b, &format!("id={connection}"), Some(&mallory), None)
-            .await
-            .err(),
+        refusal(b, &connection, &mallory).await,
         Some(403),
         "a token is bound to the user who negotiated"
     );
-    let (c_stranger, _s, _x, _d) = start_gateway({
-        let mut s = settings(env.nats.url());
-        s.connection_token_secret =
-            Some("another-deployment-secret-0123456789abc".to_owned().into());
-        s
-    })
-    .await;
+    let (c_stranger, _s, _x, _d) = env
+        .another_gateway(|s| {
+            s.connection_token_secret =
+                Some("another-deployment-secret-0123456789abc".to_owned().into());
+        })
+        .await;
     assert_eq!(
-        open_socket(c_stranger, &format!("id={connection}"), Some(&jwt), None)
-            .await
-            .err(),
+        refusal(c_stranger, &connection, &jwt).await,
         Some(404),
         "another deployment's key"
     );
 
-    let (short, _s, _x, _d) = start_gateway({
-        let mut s = settings(env.nats.url());
-        s.handshake_timeout = Duration::from_secs(1);
-        s
-    })
-    .await;
-    let body: Value = negotiate(short, &jwt, false).await.json().await.unwrap();
-    let expiring = body["connectionToken"].as_str().unwrap().to_owned();
+    let (short, _s, _x, _d) = env
+        .another_gateway(|s| s.handshake_timeout = Duration::from_secs(1))
+        .await;
+    let expiring = connection_token(short, &jwt).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        open_socket(short, &format!("id={expiring}"), Some(&jwt), None)
-            .await
-            .err(),
-        Some(404),
-        "expired"
-    );
+    assert_eq!(refusal(short, &expiring, &jwt).await, Some(404), "expired");
 }
 
 #[tokio::test]
@@ -485,23 +438,13 @@ async fn admins_can_be_in_the_dashboard_from_the_start() {
         refused.headers()["content-type"],
         "application/problem+json"
     );
-    let body: Value = negotiate(env.addr, &customer, false)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let q = format!(
-        "id={}&dashboard=true",
-        body["connectionToken"].as_str().unwrap()
-    );
+    let connection = connection_token(env.addr, &customer).await;
+    let q = format!("id={connection}&dashboard=true");
     assert_eq!(
         open_socket(env.addr, &q, Some(&customer), None).await.err(),
         Some(403)
     );
-    let q = format!(
-        "id={}&resume=ORDERS:x",
-        body["connectionToken"].as_str().unwrap()
-    );
+    let q = format!("id={connection}&resume=ORDERS:x");
     assert_eq!(
         open_socket(env.addr, &q, Some(&customer), None).await.err(),
         Some(400),

@@ -88,6 +88,42 @@ impl Env {
         }
     }
 
+    /// A second gateway on the same NATS, with `tweak`ed settings (the same token key unless
+    /// the tweak changes it): what a client meets when a load balancer sends it elsewhere.
+    pub async fn another_gateway(
+        &self,
+        tweak: impl FnOnce(&mut GatewaySettings),
+    ) -> (
+        SocketAddr,
+        AppState,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let mut s = settings(self.nats.url());
+        tweak(&mut s);
+        start_gateway(s).await
+    }
+
+    /// Publishes an update of a new order of `customer`; its stream sequence.
+    pub async fn new_order_update(&self, customer: Uuid) -> u64 {
+        publish(&self.js, &new_order_update(customer)).await
+    }
+
+    /// Publishes a status change of `customer`'s order `order` (`ORD-1`); its stream sequence.
+    pub async fn order_update(
+        &self,
+        customer: Uuid,
+        order: Uuid,
+        old: OrderStatus,
+        new: OrderStatus,
+    ) -> u64 {
+        publish(
+            &self.js,
+            &status_changed(customer, order, "ORD-1", old, new),
+        )
+        .await
+    }
+
     /// Triggers the drain, as SIGTERM does.
     pub fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -180,6 +216,18 @@ pub fn status_changed(
     }
 }
 
+/// An update of a new order of `customer` (Draft to Confirmed): the event most tests need, when
+/// only whose it is and where it lands in the stream matter.
+pub fn new_order_update(customer: Uuid) -> OrderStatusChanged {
+    status_changed(
+        customer,
+        Uuid::now_v7(),
+        "ORD-1",
+        OrderStatus::Draft,
+        OrderStatus::Confirmed,
+    )
+}
+
 pub fn created(customer: Uuid, order: Uuid, number: &str, total_minor: i64) -> OrderCreated {
     OrderCreated {
         metadata: meta(order),
@@ -231,6 +279,20 @@ pub async fn negotiate(addr: SocketAddr, jwt: &str, stateful: bool) -> reqwest::
         .send()
         .await
         .unwrap()
+}
+
+/// A connection token from a version 1 negotiate (not stateful).
+pub async fn connection_token(addr: SocketAddr, jwt: &str) -> String {
+    let body: Value = negotiate(addr, jwt, false).await.json().await.unwrap();
+    body["connectionToken"].as_str().unwrap().to_owned()
+}
+
+/// The status a socket for connection token `id` opened with `jwt` is refused with; `None` if
+/// it opens.
+pub async fn refusal(addr: SocketAddr, id: &str, jwt: &str) -> Option<u16> {
+    open_socket(addr, &format!("id={id}"), Some(jwt), None)
+        .await
+        .err()
 }
 
 /// Opens the WebSocket; `Err` carries the HTTP status when the upgrade was refused.
@@ -392,4 +454,10 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("condition not reached in 5 s");
+}
+
+/// Waits until `check` holds for a gateway's state (groups, connections and the NATS link
+/// settle asynchronously).
+pub async fn until(state: &AppState, check: impl Fn(&AppState) -> bool) {
+    eventually(|| std::future::ready(check(state))).await;
 }
