@@ -69,7 +69,34 @@ impl Served {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
+        self.send_with(method, token, path, &[], body).await
+    }
+
+    /// POST with a bearer token, these headers (`If-Match`, `Idempotency-Key`, ...) and an
+    /// optional JSON body.
+    pub async fn post_with(
+        &self,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        self.send_with(Method::POST, token, path, headers, body)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -168,6 +195,86 @@ pub trait Service {
     /// Starts the relay and consumers until `shutdown`.
     fn spawn_background(app: &Self::App, shutdown: &CancellationToken);
     fn pool(app: &Self::App) -> PgPool;
+}
+
+/// What [`test_app!`](crate::test_app) expands to refers to these.
+#[doc(hidden)]
+pub mod reexport {
+    pub use {axum, sqlx, tokio_util};
+}
+
+/// Declares a service's test handle: `pub struct $name(Spawned<$app>)` (deref and deref-mut
+/// to [`Spawned`]), a [`Service`] that connects the app with `$connect` (given `&TestDatabase`
+/// and the NATS URL; it also creates the streams), and `spawn_app()` / `spawn_app_with(Options)`.
+/// The app needs `router()`, `spawn_background(&CancellationToken)` and a `pool` field.
+///
+/// ```ignore
+/// orderflow_test_support::test_app!(TestApp, OrdersApp, |db, nats_url| async move {
+///     let app = OrdersApp::connect(config(db, nats_url)).await.unwrap();
+///     ensure_streams(&app.jetstream(), &StreamSettings::default()).await.unwrap();
+///     app
+/// });
+/// ```
+#[macro_export]
+macro_rules! test_app {
+    ($name:ident, $app:ty, |$db:ident, $nats_url:ident| $connect:expr) => {
+        /// A running service and its infrastructure: [`Spawned`]'s `app`, `pool`, `nats`, `db`,
+        /// and through it `Served`'s `url`, `http`, `get`, `post`, `readyz_until`, ...
+        ///
+        /// [`Spawned`]: $crate::service::Spawned
+        pub struct $name(pub $crate::service::Spawned<$app>);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::service::Spawned<$app>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.0
+            }
+        }
+
+        /// How `spawn` starts this service.
+        pub struct ThisService;
+
+        impl $crate::service::Service for ThisService {
+            type App = $app;
+
+            async fn connect($db: &$crate::TestDatabase, $nats_url: &str) -> $app {
+                $connect.await
+            }
+
+            fn router(app: &$app) -> $crate::service::reexport::axum::Router {
+                app.router()
+            }
+
+            fn spawn_background(
+                app: &$app,
+                shutdown: &$crate::service::reexport::tokio_util::sync::CancellationToken,
+            ) {
+                app.spawn_background(shutdown);
+            }
+
+            fn pool(app: &$app) -> $crate::service::reexport::sqlx::PgPool {
+                app.pool.clone()
+            }
+        }
+
+        /// Everything running: a fresh database, a nats-server, the HTTP server, relay and
+        /// consumer.
+        pub async fn spawn_app() -> $name {
+            spawn_app_with($crate::service::Options::default()).await
+        }
+
+        /// The service started as `options` say (idle, behind a proxy, alone, ...).
+        pub async fn spawn_app_with(options: $crate::service::Options) -> $name {
+            $name($crate::service::spawn::<ThisService>(options).await)
+        }
+    };
 }
 
 /// What [`spawn`] starts.
