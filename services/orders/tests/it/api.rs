@@ -1,9 +1,9 @@
 //! Every endpoint of the orders API, including each error status, against the real service on
 //! real PostgreSQL and NATS.
 
-use crate::support::{admin, customer, order_path, spawn_app, spawn_app_selling_kb};
+use crate::support::{TestApp, admin, customer, order_path, spawn_app, spawn_app_selling_kb};
 use orderflow_test_support::service::operational_endpoints;
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 /// The shared problem assertion, plus: the orders API's `type` URI names the code.
@@ -132,12 +132,7 @@ async fn customers_never_see_or_change_each_others_orders() {
     )
     .await;
 
-    let bob_list: Value = stack
-        .get(&bob.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bob_list = stack.get_json(&bob.token, "/api/orders").await;
     let ids: Vec<&Value> = bob_list["items"]
         .as_array()
         .unwrap()
@@ -145,22 +140,17 @@ async fn customers_never_see_or_change_each_others_orders() {
         .map(|o| &o["id"])
         .collect();
     assert_eq!(ids, vec![&bobs["id"]]);
-    let all: Value = stack
-        .get(&ops.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = stack.get_json(&ops.token, "/api/orders").await;
     assert_eq!(
         all["items"].as_array().unwrap().len(),
         2,
         "admins see every order"
     );
     let one = format!("/api/orders?customerId={}", alice.id);
-    let filtered: Value = stack.get(&ops.token, &one).await.json().await.unwrap();
+    let filtered = stack.get_json(&ops.token, &one).await;
     assert_eq!(filtered["items"][0]["id"], alices["id"]);
     // A customer cannot widen their view with customerId.
-    let sneaky: Value = stack.get(&bob.token, &one).await.json().await.unwrap();
+    let sneaky = stack.get_json(&bob.token, &one).await;
     assert_eq!(sneaky["items"].as_array().unwrap().len(), 1);
     assert_eq!(sneaky["items"][0]["id"], bobs["id"]);
 }
@@ -256,39 +246,24 @@ async fn invalid_input_gets_precise_problems() {
     assert!(body["detail"].as_str().unwrap().contains("Draft"));
 }
 
+async fn post_if_match(stack: &TestApp, token: &str, path: &str, version: &str) -> Response {
+    stack
+        .post_with(token, path, &[("if-match", version)], None)
+        .await
+}
+
 #[tokio::test]
 async fn if_match_guards_against_lost_updates() {
     let (stack, alice) = spawn_app_selling_kb(100).await;
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
     let path = format!("/api/orders/{}/confirm", order["id"].as_str().unwrap());
 
-    let stale = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "\"7\"")
-        .send()
-        .await
-        .unwrap();
+    let stale = post_if_match(&stack, &alice.token, &path, "\"7\"").await;
     let body = problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     assert_eq!(body["currentVersion"], 1);
-    let garbage = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let garbage = post_if_match(&stack, &alice.token, &path, "yesterday").await;
     problem(garbage, StatusCode::BAD_REQUEST, "invalid_if_match").await;
-    let fresh = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
+    let fresh = post_if_match(&stack, &alice.token, &path, "\"1\"").await;
     assert_eq!(fresh.status(), StatusCode::OK);
 }
 
@@ -339,12 +314,7 @@ async fn idempotency_key_makes_create_safe_to_retry() {
     let a: Value = first.json().await.unwrap();
     let b: Value = second.json().await.unwrap();
     assert_eq!(a["id"], b["id"]);
-    let list: Value = stack
-        .get(&alice.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = stack.get_json(&alice.token, "/api/orders").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     let other = send(
@@ -361,15 +331,10 @@ async fn idempotency_key_makes_create_safe_to_retry() {
     .await;
     // The same key of another customer is another key.
     let bob = customer("Bob");
+    let keyed = [("idempotency-key", "k-1")];
     let bobs = stack
-        .http
-        .post(stack.url("/api/orders"))
-        .bearer_auth(&bob.token)
-        .header("idempotency-key", "k-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_with(&bob.token, "/api/orders", &keyed, Some(body.clone()))
+        .await;
     assert_eq!(bobs.status(), StatusCode::CREATED);
 }
 
@@ -391,7 +356,7 @@ async fn listing_pages_and_filters_by_status() {
     let mut seen = Vec::new();
     let mut next = Some("/api/orders?limit=2".to_owned());
     while let Some(path) = next {
-        let page: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+        let page = stack.get_json(&alice.token, &path).await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -406,12 +371,9 @@ async fn listing_pages_and_filters_by_status() {
     ids.reverse();
     assert_eq!(seen, ids, "newest first, every order exactly once");
 
-    let cancelled: Value = stack
-        .get(&alice.token, "/api/orders?status=cancelled")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cancelled = stack
+        .get_json(&alice.token, "/api/orders?status=cancelled")
+        .await;
     let items = cancelled["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["cancelReason"], "Changed my mind");

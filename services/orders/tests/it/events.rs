@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::{
-    Options, admin, customer, read_stream, spawn_app, spawn_app_selling_kb, spawn_app_with,
+    Options, admin, customer, read_stream, spawn_app, spawn_app_with, spawn_app_with_draft,
     wait_for_stream,
 };
 use orderflow_events::AnyEvent;
@@ -13,8 +13,7 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn every_state_change_is_one_message_with_subject_headers_and_payload() {
-    let (stack, alice) = spawn_app_selling_kb(4_999).await;
-    let order = stack.create_order(&alice.token, "KB-001", 2).await;
+    let (stack, alice, order) = spawn_app_with_draft(2).await;
     let id = order["id"].as_str().unwrap().to_owned();
     let path = format!("/api/orders/{id}");
     stack

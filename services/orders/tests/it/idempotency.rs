@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     Options, TestApp, admin, customer, order_path, read_stream, spawn_app_selling_kb,
-    spawn_app_with, wait_for_stream,
+    spawn_app_with, spawn_app_with_draft, wait_for_stream,
 };
 
 /// POST with a token, an `Idempotency-Key` and an optional JSON body.
@@ -35,18 +35,9 @@ async fn post_keyed_if_match(
     version: Option<&str>,
     body: Option<Value>,
 ) -> reqwest::Response {
-    let mut request = stack
-        .http
-        .post(stack.url(path))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key);
-    if let Some(version) = version {
-        request = request.header("If-Match", version);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
+    let mut headers = vec![("Idempotency-Key", key)];
+    headers.extend(version.map(|v| ("If-Match", v)));
+    stack.post_with(token, path, &headers, body).await
 }
 
 fn replayed(response: &reqwest::Response) -> bool {
@@ -58,9 +49,8 @@ fn replayed(response: &reqwest::Response) -> bool {
 
 #[tokio::test]
 async fn a_retried_transition_answers_with_what_the_first_one_committed() {
-    let (stack, alice) = spawn_app_selling_kb(4_999).await;
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let ops = admin();
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
     let path = order_path(&order);
 
     let confirm = format!("{path}/confirm");
@@ -191,9 +181,8 @@ async fn a_key_names_one_request_of_one_caller() {
 
 #[tokio::test]
 async fn a_refused_request_records_nothing_and_bad_keys_are_400() {
-    let (stack, alice) = spawn_app_selling_kb(4_999).await;
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let ops = admin();
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
     let path = order_path(&order);
 
     // Ship a draft: 409, and the key stays free.
@@ -220,8 +209,7 @@ async fn a_refused_request_records_nothing_and_bad_keys_are_400() {
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_commit_once() {
-    let (stack, alice) = spawn_app_selling_kb(4_999).await;
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let id = order["id"].as_str().unwrap().to_owned();
     let path = format!("/api/orders/{id}/confirm");
 

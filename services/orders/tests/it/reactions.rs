@@ -95,11 +95,11 @@ async fn a_rejected_reservation_cancels_the_order_with_a_reason() {
     publish(&stack, &rejected).await;
     publish(&stack, &rejected).await; // a duplicate changes nothing
     until("the order to be cancelled", async || {
-        let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+        let o = stack.get_json(&alice.token, &path).await;
         o["status"] == "Cancelled"
     })
     .await;
-    let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+    let o = stack.get_json(&alice.token, &path).await;
     assert_eq!(
         o["cancelReason"],
         "Out of stock: KB-001 (requested 3, available 1)"

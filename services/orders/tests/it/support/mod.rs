@@ -1,10 +1,8 @@
 //! `spawn_app()`: the real orders service against a real nats-server and a fresh PostgreSQL
 //! database, served on a free port; and the small helpers the integration tests share.
 
-use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use axum::Router;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_orders::domain::{CustomerId, Money, ProductId, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest};
@@ -13,58 +11,18 @@ use orderflow_orders::{Config, OrdersApp};
 use orderflow_outbox::{StreamSettings, ensure_streams};
 use orderflow_test_support::TestDatabase;
 pub use orderflow_test_support::service::Options;
-use orderflow_test_support::service::{Service, Spawned, spawn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// A running orders service and its infrastructure ([`Spawned`]: `app`, `pool`, `nats`, `db`,
-/// and through it [`Served`]: `url`, `http`, `get`, `post`, `readyz_until`, ...).
-pub struct TestApp(Spawned<OrdersApp>);
-
-impl Deref for TestApp {
-    type Target = Spawned<OrdersApp>;
-
-    fn deref(&self) -> &Spawned<OrdersApp> {
-        &self.0
-    }
-}
-
-impl DerefMut for TestApp {
-    fn deref_mut(&mut self) -> &mut Spawned<OrdersApp> {
-        &mut self.0
-    }
-}
-
-/// How [`spawn`] starts the orders service.
-struct Orders;
-
-impl Service for Orders {
-    type App = OrdersApp;
-
-    async fn connect(db: &TestDatabase, nats_url: &str) -> OrdersApp {
-        let app = OrdersApp::connect(config(db, nats_url)).await.unwrap();
-        ensure_streams(&app.jetstream(), &StreamSettings::default())
-            .await
-            .unwrap();
-        app
-    }
-
-    fn router(app: &OrdersApp) -> Router {
-        app.router()
-    }
-
-    fn spawn_background(app: &OrdersApp, shutdown: &CancellationToken) {
-        app.spawn_background(shutdown);
-    }
-
-    fn pool(app: &OrdersApp) -> PgPool {
-        app.pool.clone()
-    }
-}
+orderflow_test_support::test_app!(TestApp, OrdersApp, |db, nats_url| async move {
+    let app = OrdersApp::connect(config(db, nats_url)).await.unwrap();
+    ensure_streams(&app.jetstream(), &StreamSettings::default())
+        .await
+        .unwrap();
+    app
+});
 
 /// Config for a test: dev HS256 settings, the given database and NATS.
 pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
@@ -83,11 +41,6 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
     }
 }
 
-/// Everything running: a fresh database, a nats-server, the HTTP server, relay and consumer.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options::default()).await
-}
-
 /// Everything running, KB-001 in the catalog at `price_minor` cents, and a customer Alice.
 pub async fn spawn_app_selling_kb(price_minor: i64) -> (TestApp, User) {
     let stack = spawn_app().await;
@@ -95,13 +48,16 @@ pub async fn spawn_app_selling_kb(price_minor: i64) -> (TestApp, User) {
     (stack, customer("Alice"))
 }
 
+/// [`spawn_app_selling_kb`] at 49.99, and a draft order of Alice's for `quantity` of it (JSON).
+pub async fn spawn_app_with_draft(quantity: i64) -> (TestApp, User, Value) {
+    let (stack, alice) = spawn_app_selling_kb(4_999).await;
+    let order = stack.create_order(&alice.token, "KB-001", quantity).await;
+    (stack, alice, order)
+}
+
 /// The API path of the order whose JSON is `order`.
 pub fn order_path(order: &Value) -> String {
     format!("/api/orders/{}", order["id"].as_str().unwrap())
-}
-
-pub async fn spawn_app_with(options: Options) -> TestApp {
-    TestApp(spawn::<Orders>(options).await)
 }
 
 impl TestApp {
