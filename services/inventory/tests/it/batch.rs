@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::{
     Options, TestApp, WAIT, admin, assert_nothing_redelivered, cancelled, confirmed, event_id,
     fetch_exactly, publish, publish_as, publish_invalid_order_id, raw_consumer, spawn_app_with,
-    step_until,
+    spawn_with_consumer, step_until,
 };
 use async_nats::jetstream::AckKind;
 use orderflow_inbox::Outcome;
@@ -25,9 +25,7 @@ async fn inbox_rows(stack: &TestApp) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
-    let stack = spawn_app_with(Options::idle()).await;
-    let consumer = stack.with_consumer(&[("KB-001", 5), ("MS-002", 5)]).await;
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 5), ("MS-002", 5)]).await;
     let customer = Uuid::new_v4();
 
     let first = confirmed(customer, Uuid::now_v7(), &[("KB-001", 2)]);

@@ -3,8 +3,8 @@
 
 use crate::support::{
     Options, WAIT, assert_nothing_redelivered, cancelled, confirmed, fetch_one, publish,
-    publish_invalid_order_id, publish_raw, raw_consumer, read_stream, spawn_app_with, step_until,
-    stock_events,
+    publish_invalid_order_id, publish_raw, raw_consumer, read_stream, spawn_app_with,
+    spawn_with_consumer, step_until, stock_events,
 };
 use async_nats::jetstream::AckKind;
 use orderflow_events::AnyEvent;
@@ -16,9 +16,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
-    let stack = spawn_app_with(Options::idle()).await;
-    let consumer = stack.with_consumer(&[("KB-001", 5)]).await;
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 5)]).await;
     let raw = raw_consumer(&js).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
 
@@ -83,9 +81,7 @@ async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
 
 #[tokio::test]
 async fn short_stock_reserves_nothing_and_emits_a_rejection() {
-    let stack = spawn_app_with(Options::idle()).await;
-    let consumer = stack.with_consumer(&[("KB-001", 1), ("MS-002", 9)]).await;
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 1), ("MS-002", 9)]).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
     let confirm = confirmed(
         customer,

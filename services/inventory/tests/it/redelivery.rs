@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Options, WAIT, cancelled, confirmed, eventually, fetch_one, publish, raw_consumer,
-    spawn_app_with,
+    spawn_app_with, spawn_with_consumer,
 };
 use async_nats::jetstream::consumer::pull;
 use orderflow_inbox::{ACK_WAIT, Outcome};
@@ -16,9 +16,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_crashed_workers_messages_return_within_ack_wait_and_a_later_cancel_still_wins() {
-    let stack = spawn_app_with(Options::idle()).await;
-    let consumer = stack.with_consumer(&[("KB-001", 10)]).await;
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 10)]).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
 
     // A worker fetches the confirmation and dies before applying it.

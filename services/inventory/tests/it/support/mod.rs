@@ -2,11 +2,9 @@
 //! against a real nats-server and fresh PostgreSQL databases, plus the helpers the integration
 //! tests share.
 
-use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use axum::Router;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::AnyEvent;
 use orderflow_events::inventory::v1::StockLevelChanged;
@@ -17,11 +15,8 @@ use orderflow_inventory::{Config, InventoryApp};
 use orderflow_outbox::{StreamSettings, ensure_streams};
 use orderflow_test_support::TestDatabase;
 pub use orderflow_test_support::service::Options;
-use orderflow_test_support::service::{Service, Spawned, spawn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Stream settings for tests: a short duplicate window keeps nats-server light.
@@ -47,57 +42,11 @@ pub fn config(db: &TestDatabase, nats_url: &str) -> Config {
     }
 }
 
-/// A running inventory service and its infrastructure ([`Spawned`]: `app`, `pool`, `nats`, `db`,
-/// and through it [`Served`]: `url`, `http`, `get`, `post`, `readyz_until`, ...).
-pub struct TestApp(Spawned<InventoryApp>);
-
-impl Deref for TestApp {
-    type Target = Spawned<InventoryApp>;
-
-    fn deref(&self) -> &Spawned<InventoryApp> {
-        &self.0
-    }
-}
-
-impl DerefMut for TestApp {
-    fn deref_mut(&mut self) -> &mut Spawned<InventoryApp> {
-        &mut self.0
-    }
-}
-
-/// How [`spawn`] starts the inventory service.
-struct Inventory;
-
-impl Service for Inventory {
-    type App = InventoryApp;
-
-    async fn connect(db: &TestDatabase, nats_url: &str) -> InventoryApp {
-        let app = InventoryApp::connect(config(db, nats_url)).await.unwrap();
-        ensure_streams(&app.jetstream(), &streams()).await.unwrap();
-        app
-    }
-
-    fn router(app: &InventoryApp) -> Router {
-        app.router()
-    }
-
-    fn spawn_background(app: &InventoryApp, shutdown: &CancellationToken) {
-        app.spawn_background(shutdown);
-    }
-
-    fn pool(app: &InventoryApp) -> PgPool {
-        app.pool.clone()
-    }
-}
-
-/// Everything running: a fresh database, a nats-server, the HTTP server, relay and consumer.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options::default()).await
-}
-
-pub async fn spawn_app_with(options: Options) -> TestApp {
-    TestApp(spawn::<Inventory>(options).await)
-}
+orderflow_test_support::test_app!(TestApp, InventoryApp, |db, nats_url| async move {
+    let app = InventoryApp::connect(config(db, nats_url)).await.unwrap();
+    ensure_streams(&app.jetstream(), &streams()).await.unwrap();
+    app
+});
 
 impl TestApp {
     /// Creates a product as an admin and returns its JSON.
@@ -138,6 +87,17 @@ impl TestApp {
         }
         self.app.bind_consumer().await.unwrap()
     }
+}
+
+/// The service without its background tasks, these products (sku, stock), the consumer bound
+/// for driving by hand, and JetStream.
+pub async fn spawn_with_consumer(
+    products: &[(&str, i64)],
+) -> (TestApp, Reservations, jetstream::Context) {
+    let stack = spawn_app_with(Options::idle()).await;
+    let consumer = stack.with_consumer(products).await;
+    let js = stack.app.jetstream();
+    (stack, consumer, js)
 }
 
 /// The inventory's order-event consumer, driven step by step.
