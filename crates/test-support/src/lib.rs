@@ -11,18 +11,27 @@
 //! # }
 //! ```
 //!
+//! With the feature `service`, [`service`] serves a service's router in process
+//! ([`service::Served`]) and holds the assertions the services' tests share, and [`jetstream`]
+//! reads, waits for and publishes events. [`poll`] waits for a condition with a deadline.
+//!
 //! Servers never outlive the test process, even when it is killed (see the watchdog in
 //! `process.rs`). Missing binaries produce a panic telling you to run `cargo xtask tools`.
 
 mod database;
 pub mod discover;
 mod error;
+#[cfg(feature = "service")]
+pub mod jetstream;
 mod nats;
 mod nats_cluster;
 mod pg;
+pub mod poll;
 mod process;
 pub mod proxy;
 mod readyz;
+#[cfg(feature = "service")]
+pub mod service;
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -33,6 +42,7 @@ pub use error::{Error, Result};
 pub use nats::NatsServer;
 pub use nats_cluster::{CLUSTER_NAME, NatsCluster};
 pub use pg::{PgCluster, SUPERUSER};
+pub use poll::{eventually, holds_within, within};
 pub use readyz::readyz_until;
 
 /// A TCP port on 127.0.0.1 that is free right now and not yet handed out by this process.

@@ -6,6 +6,24 @@ use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use orderflow_test_support::NatsServer;
 
+/// A JetStream context on `server` with a stream `name` over `subjects`.
+async fn with_stream(server: &NatsServer, name: &str, subjects: &str) -> jetstream::Context {
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let config = stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        ..Default::default()
+    };
+    js.create_stream(config).await.unwrap();
+    js
+}
+
+/// The stream `name` as a new client on `server` sees it.
+async fn reopen(server: &NatsServer, name: &str) -> stream::Stream {
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    js.get_stream(name).await.unwrap()
+}
+
 #[tokio::test]
 async fn core_publish_reaches_a_subscriber() {
     let started = Instant::now();
@@ -33,14 +51,7 @@ async fn jetstream_data_survives_a_crash_and_restart() {
     let mut server = NatsServer::start().await;
     let port = server.port();
     {
-        let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
-        js.create_stream(stream::Config {
-            name: "EVENTS".into(),
-            subjects: vec!["events.>".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let js = with_stream(&server, "EVENTS", "events.>").await;
         for i in 0..3 {
             let ack = js
                 .publish(format!("events.{i}"), format!("payload {i}").into())
@@ -64,8 +75,7 @@ async fn jetstream_data_survives_a_crash_and_restart() {
     eprintln!("nats-server restarted in {:?}", started.elapsed());
     assert_eq!(server.port(), port, "restart keeps the port");
 
-    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    let mut stream = js.get_stream("EVENTS").await.unwrap();
+    let mut stream = reopen(&server, "EVENTS").await;
     assert_eq!(stream.info().await.unwrap().state.messages, 3);
     let second = stream.get_raw_message(2).await.unwrap();
     assert_eq!(second.subject.as_str(), "events.1");
@@ -77,14 +87,7 @@ async fn graceful_stop_then_restart_keeps_data_and_drop_removes_the_store() {
     let mut server = NatsServer::start().await;
     let store = server.store_dir();
     {
-        let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
-        js.create_stream(stream::Config {
-            name: "KEEP".into(),
-            subjects: vec!["keep.>".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let js = with_stream(&server, "KEEP", "keep.>").await;
         js.publish("keep.a", "x".into())
             .await
             .unwrap()
@@ -94,8 +97,7 @@ async fn graceful_stop_then_restart_keeps_data_and_drop_removes_the_store() {
     server.stop().await;
     assert!(!server.is_running());
     server.restart().await;
-    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    let mut stream = js.get_stream("KEEP").await.unwrap();
+    let mut stream = reopen(&server, "KEEP").await;
     assert_eq!(stream.info().await.unwrap().state.messages, 1);
 
     assert!(store.exists());

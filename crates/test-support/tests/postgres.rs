@@ -4,6 +4,11 @@ use std::time::Instant;
 
 use orderflow_test_support::{PgCluster, fresh_database};
 
+/// Runs one statement, which must succeed.
+async fn execute<'c, E: sqlx::PgExecutor<'c>>(executor: E, sql: &'static str) {
+    sqlx::query(sql).execute(executor).await.unwrap();
+}
+
 #[tokio::test]
 async fn fresh_databases_are_isolated() {
     let started = Instant::now();
@@ -20,14 +25,8 @@ async fn fresh_databases_are_isolated() {
 
     let pool_a = a.pool().await;
     let pool_b = b.pool().await;
-    sqlx::query("CREATE TABLE items (id int PRIMARY KEY)")
-        .execute(&pool_a)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO items VALUES (1), (2)")
-        .execute(&pool_a)
-        .await
-        .unwrap();
+    execute(&pool_a, "CREATE TABLE items (id int PRIMARY KEY)").await;
+    execute(&pool_a, "INSERT INTO items VALUES (1), (2)").await;
 
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM items")
         .fetch_one(&pool_a)
@@ -56,14 +55,8 @@ fn durable_cluster_keeps_data_across_restarts() {
     let url = cluster.url();
     runtime.block_on(async {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query("CREATE TABLE kept (v text)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO kept VALUES ('still here')")
-            .execute(&pool)
-            .await
-            .unwrap();
+        execute(&pool, "CREATE TABLE kept (v text)").await;
+        execute(&pool, "INSERT INTO kept VALUES ('still here')").await;
         pool.close().await;
     });
     let port = cluster.port();
@@ -101,14 +94,8 @@ fn a_temporary_cluster_stopped_in_place_starts_again_with_its_data() {
     let connect = || runtime.block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&url));
     let mut conn = connect().unwrap();
     runtime.block_on(async {
-        sqlx::query("CREATE TABLE kept (v text)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO kept VALUES ('still here')")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        execute(&mut conn, "CREATE TABLE kept (v text)").await;
+        execute(&mut conn, "INSERT INTO kept VALUES ('still here')").await;
     });
 
     let started = Instant::now();

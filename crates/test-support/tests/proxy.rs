@@ -47,12 +47,18 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(5);
 
-#[tokio::test]
-async fn forwards_and_a_pause_holds_bytes_until_resumed() {
+/// A proxy in front of an echo server and a connection through it that has echoed `first`.
+async fn proxied_echo(first: &[u8]) -> (TcpProxy, TcpStream) {
     let proxy = TcpProxy::start(echo_server().await).await.unwrap();
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
-    stream.write_all(b"ping").await.unwrap();
-    assert_eq!(read_n(&mut stream, 4, LONG).await.unwrap(), b"ping");
+    stream.write_all(first).await.unwrap();
+    assert_eq!(read_n(&mut stream, first.len(), LONG).await.unwrap(), first);
+    (proxy, stream)
+}
+
+#[tokio::test]
+async fn forwards_and_a_pause_holds_bytes_until_resumed() {
+    let (proxy, mut stream) = proxied_echo(b"ping").await;
     assert_eq!(proxy.connections(), 1);
 
     proxy.pause();
@@ -76,10 +82,7 @@ async fn forwards_and_a_pause_holds_bytes_until_resumed() {
 
 #[tokio::test]
 async fn a_cut_resets_connections_until_restored() {
-    let proxy = TcpProxy::start(echo_server().await).await.unwrap();
-    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
-    stream.write_all(b"one").await.unwrap();
-    assert_eq!(read_n(&mut stream, 3, LONG).await.unwrap(), b"one");
+    let (proxy, mut stream) = proxied_echo(b"one").await;
 
     proxy.cut();
     assert!(closed_within(&mut stream, LONG).await, "survived a cut");

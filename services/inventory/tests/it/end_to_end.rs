@@ -3,35 +3,31 @@
 //! order through the orders API reserves stock, cancelling releases it once, and a rejected
 //! reservation ends the order Cancelled with a reason the customer sees.
 
-mod support;
-
-use std::time::Duration;
-
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::AnyEvent;
-use orderflow_events::streams::{INVENTORY, ORDERS};
+use orderflow_events::streams::ORDERS;
 use orderflow_orders::OrdersApp;
+use orderflow_test_support::service::{Served, outbox_drained};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Stack, User, customer, eventually, publish_raw, read_stream};
+
+use crate::support::{
+    TestApp, User, customer, eventually, publish_raw, read_stream, spawn_app, stock_events,
+};
 use tokio_util::sync::CancellationToken;
 
-/// The orders service next to an inventory [`Stack`].
-struct Orders {
-    base: String,
-    http: reqwest::Client,
-    _shutdown: tokio_util::sync::DropGuard,
-}
+/// The orders service next to an inventory [`TestApp`], on its NATS.
+struct Orders(Served);
 
 impl Orders {
-    async fn start(inventory: &Stack) -> Self {
+    async fn start(inventory: &TestApp) -> Self {
         let db = orderflow_test_support::fresh_database().await;
         let config = orderflow_orders::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: db.url.clone().into(),
             db_max_connections: 10,
             common: orderflow_service::Settings {
-                streams: support::streams(),
+                streams: crate::support::streams(),
                 ..orderflow_service::Settings::local(
                     inventory.nats.url(),
                     AuthSettings::hs256(dev::ISSUER, dev::AUDIENCE, dev::SECRET),
@@ -41,41 +37,20 @@ impl Orders {
         let app = OrdersApp::connect(config).await.unwrap();
         let shutdown = CancellationToken::new();
         app.spawn_background(&shutdown);
-        let base = support::serve(app.router(), &shutdown).await;
-        Self {
-            base,
-            http: reqwest::Client::new(),
-            _shutdown: shutdown.drop_guard(),
-        }
-    }
-
-    async fn post(&self, user: &User, path: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&user.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        Self(Served::start(app.router(), shutdown).await)
     }
 
     async fn order(&self, user: &User, id: &str) -> Value {
-        self.http
-            .get(format!("{}/api/orders/{id}", self.base))
-            .bearer_auth(&user.token)
-            .send()
+        self.0
+            .get_json(&user.token, &format!("/api/orders/{id}"))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// Places an order once the orders service has the product in its catalog; returns its id.
     async fn place(&self, user: &User, sku: &str, quantity: u32) -> String {
         let body = json!({ "lines": [{ "sku": sku, "quantity": quantity }] });
         eventually("the product to reach the orders catalog", || async {
-            let r = self.post(user, "/api/orders", body.clone()).await;
+            let r = self.0.post(&user.token, "/api/orders", body.clone()).await;
             if r.status() != StatusCode::CREATED {
                 return None;
             }
@@ -86,31 +61,24 @@ impl Orders {
     }
 
     async fn act(&self, user: &User, id: &str, action: &str) -> StatusCode {
-        self.post(user, &format!("/api/orders/{id}/{action}"), json!({}))
-            .await
-            .status()
+        let path = format!("/api/orders/{id}/{action}");
+        self.0.post(&user.token, &path, json!({})).await.status()
     }
 }
 
 /// Stock events of `sku` in the INVENTORY stream: (old, new, reason, order id).
-async fn stock_events(stack: &Stack, sku: &str) -> Vec<(i64, i64, String, String)> {
-    read_stream(&stack.app.jetstream(), INVENTORY)
-        .await
-        .into_iter()
-        .filter_map(|s| match s.event {
-            AnyEvent::StockLevelChanged(e) if e.sku == sku => {
-                Some((e.old_level, e.new_level, e.reason, e.order_id))
-            }
-            _ => None,
-        })
-        .collect()
+async fn sku_events(stack: &TestApp, sku: &str) -> Vec<(i64, i64, String, String)> {
+    stock_events(&stack.app.jetstream(), |e| {
+        (e.sku == sku).then_some((e.old_level, e.new_level, e.reason, e.order_id))
+    })
+    .await
 }
 
 /// Waits until the inventory consumer has nothing pending or unacknowledged.
-async fn consumer_idle(stack: &Stack) {
+async fn consumer_idle(stack: &TestApp) {
     let js = stack.app.jetstream();
     eventually("the inventory consumer to drain", || async {
-        let mut c = support::raw_consumer(&js).await;
+        let mut c = crate::support::raw_consumer(&js).await;
         let info = c.info().await.unwrap();
         (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
     })
@@ -119,7 +87,7 @@ async fn consumer_idle(stack: &Stack) {
 
 #[tokio::test]
 async fn confirming_lowers_stock_and_cancelling_restores_it_once() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     let orders = Orders::start(&stack).await;
     stack.create_product("KB-001", "49.99", 5).await;
     let alice = customer("Alice");
@@ -131,7 +99,7 @@ async fn confirming_lowers_stock_and_cancelling_restores_it_once() {
     })
     .await;
     let reserved = eventually("the reserved stock event", || async {
-        let events = stock_events(&stack, "KB-001").await;
+        let events = sku_events(&stack, "KB-001").await;
         (events.len() == 2).then_some(events)
     })
     .await;
@@ -162,9 +130,10 @@ async fn confirming_lowers_stock_and_cancelling_restores_it_once() {
     )
     .await;
     consumer_idle(&stack).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Whatever the duplicate changed is published once the relay has emptied the outbox.
+    outbox_drained(&stack.pool).await;
     assert_eq!(stack.level("KB-001").await, 5, "released exactly once");
-    let events = stock_events(&stack, "KB-001").await;
+    let events = sku_events(&stack, "KB-001").await;
     assert_eq!(
         events[1..],
         [
@@ -177,7 +146,7 @@ async fn confirming_lowers_stock_and_cancelling_restores_it_once() {
 
 #[tokio::test]
 async fn two_orders_racing_for_the_last_unit_one_is_reserved_the_other_cancelled() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     let orders = Orders::start(&stack).await;
     stack.create_product("KB-001", "49.99", 1).await;
     let (alice, bob) = (customer("Alice"), customer("Bob"));
@@ -208,17 +177,14 @@ async fn two_orders_racing_for_the_last_unit_one_is_reserved_the_other_cancelled
         "Out of stock: KB-001 (requested 1, available 0)"
     );
     consumer_idle(&stack).await;
-    let product: Value = stack
-        .get(&support::admin().token, "/api/products/KB-001")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let product = stack
+        .get_json(&crate::support::admin().token, "/api/products/KB-001")
+        .await;
     assert_eq!(
         (product["stockLevel"].as_i64(), product["reserved"].as_i64()),
         (Some(0), Some(1))
     );
-    let events = stock_events(&stack, "KB-001").await;
+    let events = sku_events(&stack, "KB-001").await;
     assert!(events.iter().all(|(old, new, _, _)| *old >= 0 && *new >= 0));
     assert_eq!(
         events.iter().filter(|e| e.2 == "reserved").count(),

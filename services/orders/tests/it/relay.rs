@@ -2,33 +2,18 @@
 //! two relays at once keep every order's versions in order, also while writers commit; it wakes at
 //! commit, not at its poll.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use orderflow_orders::domain::Command;
-use orderflow_orders::domain::{CustomerId, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest, OrderService};
 use orderflow_outbox::{OutboxMessage, Relay, RelaySettings, RelayWaker, StreamSettings};
-use support::{Stack, Stored, read_stream};
+use orderflow_test_support::jetstream::{stream_len, stream_reaches};
+use orderflow_test_support::{eventually, holds_within};
+
+use crate::support::{Options, Stored, TestApp, read_stream, spawn_app_with};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Seeds product KB-001 and returns an admin actor with a one-line order request for it.
-async fn seed_admin_order(stack: &Stack) -> (Actor, [LineRequest; 1]) {
-    stack.seed_product("KB-001", 100).await;
-    let actor = Actor {
-        customer_id: CustomerId(Uuid::new_v4()),
-        name: "Load".into(),
-        is_admin: true,
-    };
-    let line = [LineRequest {
-        sku: Sku::parse("KB-001").unwrap(),
-        quantity: Quantity::new(1).unwrap(),
-    }];
-    (actor, line)
-}
 
 /// Creates an order and walks it through confirm → process → ship → deliver. Returns the number
 /// of events written: created, confirmed and status changed, then a status change per step.
@@ -54,8 +39,8 @@ async fn order_through_its_life(
 
 /// Writes `orders` orders through their lives with no relay running, so the outbox fills up.
 /// Returns the number of events written.
-async fn fill_outbox(stack: &Stack, orders: usize) -> usize {
-    let (actor, line) = seed_admin_order(stack).await;
+async fn fill_outbox(stack: &TestApp, orders: usize) -> usize {
+    let (actor, line) = stack.seed_admin_order("Load").await;
     let service = stack.app.orders();
     let mut events = 0;
     for _ in 0..orders {
@@ -84,7 +69,7 @@ fn assert_exactly_once_in_order(stored: &[Stored], expected: usize) {
 
 #[tokio::test]
 async fn relay_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_twice() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     let expected = fill_outbox(&stack, 150).await;
     let settings = RelaySettings {
         batch_size: 200,
@@ -93,22 +78,13 @@ async fn relay_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_t
     let mut kills = 0;
     // Kill the relay task at growing offsets until it has drained everything.
     for delay_ms in (1..).map(|i| i * 7) {
-        let relay = Relay::new(
-            stack.app.pool.clone(),
-            stack.app.jetstream(),
-            settings.clone(),
-        );
+        let relay = relay(&stack, settings.clone());
         let task = tokio::spawn(relay.run(StreamSettings::default(), CancellationToken::new()));
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         task.abort();
         let _ = task.await;
         kills += 1;
-        if orderflow_outbox::pending_count(&stack.app.pool)
-            .await
-            .unwrap()
-            == 0
-            || kills > 200
-        {
+        if stack.outbox_pending().await == 0 || kills > 200 {
             break;
         }
     }
@@ -116,10 +92,7 @@ async fn relay_killed_mid_batch_and_restarted_loses_nothing_and_stores_nothing_t
         kills > 1,
         "the relay was killed at least once before finishing"
     );
-    Relay::new(stack.app.pool.clone(), stack.app.jetstream(), settings)
-        .drain()
-        .await
-        .unwrap();
+    relay(&stack, settings).drain().await.unwrap();
     let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
     assert_exactly_once_in_order(&stored, expected);
 }
@@ -137,18 +110,14 @@ async fn two_pipelined_relays_at_once_keep_per_order_versions_in_order() {
 /// Two relays drain the same outbox at once, with small batches so they interleave on the same
 /// orders; `pipelined` overlaps each relay's commit with its next batch as `Relay::run` does.
 async fn two_relays_at_once(pipelined: bool) {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     let expected = fill_outbox(&stack, 120).await;
     let settings = RelaySettings {
         batch_size: 7,
         ..RelaySettings::default()
     };
-    let a = Relay::new(
-        stack.app.pool.clone(),
-        stack.app.jetstream(),
-        settings.clone(),
-    );
-    let b = Relay::new(stack.app.pool.clone(), stack.app.jetstream(), settings);
+    let a = relay(&stack, settings.clone());
+    let b = relay(&stack, settings);
     let (ra, rb) = if pipelined {
         tokio::join!(a.drain_pipelined(), b.drain_pipelined())
     } else {
@@ -160,67 +129,55 @@ async fn two_relays_at_once(pipelined: bool) {
     // holds the remaining rows; whatever is left is picked up by the next step, as in `run`.
     let rest = a.drain().await.unwrap();
     assert_eq!(na + nb + rest, expected);
-    assert_eq!(
-        orderflow_outbox::pending_count(&stack.app.pool)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(stack.outbox_pending().await, 0);
     let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
     assert_exactly_once_in_order(&stored, expected);
 }
 
 /// Runs a relay that polls only once an hour, so anything it publishes within the test's wait
 /// was delivered by a wake-up: the writer's `RelayWaker` or a `NOTIFY` at commit.
-async fn start_relay_without_polling(stack: &Stack, waker: RelayWaker) -> CancellationToken {
+async fn start_relay_without_polling(stack: &TestApp, waker: RelayWaker) -> CancellationToken {
     let settings = RelaySettings {
         poll_interval: Duration::from_secs(3600),
         ..RelaySettings::default()
     };
-    let relay = Relay::new(stack.app.pool.clone(), stack.app.jetstream(), settings).woken_by(waker);
+    let relay = relay(stack, settings).woken_by(waker);
     let shutdown = CancellationToken::new();
     tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
     // The relay listens before its first drain; wait for its LISTEN so a NOTIFY cannot be missed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("the relay to listen", || async {
         let listening: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%orderflow_outbox%'",
         )
-        .fetch_one(&stack.app.pool)
+        .fetch_one(&stack.pool)
         .await
         .unwrap();
-        if listening > 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "relay never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (listening > 0).then_some(())
+    })
+    .await;
     shutdown
 }
 
-async fn stream_len(stack: &Stack) -> usize {
-    read_stream(&stack.app.jetstream(), "ORDERS").await.len()
+/// Whether the ORDERS stream holds `count` events within 5 s (far below the hour-long poll).
+async fn published_soon(stack: &TestApp, count: usize) -> bool {
+    stream_reaches(
+        &stack.app.jetstream(),
+        "ORDERS",
+        count,
+        Duration::from_secs(5),
+    )
+    .await
 }
 
-/// Waits up to 5 s (far below the hour-long poll) for the ORDERS stream to hold `count` events.
-async fn published_soon(stack: &Stack, count: usize) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
-        if stream_len(stack).await >= count {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+/// A relay on the test's database and NATS.
+fn relay(stack: &TestApp, settings: RelaySettings) -> Relay {
+    Relay::new(stack.pool.clone(), stack.app.jetstream(), settings)
 }
 
 #[tokio::test]
 async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
-    let stack = Stack::start_with(false).await;
-    let (actor, line) = seed_admin_order(&stack).await;
+    let stack = spawn_app_with(Options::idle()).await;
+    let (actor, line) = stack.seed_admin_order("Load").await;
 
     // Request handlers: rows written without NOTIFY, relay woken in-process after the commit.
     let waker = RelayWaker::default();
@@ -273,8 +230,8 @@ async fn the_relay_wakes_at_commit_for_both_kinds_of_writers() {
 /// claim, delete and publish in overlapping batches. Every event is stored once, in order.
 #[tokio::test]
 async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_order() {
-    let stack = Stack::start_with(false).await;
-    let (actor, line) = seed_admin_order(&stack).await;
+    let stack = spawn_app_with(Options::idle()).await;
+    let (actor, line) = stack.seed_admin_order("Load").await;
     let waker = RelayWaker::default();
     let settings = RelaySettings {
         batch_size: 5,
@@ -282,12 +239,7 @@ async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_o
     };
     let shutdown = CancellationToken::new();
     for _ in 0..2 {
-        let relay = Relay::new(
-            stack.app.pool.clone(),
-            stack.app.jetstream(),
-            settings.clone(),
-        )
-        .woken_by(waker.clone());
+        let relay = relay(&stack, settings.clone()).woken_by(waker.clone());
         tokio::spawn(relay.run(StreamSettings::default(), shutdown.clone()));
     }
     let service = OrderService::new(stack.app.connections.clone(), waker);
@@ -308,31 +260,19 @@ async fn two_running_relays_under_concurrent_writers_store_every_event_once_in_o
         expected += writer.await.unwrap();
     }
     // Done when every event is stored and every relay committed its deletes.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let stored = stack
-            .app
-            .jetstream()
-            .get_stream("ORDERS")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .state
-            .messages as usize;
-        let pending = orderflow_outbox::pending_count(&stack.app.pool)
-            .await
-            .unwrap();
-        if stored >= expected && pending == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{stored} of {expected} events stored, {pending} rows still in the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let js = stack.app.jetstream();
+    let done = holds_within(Duration::from_secs(30), || async {
+        stream_len(&js, "ORDERS").await >= expected && stack.outbox_pending().await == 0
+    })
+    .await;
+    let (stored, pending) = (
+        stream_len(&js, "ORDERS").await,
+        stack.outbox_pending().await,
+    );
+    assert!(
+        done,
+        "{stored} of {expected} events stored, {pending} rows still in the outbox"
+    );
     shutdown.cancel();
     let stored = read_stream(&stack.app.jetstream(), "ORDERS").await;
     assert_exactly_once_in_order(&stored, expected);

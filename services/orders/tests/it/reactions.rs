@@ -2,31 +2,17 @@
 //! catalog follows `ProductUpserted`, and a `ReservationRejected` cancels a confirmed order with
 //! a reason the customer sees.
 
-mod support;
-
-use std::time::Duration;
-
+use crate::support::{TestApp, customer, spawn_app, spawn_app_selling_kb};
+use orderflow_events::Event;
 use orderflow_events::common::v1::EventMetadata;
 use orderflow_events::inventory::v1::{ProductUpserted, ReservationRejected};
-use orderflow_events::{Event, headers};
+use orderflow_test_support::{eventually, jetstream};
 use serde_json::{Value, json};
-use support::{Stack, customer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-async fn publish<E: Event>(stack: &Stack, event: &E) {
-    let meta = event.metadata().unwrap();
-    let mut h = async_nats::HeaderMap::new();
-    h.insert(headers::SCHEMA, E::SCHEMA_NAME);
-    h.insert(headers::MSG_ID, meta.event_id.as_str());
-    stack
-        .app
-        .jetstream()
-        .publish_with_headers(event.subject().unwrap(), h, event.encode_to_vec().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+async fn publish<E: Event>(stack: &TestApp, event: &E) {
+    jetstream::publish(&stack.app.jetstream(), event).await;
 }
 
 fn product(id: Uuid, version: u64, price: i64) -> ProductUpserted {
@@ -41,25 +27,21 @@ fn product(id: Uuid, version: u64, price: i64) -> ProductUpserted {
     }
 }
 
+/// Polls `check` until it holds (or panics after the deadline naming `what`).
 async fn until<F: AsyncFn() -> bool>(what: &str, check: F) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    eventually(what, || async { check().await.then_some(()) }).await;
 }
 
 #[tokio::test]
 async fn catalog_follows_product_events_newest_version_wins() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     let alice = customer("Alice");
     let id = Uuid::now_v7();
     publish(&stack, &product(id, 1, 1_000)).await;
     publish(&stack, &product(id, 3, 3_000)).await;
     // An older version arriving late (a redelivery) does not roll the price back.
-    publish(&stack, &product(id, 2, 2_000)).await;
+    let stale = product(id, 2, 2_000);
+    publish(&stack, &stale).await;
     let body = json!({ "lines": [{ "sku": "LAMP-7", "quantity": 1 }] });
     until("the product to reach the catalog", async || {
         stack
@@ -69,7 +51,17 @@ async fn catalog_follows_product_events_newest_version_wins() {
             == 201
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the late event's inbox row is committed, whatever it did to the catalog is too.
+    until("the late version to be handled", async || {
+        let handled: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM inbox WHERE event_id::text = $1")
+                .bind(jetstream::event_id(&stale))
+                .fetch_one(&stack.pool)
+                .await
+                .unwrap();
+        handled == 1
+    })
+    .await;
     let order: Value = stack
         .post(&alice.token, "/api/orders", Some(body))
         .await
@@ -81,9 +73,7 @@ async fn catalog_follows_product_events_newest_version_wins() {
 
 #[tokio::test]
 async fn a_rejected_reservation_cancels_the_order_with_a_reason() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     let order = stack.create_order(&alice.token, "KB-001", 3).await;
     let id = order["id"].as_str().unwrap();
     let path = format!("/api/orders/{id}");
@@ -105,11 +95,11 @@ async fn a_rejected_reservation_cancels_the_order_with_a_reason() {
     publish(&stack, &rejected).await;
     publish(&stack, &rejected).await; // a duplicate changes nothing
     until("the order to be cancelled", async || {
-        let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+        let o = stack.get_json(&alice.token, &path).await;
         o["status"] == "Cancelled"
     })
     .await;
-    let o: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+    let o = stack.get_json(&alice.token, &path).await;
     assert_eq!(
         o["cancelReason"],
         "Out of stock: KB-001 (requested 3, available 1)"

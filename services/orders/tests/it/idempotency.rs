@@ -3,32 +3,41 @@
 //! one request of one caller; a refused request records nothing; concurrent retries commit once;
 //! expired keys are purged.
 
-mod support;
-
 use std::time::Duration;
 
 use orderflow_orders::idempotency::{self, KEY_LIFETIME};
+use orderflow_test_support::service::problem;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Stack, admin, customer};
+
+use crate::support::{
+    Options, TestApp, admin, customer, order_path, read_stream, spawn_app_selling_kb,
+    spawn_app_with, spawn_app_with_draft, wait_for_stream,
+};
 
 /// POST with a token, an `Idempotency-Key` and an optional JSON body.
 async fn post_keyed(
-    stack: &Stack,
+    stack: &TestApp,
     token: &str,
     path: &str,
     key: &str,
     body: Option<Value>,
 ) -> reqwest::Response {
-    let mut request = stack
-        .http
-        .post(stack.url(path))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
+    post_keyed_if_match(stack, token, path, key, None, body).await
+}
+
+/// [`post_keyed`], with an `If-Match` header when `version` is given.
+async fn post_keyed_if_match(
+    stack: &TestApp,
+    token: &str,
+    path: &str,
+    key: &str,
+    version: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut headers = vec![("Idempotency-Key", key)];
+    headers.extend(version.map(|v| ("If-Match", v)));
+    stack.post_with(token, path, &headers, body).await
 }
 
 fn replayed(response: &reqwest::Response) -> bool {
@@ -38,46 +47,21 @@ fn replayed(response: &reqwest::Response) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-async fn problem_code(response: reqwest::Response, status: StatusCode) -> String {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    body["code"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_retried_transition_answers_with_what_the_first_one_committed() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 4_999).await;
-    let alice = customer("Alice");
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let ops = admin();
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let path = order_path(&order);
 
-    let first = post_keyed(
-        &stack,
-        &alice.token,
-        &format!("{path}/confirm"),
-        "k-1",
-        None,
-    )
-    .await;
+    let confirm = format!("{path}/confirm");
+    let confirm_with_k1 = || post_keyed(&stack, &alice.token, &confirm, "k-1", None);
+    let first = confirm_with_k1().await;
     assert_eq!(first.status(), StatusCode::OK);
     assert!(!replayed(&first));
     assert_eq!(first.headers()["etag"], "\"3\"");
     let first: Value = first.json().await.unwrap();
 
-    let retry = post_keyed(
-        &stack,
-        &alice.token,
-        &format!("{path}/confirm"),
-        "k-1",
-        None,
-    )
-    .await;
+    let retry = confirm_with_k1().await;
     assert_eq!(retry.status(), StatusCode::OK);
     assert!(replayed(&retry));
     assert_eq!(retry.headers()["etag"], "\"3\"");
@@ -88,27 +72,15 @@ async fn a_retried_transition_answers_with_what_the_first_one_committed() {
         .post(&ops.token, &format!("{path}/process"), None)
         .await;
     assert_eq!(processed.status(), StatusCode::OK);
-    let late = post_keyed(
-        &stack,
-        &alice.token,
-        &format!("{path}/confirm"),
-        "k-1",
-        None,
-    )
-    .await;
+    let late = confirm_with_k1().await;
     assert_eq!(late.status(), StatusCode::OK);
     assert!(replayed(&late));
     assert_eq!(late.json::<Value>().await.unwrap(), first);
 
     // Without a key, the same request is a new one, refused in the order's current state.
-    let unkeyed = stack
-        .post(&alice.token, &format!("{path}/confirm"), None)
-        .await;
-    assert_eq!(
-        problem_code(unkeyed, StatusCode::CONFLICT).await,
-        "invalid_transition"
-    );
-    let now: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+    let unkeyed = stack.post(&alice.token, &confirm, None).await;
+    problem(unkeyed, StatusCode::CONFLICT, "invalid_transition").await;
+    let now = stack.get_json(&alice.token, &path).await;
     assert_eq!(now["status"], "Processing");
     assert_eq!(now["version"], 4, "the retries changed nothing");
 
@@ -118,16 +90,15 @@ async fn a_retried_transition_answers_with_what_the_first_one_committed() {
     let cancel = format!("/api/orders/{}/cancel", order["id"].as_str().unwrap());
     let reason = Some(json!({ "reason": "Found it cheaper" }));
     for attempt in 0..2 {
-        let response = stack
-            .http
-            .post(stack.url(&cancel))
-            .bearer_auth(&bob.token)
-            .header("Idempotency-Key", "cancel-1")
-            .header("If-Match", "\"1\"")
-            .json(reason.as_ref().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let response = post_keyed_if_match(
+            &stack,
+            &bob.token,
+            &cancel,
+            "cancel-1",
+            Some("\"1\""),
+            reason.clone(),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK, "attempt {attempt}");
         assert_eq!(replayed(&response), attempt == 1);
         let body: Value = response.json().await.unwrap();
@@ -138,13 +109,11 @@ async fn a_retried_transition_answers_with_what_the_first_one_committed() {
 
 #[tokio::test]
 async fn a_key_names_one_request_of_one_caller() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 4_999).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(4_999).await;
     let a = stack.create_order(&alice.token, "KB-001", 1).await;
     let b = stack.create_order(&alice.token, "KB-001", 1).await;
-    let a = format!("/api/orders/{}", a["id"].as_str().unwrap());
-    let b = format!("/api/orders/{}", b["id"].as_str().unwrap());
+    let a = order_path(&a);
+    let b = order_path(&b);
 
     let confirm_a = post_keyed(&stack, &alice.token, &format!("{a}/confirm"), "k", None).await;
     assert_eq!(confirm_a.status(), StatusCode::OK);
@@ -152,15 +121,15 @@ async fn a_key_names_one_request_of_one_caller() {
     for response in [
         post_keyed(&stack, &alice.token, &format!("{a}/cancel"), "k", None).await,
         post_keyed(&stack, &alice.token, &format!("{b}/confirm"), "k", None).await,
-        stack
-            .http
-            .post(stack.url(&format!("{a}/confirm")))
-            .bearer_auth(&alice.token)
-            .header("Idempotency-Key", "k")
-            .header("If-Match", "\"1\"")
-            .send()
-            .await
-            .unwrap(),
+        post_keyed_if_match(
+            &stack,
+            &alice.token,
+            &format!("{a}/confirm"),
+            "k",
+            Some("\"1\""),
+            None,
+        )
+        .await,
         post_keyed(
             &stack,
             &alice.token,
@@ -170,10 +139,12 @@ async fn a_key_names_one_request_of_one_caller() {
         )
         .await,
     ] {
-        assert_eq!(
-            problem_code(response, StatusCode::UNPROCESSABLE_ENTITY).await,
-            "idempotency_key_reused"
-        );
+        problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        )
+        .await;
     }
     // A create's key cannot name a transition either.
     let created = post_keyed(
@@ -186,7 +157,7 @@ async fn a_key_names_one_request_of_one_caller() {
     .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
-    let c = format!("/api/orders/{}", created["id"].as_str().unwrap());
+    let c = order_path(&created);
     let reused = post_keyed(
         &stack,
         &alice.token,
@@ -195,10 +166,12 @@ async fn a_key_names_one_request_of_one_caller() {
         None,
     )
     .await;
-    assert_eq!(
-        problem_code(reused, StatusCode::UNPROCESSABLE_ENTITY).await,
-        "idempotency_key_reused"
-    );
+    problem(
+        reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
     // Keys belong to their caller: an admin's "k" is another key.
     let ops = admin();
     let shipped = post_keyed(&stack, &ops.token, &format!("{a}/process"), "k", None).await;
@@ -208,19 +181,13 @@ async fn a_key_names_one_request_of_one_caller() {
 
 #[tokio::test]
 async fn a_refused_request_records_nothing_and_bad_keys_are_400() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 4_999).await;
-    let alice = customer("Alice");
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let ops = admin();
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let path = order_path(&order);
 
     // Ship a draft: 409, and the key stays free.
     let early = post_keyed(&stack, &ops.token, &format!("{path}/ship"), "ship-1", None).await;
-    assert_eq!(
-        problem_code(early, StatusCode::CONFLICT).await,
-        "invalid_transition"
-    );
+    problem(early, StatusCode::CONFLICT, "invalid_transition").await;
     for (token, action) in [(&alice.token, "confirm"), (&ops.token, "process")] {
         let r = stack.post(token, &format!("{path}/{action}"), None).await;
         assert_eq!(r.status(), StatusCode::OK);
@@ -232,27 +199,17 @@ async fn a_refused_request_records_nothing_and_bad_keys_are_400() {
     // Another customer's order stays a 404 with or without a key.
     let mallory = customer("Mallory");
     let probe = post_keyed(&stack, &mallory.token, &format!("{path}/cancel"), "m", None).await;
-    assert_eq!(
-        problem_code(probe, StatusCode::NOT_FOUND).await,
-        "order_not_found"
-    );
+    problem(probe, StatusCode::NOT_FOUND, "order_not_found").await;
 
     for bad in ["", "has space", &"x".repeat(256)] {
         let response = post_keyed(&stack, &ops.token, &format!("{path}/deliver"), bad, None).await;
-        assert_eq!(
-            problem_code(response, StatusCode::BAD_REQUEST).await,
-            "invalid_idempotency_key",
-            "{bad:?}"
-        );
+        problem(response, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
     }
 }
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_commit_once() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 4_999).await;
-    let alice = customer("Alice");
-    let order = stack.create_order(&alice.token, "KB-001", 1).await;
+    let (stack, alice, order) = spawn_app_with_draft(1).await;
     let id = order["id"].as_str().unwrap().to_owned();
     let path = format!("/api/orders/{id}/confirm");
 
@@ -274,9 +231,10 @@ async fn concurrent_requests_with_one_key_commit_once() {
     );
 
     // Exactly one confirmation in the stream: versions 1, 2, 3 of the order, once each.
-    let stored = support::wait_for_stream(&stack.app.jetstream(), "ORDERS", 3).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut versions: Vec<u64> = support::read_stream(&stack.app.jetstream(), "ORDERS")
+    let stored = wait_for_stream(&stack.app.jetstream(), "ORDERS", 3).await;
+    // Nothing more can come once the relay has published and deleted every outbox row.
+    stack.outbox_drained().await;
+    let mut versions: Vec<u64> = read_stream(&stack.app.jetstream(), "ORDERS")
         .await
         .iter()
         .filter_map(|s| s.event.metadata())
@@ -289,9 +247,7 @@ async fn concurrent_requests_with_one_key_commit_once() {
 
 #[tokio::test]
 async fn one_key_racing_on_two_orders_changes_one_of_them() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 4_999).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(4_999).await;
     for round in 0..5 {
         let a = stack.create_order(&alice.token, "KB-001", 1).await;
         let b = stack.create_order(&alice.token, "KB-001", 1).await;
@@ -325,7 +281,7 @@ async fn one_key_racing_on_two_orders_changes_one_of_them() {
 
 #[tokio::test]
 async fn keys_older_than_their_lifetime_are_purged() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     stack.seed_product("KB-001", 4_999).await;
     let alice = customer("Alice");
     for key in ["old", "new"] {

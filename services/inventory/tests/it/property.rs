@@ -4,18 +4,19 @@
 //! the final stock equals that of a simple in-memory model that applies each distinct event
 //! once, in order. Real JetStream and PostgreSQL; one stack for all cases, fresh skus per case.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{
+    Options, cancelled, confirmed, event_id, publish, publish_as, raw_consumer, spawn_app_with,
+};
 use async_nats::jetstream::AckKind;
 use orderflow_inbox::Outcome;
 use orderflow_inventory::domain::{Money, NewProduct, Sku};
+use orderflow_test_support::jetstream::fetch;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use support::{Stack, cancelled, confirmed, event_id, publish, raw_consumer};
 use uuid::Uuid;
 
 const SKUS: usize = 3;
@@ -105,33 +106,25 @@ fn model(case: &Case) -> (Vec<i64>, Vec<i64>) {
     (level, reserved)
 }
 
-/// Up to `n` messages from the durable consumer, without acking them.
-async fn fetch_up_to(
-    consumer: &async_nats::jetstream::consumer::Consumer<
-        async_nats::jetstream::consumer::pull::Config,
-    >,
-    n: usize,
-) -> Vec<async_nats::jetstream::Message> {
-    use futures::StreamExt as _;
-    let mut batch = consumer
-        .fetch()
-        .max_messages(n)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    let mut messages = Vec::new();
-    while let Some(m) = batch.next().await {
-        messages.push(m.unwrap());
+/// Publishes `event`, and once more under another message id if `duplicate` (JetStream then
+/// stores it twice); its event id.
+async fn publish_maybe_twice<E: orderflow_events::Event>(
+    js: &async_nats::jetstream::Context,
+    event: &E,
+    duplicate: bool,
+) -> String {
+    publish(js, event).await;
+    if duplicate {
+        publish_as(js, event, &format!("{}-again", event_id(event))).await;
     }
-    messages
+    event_id(event)
 }
 
 #[test]
 fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _runtime = rt.enter();
-    let stack = rt.block_on(Stack::start_with(false));
+    let stack = rt.block_on(spawn_app_with(Options::idle()));
     let consumer = rt.block_on(stack.app.bind_consumer()).unwrap();
     let js = stack.app.jetstream();
     let raw = rt.block_on(raw_consumer(&js));
@@ -169,18 +162,10 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
                     .collect();
                 let id = if confirm {
                     let e = confirmed(customer, ids[o], &lines);
-                    publish(&js, &e, &event_id(&e)).await;
-                    if duplicate {
-                        publish(&js, &e, &format!("{}-again", event_id(&e))).await;
-                    }
-                    event_id(&e)
+                    publish_maybe_twice(&js, &e, duplicate).await
                 } else {
                     let e = cancelled(customer, ids[o], &lines);
-                    publish(&js, &e, &event_id(&e)).await;
-                    if duplicate {
-                        publish(&js, &e, &format!("{}-again", event_id(&e))).await;
-                    }
-                    event_id(&e)
+                    publish_maybe_twice(&js, &e, duplicate).await
                 };
                 assert!(!id.is_empty());
                 published += 1 + usize::from(duplicate);
@@ -189,7 +174,7 @@ fn final_stock_matches_the_model_under_duplicates_and_redeliveries() {
             // and are redelivered.
             let (mut acked, mut delivery) = (0, 0);
             while acked < published {
-                let messages = fetch_up_to(&raw, case.batch).await;
+                let messages = fetch(&raw, case.batch, Duration::from_secs(2)).await;
                 assert!(!messages.is_empty(), "every published message is delivered");
                 let outcomes = consumer.apply_batch(&messages).await;
                 assert!(

@@ -1,32 +1,31 @@
 //! Catalog writes wake the outbox relay in process after their commit, so their events go out
 //! at once rather than at the relay's next poll.
 
-mod support;
-
 use std::time::Duration;
 
 use orderflow_events::streams::INVENTORY;
 use orderflow_inventory::domain::{Money, NewProduct, ProductPatch, Sku};
 use orderflow_inventory::service::CatalogService;
 use orderflow_outbox::{Relay, RelaySettings, RelayWaker};
-use support::{Stack, read_stream, streams};
+use orderflow_test_support::jetstream::stream_reaches;
+
+use crate::support::{Options, TestApp, spawn_app_with, streams};
 use tokio_util::sync::CancellationToken;
 
-/// Waits up to 5 s (far below the hour-long poll) for the stream to hold `count` events.
-async fn published_soon(stack: &Stack, count: usize) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
-        if read_stream(&stack.app.jetstream(), INVENTORY).await.len() >= count {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+/// Whether the stream holds `count` events within 5 s (far below the hour-long poll).
+async fn published_soon(stack: &TestApp, count: usize) -> bool {
+    stream_reaches(
+        &stack.app.jetstream(),
+        INVENTORY,
+        count,
+        Duration::from_secs(5),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn catalog_writes_wake_the_relay_without_waiting_for_its_poll() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     let waker = RelayWaker::default();
     let settings = RelaySettings {
         poll_interval: Duration::from_secs(3600),

@@ -1,43 +1,27 @@
 //! The order-event consumer against real JetStream and PostgreSQL, driven step by step:
 //! reservation and release, rejection, a crash between commit and ack, and malformed messages.
 
-mod support;
-
-use std::time::Duration;
-
+use crate::support::{
+    Options, WAIT, assert_nothing_redelivered, cancelled, confirmed, fetch_one, publish,
+    publish_invalid_order_id, publish_raw, raw_consumer, read_stream, spawn_app_with,
+    spawn_with_consumer, step_until, stock_events,
+};
 use async_nats::jetstream::AckKind;
 use orderflow_events::AnyEvent;
 use orderflow_events::orders::v1::OrderConfirmed;
 use orderflow_events::streams::INVENTORY;
 use orderflow_inbox::Outcome;
 use orderflow_outbox::{Relay, RelaySettings};
-use support::{
-    Stack, cancelled, confirmed, event_id, fetch_one, publish, publish_raw, raw_consumer,
-    read_stream,
-};
 use uuid::Uuid;
-
-const WAIT: Duration = Duration::from_secs(2);
-
-async fn reservation_status(stack: &Stack, order: Uuid) -> Option<String> {
-    sqlx::query_scalar("SELECT status FROM order_reservations WHERE order_id = $1")
-        .bind(order)
-        .fetch_optional(&stack.app.pool)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
-    let stack = Stack::start_with(false).await;
-    stack.create_product("KB-001", "10.00", 5).await;
-    let consumer = stack.app.bind_consumer().await.unwrap();
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 5)]).await;
     let raw = raw_consumer(&js).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
 
     let confirm = confirmed(customer, order, &[("KB-001", 2)]);
-    publish(&js, &confirm, &event_id(&confirm)).await;
+    publish(&js, &confirm).await;
     let message = fetch_one(&raw, WAIT).await.expect("the confirmation");
     assert_eq!(consumer.apply(&message).await, Outcome::Applied);
     assert_eq!(stack.level("KB-001").await, 3);
@@ -53,7 +37,7 @@ async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
     );
 
     let cancel = cancelled(customer, order, &[("KB-001", 2)]);
-    publish(&js, &cancel, &event_id(&cancel)).await;
+    publish(&js, &cancel).await;
     let message = fetch_one(&raw, WAIT).await.expect("the cancellation");
     assert_eq!(consumer.apply(&message).await, Outcome::Applied);
     message.ack_with(AckKind::Nak(None)).await.unwrap();
@@ -63,14 +47,14 @@ async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
     // A second cancel event for the order (a new event id) and a cancel of an order never
     // reserved release nothing.
     let again = cancelled(customer, order, &[("KB-001", 2)]);
-    publish(&js, &again, &event_id(&again)).await;
+    publish(&js, &again).await;
     let stranger = cancelled(customer, Uuid::now_v7(), &[("KB-001", 4)]);
-    publish(&js, &stranger, &event_id(&stranger)).await;
+    publish(&js, &stranger).await;
     let outcomes = consumer.step(10, WAIT).await.unwrap();
     assert_eq!(outcomes, [Outcome::Applied, Outcome::Applied]);
     assert_eq!(stack.level("KB-001").await, 5);
     assert_eq!(
-        reservation_status(&stack, order).await.as_deref(),
+        stack.reservation_status(order).await.as_deref(),
         Some("released")
     );
 
@@ -79,20 +63,11 @@ async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
         .drain()
         .await
         .unwrap();
-    let levels: Vec<(i64, i64, String, String, u64)> = read_stream(&js, INVENTORY)
-        .await
-        .into_iter()
-        .filter_map(|s| match s.event {
-            AnyEvent::StockLevelChanged(e) => Some((
-                e.old_level,
-                e.new_level,
-                e.reason,
-                e.order_id,
-                e.metadata.unwrap().aggregate_version,
-            )),
-            _ => None,
-        })
-        .collect();
+    let levels = stock_events(&js, |e| {
+        let version = e.metadata.unwrap().aggregate_version;
+        Some((e.old_level, e.new_level, e.reason, e.order_id, version))
+    })
+    .await;
     let o = order.to_string();
     assert_eq!(
         levels,
@@ -106,29 +81,25 @@ async fn crash_between_commit_and_ack_changes_nothing_on_redelivery() {
 
 #[tokio::test]
 async fn short_stock_reserves_nothing_and_emits_a_rejection() {
-    let stack = Stack::start_with(false).await;
-    stack.create_product("KB-001", "10.00", 1).await;
-    stack.create_product("MS-002", "5.00", 9).await;
-    let consumer = stack.app.bind_consumer().await.unwrap();
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 1), ("MS-002", 9)]).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
     let confirm = confirmed(
         customer,
         order,
         &[("MS-002", 2), ("KB-001", 3), ("NO-SUCH", 1)],
     );
-    publish(&js, &confirm, &event_id(&confirm)).await;
+    publish(&js, &confirm).await;
     assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Applied]);
     assert_eq!(stack.level("KB-001").await, 1);
     assert_eq!(stack.level("MS-002").await, 9, "all or nothing");
     assert_eq!(
-        reservation_status(&stack, order).await.as_deref(),
+        stack.reservation_status(order).await.as_deref(),
         Some("rejected")
     );
 
     // The orders service answers the rejection with a cancel; it must release nothing.
     let cancel = cancelled(customer, order, &[("MS-002", 2), ("KB-001", 3)]);
-    publish(&js, &cancel, &event_id(&cancel)).await;
+    publish(&js, &cancel).await;
     assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Applied]);
     assert_eq!(stack.level("MS-002").await, 9);
 
@@ -160,9 +131,9 @@ async fn short_stock_reserves_nothing_and_emits_a_rejection() {
 
 #[tokio::test]
 async fn malformed_messages_are_terminated_and_the_next_valid_one_applies() {
-    let stack = Stack::start_with(false).await;
-    stack.create_product("KB-001", "10.00", 5).await;
-    let consumer = stack.app.bind_consumer().await.unwrap();
+    // Alone: `inbox_consumer_pending` is process-wide, and other tests' consumers share its name.
+    let stack = spawn_app_with(Options::idle().alone()).await;
+    let consumer = stack.with_consumer(&[("KB-001", 5)]).await;
     let js = stack.app.jetstream();
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
     let subject = orderflow_events::subjects::order_event(
@@ -171,54 +142,21 @@ async fn malformed_messages_are_terminated_and_the_next_valid_one_applies() {
         orderflow_events::subjects::OrderEventKind::Confirmed,
     );
     let schema = "orderflow.orders.v1.OrderConfirmed";
-    publish_raw(
-        &js,
-        subject.clone(),
-        schema,
-        vec![0xff, 0xff, 0xff],
-        "garbage-1",
-    )
-    .await;
+    publish_raw(&js, subject, schema, vec![0xff, 0xff, 0xff], "garbage-1").await;
     // Decodes, but names no valid order: the handler refuses it permanently.
-    let mut bad = confirmed(customer, order, &[("KB-001", 1)]);
-    bad.order_id = "not-a-uuid".to_owned();
-    publish_raw(
-        &js,
-        subject,
-        schema,
-        prost::Message::encode_to_vec(&bad),
-        "bad-1",
-    )
-    .await;
+    let bad = confirmed(customer, order, &[("KB-001", 1)]);
+    publish_invalid_order_id(&js, &bad, "bad-1").await;
     let good: OrderConfirmed = confirmed(customer, order, &[("KB-001", 2)]);
-    publish(&js, &good, &event_id(&good)).await;
+    publish(&js, &good).await;
 
-    let mut outcomes = Vec::new();
-    while outcomes.len() < 3 {
-        outcomes.extend(consumer.step(10, WAIT).await.unwrap());
-    }
+    let outcomes = step_until(&consumer, 3).await;
     assert_eq!(
         outcomes,
         [Outcome::Rejected, Outcome::Rejected, Outcome::Applied]
     );
     assert_eq!(stack.level("KB-001").await, 3);
-    assert!(
-        consumer
-            .step(10, Duration::from_millis(1500))
-            .await
-            .unwrap()
-            .is_empty(),
-        "terminated messages are not redelivered"
-    );
-    let metrics = stack
-        .http
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_nothing_redelivered(&consumer, "terminated messages are not redelivered").await;
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains(r#"inbox_messages_total{consumer="inventory-orders",outcome="Rejected"}"#),
         "{metrics}"
@@ -232,7 +170,7 @@ async fn concurrent_reservations_of_the_last_units_never_overdraw() {
     // the conditional UPDATE let exactly one of each pair through.
     use orderflow_inbox::Handler as _;
     use orderflow_inventory::reservations::StockReservations;
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     stack.create_product("KB-001", "10.00", 3).await;
     stack.create_product("MS-002", "10.00", 3).await;
     let customer = Uuid::new_v4();

@@ -4,41 +4,19 @@
 //! batch workers (plus REST adjustments) hitting the same products in different orders never
 //! deadlock and leave exact stock.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{
+    Options, TestApp, WAIT, admin, assert_nothing_redelivered, cancelled, confirmed, event_id,
+    fetch_exactly, publish, publish_as, publish_invalid_order_id, raw_consumer, spawn_app_with,
+    spawn_with_consumer, step_until,
+};
 use async_nats::jetstream::AckKind;
-use futures::StreamExt as _;
-use orderflow_events::Event as _;
-use orderflow_events::orders::v1::OrderConfirmed;
 use orderflow_inbox::Outcome;
-use support::{Stack, admin, cancelled, confirmed, event_id, publish, publish_raw, raw_consumer};
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(2);
-
-/// Fetches exactly `n` messages from the durable consumer without acking them.
-async fn fetch_n(stack: &Stack, n: usize) -> Vec<async_nats::jetstream::Message> {
-    let raw = raw_consumer(&stack.app.jetstream()).await;
-    let mut messages = Vec::new();
-    while messages.len() < n {
-        let mut batch = raw
-            .fetch()
-            .max_messages(n - messages.len())
-            .expires(WAIT)
-            .messages()
-            .await
-            .unwrap();
-        while let Some(m) = batch.next().await {
-            messages.push(m.unwrap());
-        }
-    }
-    messages
-}
-
 /// `(event id, transaction start time)` of every inbox row, as text.
-async fn inbox_rows(stack: &Stack) -> Vec<(String, String)> {
+async fn inbox_rows(stack: &TestApp) -> Vec<(String, String)> {
     sqlx::query_as("SELECT event_id::text, processed_at::text FROM inbox ORDER BY event_id")
         .fetch_all(&stack.app.pool)
         .await
@@ -47,40 +25,21 @@ async fn inbox_rows(stack: &Stack) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
-    let stack = Stack::start_with(false).await;
-    stack.create_product("KB-001", "10.00", 5).await;
-    stack.create_product("MS-002", "5.00", 5).await;
-    let consumer = stack.app.bind_consumer().await.unwrap();
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 5), ("MS-002", 5)]).await;
     let customer = Uuid::new_v4();
 
     let first = confirmed(customer, Uuid::now_v7(), &[("KB-001", 2)]);
-    publish(&js, &first, &event_id(&first)).await;
+    publish(&js, &first).await;
     // The same event stored a second time (another message id): a duplicate in the same batch.
-    publish(&js, &first, &format!("{}-again", event_id(&first))).await;
+    publish_as(&js, &first, &format!("{}-again", event_id(&first))).await;
     // Decodes, but names no valid order: the handler refuses it permanently, after the batch
     // has already written its inbox rows.
-    let bad_order = Uuid::now_v7();
-    let mut bad = confirmed(customer, bad_order, &[("MS-002", 1)]);
-    bad.order_id = "not-a-uuid".to_owned();
-    let subject = orderflow_events::subjects::order_event(
-        customer,
-        bad_order,
-        orderflow_events::subjects::OrderEventKind::Confirmed,
-    );
-    let payload = prost::Message::encode_to_vec(&bad);
-    publish_raw(
-        &js,
-        subject,
-        OrderConfirmed::SCHEMA_NAME,
-        payload,
-        &event_id(&bad),
-    )
-    .await;
+    let bad = confirmed(customer, Uuid::now_v7(), &[("MS-002", 1)]);
+    publish_invalid_order_id(&js, &bad, &event_id(&bad)).await;
     let second = confirmed(customer, Uuid::now_v7(), &[("MS-002", 3), ("KB-001", 1)]);
-    publish(&js, &second, &event_id(&second)).await;
+    publish(&js, &second).await;
 
-    let messages = fetch_n(&stack, 4).await;
+    let messages = fetch_exactly(&raw_consumer(&js).await, 4, WAIT).await;
     assert_eq!(
         consumer.apply_batch(&messages).await,
         [
@@ -115,10 +74,7 @@ async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
         m.ack_with(AckKind::Nak(None)).await.unwrap();
     }
     drop(messages);
-    let mut outcomes = Vec::new();
-    while outcomes.len() < 4 {
-        outcomes.extend(consumer.step(10, WAIT).await.unwrap());
-    }
+    let outcomes = step_until(&consumer, 4).await;
     assert_eq!(
         outcomes,
         [
@@ -131,14 +87,11 @@ async fn a_batch_commits_its_valid_events_and_terminates_only_the_bad_one() {
     assert_eq!(stack.level("KB-001").await, 2);
     assert_eq!(stack.level("MS-002").await, 2);
     assert_eq!(inbox_rows(&stack).await, rows);
-    assert!(
-        consumer
-            .step(10, Duration::from_millis(1500))
-            .await
-            .unwrap()
-            .is_empty(),
-        "acked and terminated messages are not redelivered"
-    );
+    assert_nothing_redelivered(
+        &consumer,
+        "acked and terminated messages are not redelivered",
+    )
+    .await;
     assert_eq!(consumer.conflicts(), 0);
 }
 
@@ -149,7 +102,7 @@ const STOCK: i64 = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_batch_workers_on_shared_products_never_deadlock_and_stock_is_exact() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     for sku in SKUS {
         stack.create_product(sku, "1.00", STOCK).await;
     }
@@ -172,11 +125,11 @@ async fn concurrent_batch_workers_on_shared_products_never_deadlock_and_stock_is
             .map(|k| (SKUS[(first + k) % 3], 1 + (i % 4) as u32))
             .collect();
         let confirm = confirmed(customer, order, &lines);
-        publish(&js, &confirm, &event_id(&confirm)).await;
+        publish(&js, &confirm).await;
         published += 1;
         if i % 3 == 1 {
             let cancel = cancelled(customer, order, &lines);
-            publish(&js, &cancel, &event_id(&cancel)).await;
+            publish(&js, &cancel).await;
             published += 1;
             cancelled_orders.push(order);
         }

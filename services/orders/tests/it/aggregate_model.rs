@@ -3,13 +3,11 @@
 //! model's events to the real outbox, one status-changed row per transition, with the next
 //! versions.
 
-mod support;
-
+use crate::support::{Options, spawn_app_with};
 use orderflow_orders::domain::{Command, CustomerId, OrderStatus, Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest, OrderError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use support::Stack;
 use uuid::Uuid;
 
 /// The reference model: which status a command leads to, and which event schemas it raises.
@@ -54,7 +52,7 @@ async fn outbox_rows(pool: &sqlx::PgPool, order: Uuid) -> Vec<(String, i64)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn random_command_sequences_follow_the_model() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     stack.seed_product("KB-001", 100).await;
     let service = stack.app.orders();
     let pool = stack.app.pool.clone();
@@ -127,18 +125,9 @@ async fn random_command_sequences_follow_the_model() {
 /// error), and the outbox holds each winner's events once with consecutive versions.
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_commands_are_each_applied_once_or_rejected() {
-    let stack = Stack::start_with(false).await;
-    stack.seed_product("KB-001", 100).await;
+    let stack = spawn_app_with(Options::idle()).await;
+    let (actor, line) = stack.seed_admin_order("Racer").await;
     let service = stack.app.orders();
-    let actor = Actor {
-        customer_id: CustomerId(Uuid::new_v4()),
-        name: "Racer".into(),
-        is_admin: true,
-    };
-    let line = [LineRequest {
-        sku: Sku::parse("KB-001").unwrap(),
-        quantity: Quantity::new(1).unwrap(),
-    }];
     for _ in 0..20 {
         let (order, _) = service.create(&actor, &line, None).await.unwrap();
         let racers = (0..6).map(|i| {

@@ -5,43 +5,22 @@
 //! started again (whose sessions end with "terminating connection due to administrator
 //! command"). (NATS away: `degraded.rs`.)
 
-mod support;
-
-use std::time::{Duration, Instant};
-
-use orderflow_test_support::readyz_until;
+use orderflow_test_support::service::assert_database_unavailable;
 use orderflow_test_support::{PgCluster, SUPERUSER, TestDatabase};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Stack, customer};
 
-async fn assert_unavailable(response: reqwest::Response, took: Duration) {
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    assert_eq!(response.headers()["retry-after"], "2");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "database_unavailable");
-    assert_eq!(body["status"], 503);
-}
+use crate::support::{Options, customer, order_path, spawn_app_with};
 
 #[tokio::test]
 async fn database_away_means_fast_503s_an_unready_service_and_nothing_half_done() {
-    let (stack, postgres) = Stack::start_behind_proxy().await;
+    let stack = spawn_app_with(Options::behind_proxy()).await;
+    let postgres = stack.postgres_proxy();
     stack.seed_product("KB-001", 4_999).await;
     let alice = customer("Alice");
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
-    readyz_until(
-        &stack.http,
-        &stack.url("/readyz"),
-        Duration::from_millis(100),
-        |s, _| s == StatusCode::OK,
-    )
-    .await;
+    let path = order_path(&order);
+    stack.readyz_until(|s, _| s == StatusCode::OK).await;
 
     // Every connection reset, new ones refused: as when PostgreSQL stops.
     postgres.cut();
@@ -54,34 +33,22 @@ async fn database_away_means_fast_503s_an_unready_service_and_nothing_half_done(
     ];
     for (target, body) in requests {
         for _ in 0..3 {
-            let asked = Instant::now();
-            let response = stack.post(&alice.token, target, body.clone()).await;
-            assert_unavailable(response, asked.elapsed()).await;
+            assert_database_unavailable(stack.post(&alice.token, target, body.clone())).await;
         }
     }
-    let asked = Instant::now();
-    let response = stack.get(&alice.token, &path).await;
-    assert_unavailable(response, asked.elapsed()).await;
+    assert_database_unavailable(stack.get(&alice.token, &path)).await;
 
     // Readiness follows within a probe, and every answer is immediate meanwhile.
-    let slowest = readyz_until(
-        &stack.http,
-        &stack.url("/readyz"),
-        Duration::from_millis(100),
-        |s, body| s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok",
-    )
-    .await;
+    let slowest = stack
+        .readyz_until(|s, body| {
+            s == StatusCode::SERVICE_UNAVAILABLE && body["checks"]["postgres"] != "ok"
+        })
+        .await;
     println!("slowest /readyz while the database went away: {slowest:?}");
 
     postgres.restore();
-    readyz_until(
-        &stack.http,
-        &stack.url("/readyz"),
-        Duration::from_millis(100),
-        |s, _| s == StatusCode::OK,
-    )
-    .await;
-    let now: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+    stack.readyz_until(|s, _| s == StatusCode::OK).await;
+    let now = stack.get_json(&alice.token, &path).await;
     assert_eq!(
         now["status"], "Draft",
         "the failed confirms changed nothing"
@@ -92,7 +59,7 @@ async fn database_away_means_fast_503s_an_unready_service_and_nothing_half_done(
         .await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-        .fetch_one(&stack.app.pool)
+        .fetch_one(&stack.pool)
         .await
         .unwrap();
     assert_eq!(count, 1, "no order was created while the database was away");
@@ -108,15 +75,15 @@ async fn a_postgres_restart_is_answered_503_and_then_served_again() {
         "postgres://{SUPERUSER}@127.0.0.1:{}/postgres",
         cluster.port()
     );
-    let stack = Stack::start_on_database(TestDatabase {
+    let database = TestDatabase {
         url,
         name: "postgres".to_owned(),
-    })
-    .await;
+    };
+    let stack = spawn_app_with(Options::on(database)).await;
     stack.seed_product("KB-001", 4_999).await;
     let alice = customer("Alice");
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let confirm = format!("/api/orders/{}/confirm", order["id"].as_str().unwrap());
 
     let mut cluster = tokio::task::spawn_blocking(move || {
         let mut cluster = cluster;
@@ -127,19 +94,11 @@ async fn a_postgres_restart_is_answered_503_and_then_served_again() {
     .unwrap();
     // The first requests meet the connections the shutdown ended, later ones a refused connect.
     for _ in 0..5 {
-        let asked = Instant::now();
-        let response = stack
-            .post(&alice.token, &format!("{path}/confirm"), None)
-            .await;
-        assert_unavailable(response, asked.elapsed()).await;
+        assert_database_unavailable(stack.post(&alice.token, &confirm, None)).await;
     }
-    readyz_until(
-        &stack.http,
-        &stack.url("/readyz"),
-        Duration::from_millis(100),
-        |s, _| s == StatusCode::SERVICE_UNAVAILABLE,
-    )
-    .await;
+    stack
+        .readyz_until(|s, _| s == StatusCode::SERVICE_UNAVAILABLE)
+        .await;
 
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.start_again().unwrap();
@@ -147,16 +106,8 @@ async fn a_postgres_restart_is_answered_503_and_then_served_again() {
     })
     .await
     .unwrap();
-    readyz_until(
-        &stack.http,
-        &stack.url("/readyz"),
-        Duration::from_millis(100),
-        |s, _| s == StatusCode::OK,
-    )
-    .await;
-    let confirmed = stack
-        .post(&alice.token, &format!("{path}/confirm"), None)
-        .await;
+    stack.readyz_until(|s, _| s == StatusCode::OK).await;
+    let confirmed = stack.post(&alice.token, &confirm, None).await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     assert_eq!(confirmed.json::<Value>().await.unwrap()["version"], 3);
     drop(stack);

@@ -4,46 +4,34 @@
 //! longer than `ack_wait` (for a row lock) keeps its messages in progress, so no second worker
 //! gets them; and binding updates an existing durable consumer to the new `ack_wait`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    Options, WAIT, cancelled, confirmed, eventually, fetch_one, publish, raw_consumer,
+    spawn_app_with, spawn_with_consumer,
+};
 use async_nats::jetstream::consumer::pull;
 use orderflow_inbox::{ACK_WAIT, Outcome};
-use support::{Stack, cancelled, confirmed, event_id, fetch_one, publish, raw_consumer};
 use uuid::Uuid;
-
-const WAIT: Duration = Duration::from_secs(2);
-
-async fn reservation_status(stack: &Stack, order: Uuid) -> Option<String> {
-    sqlx::query_scalar("SELECT status FROM order_reservations WHERE order_id = $1")
-        .bind(order)
-        .fetch_optional(&stack.app.pool)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_crashed_workers_messages_return_within_ack_wait_and_a_later_cancel_still_wins() {
-    let stack = Stack::start_with(false).await;
-    stack.create_product("KB-001", "10.00", 10).await;
-    let consumer = stack.app.bind_consumer().await.unwrap();
-    let js = stack.app.jetstream();
+    let (stack, consumer, js) = spawn_with_consumer(&[("KB-001", 10)]).await;
     let (customer, order) = (Uuid::new_v4(), Uuid::now_v7());
 
     // A worker fetches the confirmation and dies before applying it.
     let confirm = confirmed(customer, order, &[("KB-001", 2)]);
-    publish(&js, &confirm, &event_id(&confirm)).await;
+    publish(&js, &confirm).await;
     let crashed = fetch_one(&raw_consumer(&js).await, WAIT).await.unwrap();
     let fetched_at = Instant::now();
     drop(crashed);
 
     // The customer cancels; a live worker applies that at once.
     let cancel = cancelled(customer, order, &[("KB-001", 2)]);
-    publish(&js, &cancel, &event_id(&cancel)).await;
+    publish(&js, &cancel).await;
     assert_eq!(consumer.step(10, WAIT).await.unwrap(), [Outcome::Applied]);
     assert_eq!(
-        reservation_status(&stack, order).await.as_deref(),
+        stack.reservation_status(order).await.as_deref(),
         Some("cancelled")
     );
 
@@ -64,21 +52,21 @@ async fn a_crashed_workers_messages_return_within_ack_wait_and_a_later_cancel_st
     );
     assert_eq!(stack.level("KB-001").await, 10, "nothing reserved");
     assert_eq!(
-        reservation_status(&stack, order).await.as_deref(),
+        stack.reservation_status(order).await.as_deref(),
         Some("cancelled")
     );
 }
 
 #[tokio::test]
 async fn a_batch_waiting_longer_than_ack_wait_keeps_its_messages() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     stack.create_product("KB-001", "10.00", 10).await;
     let slow = stack.app.bind_consumer().await.unwrap();
     let other = stack.app.bind_consumer().await.unwrap();
     let js = stack.app.jetstream();
     let order = Uuid::now_v7();
     let confirm = confirmed(Uuid::new_v4(), order, &[("KB-001", 3)]);
-    publish(&js, &confirm, &event_id(&confirm)).await;
+    publish(&js, &confirm).await;
 
     // Someone holds the product's row lock for twice the ack wait.
     let mut blocker = stack.app.pool.begin().await.unwrap();
@@ -88,14 +76,14 @@ async fn a_batch_waiting_longer_than_ack_wait_keeps_its_messages() {
         .unwrap();
     let waiting = tokio::spawn(async move { slow.step(10, WAIT).await.unwrap() });
     // Until the slow worker has the message and waits for the lock.
-    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        .fetch_one(&stack.app.pool)
-        .await
-        .unwrap()
-        == 0
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the slow worker to wait for the lock", || async {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
     let held = Instant::now();
     while held.elapsed() < ACK_WAIT * 2 {
         // A worker that got the message would wait for the lock too: give up on it then.
@@ -113,7 +101,7 @@ async fn a_batch_waiting_longer_than_ack_wait_keeps_its_messages() {
     assert_eq!(waiting.await.unwrap(), [Outcome::Applied]);
     assert_eq!(stack.level("KB-001").await, 7, "reserved once");
     assert_eq!(
-        reservation_status(&stack, order).await.as_deref(),
+        stack.reservation_status(order).await.as_deref(),
         Some("reserved")
     );
     assert!(
@@ -127,7 +115,7 @@ async fn a_batch_waiting_longer_than_ack_wait_keeps_its_messages() {
 
 #[tokio::test]
 async fn binding_updates_an_existing_durable_to_the_short_ack_wait() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     let js = stack.app.jetstream();
     let name = orderflow_inventory::reservations::CONSUMER;
     // As an older release left it.

@@ -1,28 +1,21 @@
 //! Every endpoint of the orders API, including each error status, against the real service on
 //! real PostgreSQL and NATS.
 
-mod support;
-
-use reqwest::StatusCode;
+use crate::support::{TestApp, admin, customer, order_path, spawn_app, spawn_app_selling_kb};
+use orderflow_test_support::service::operational_endpoints;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use support::{Stack, admin, customer};
 
+/// The shared problem assertion, plus: the orders API's `type` URI names the code.
 async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status.as_u16());
+    let body = orderflow_test_support::service::problem(response, status, code).await;
     assert!(body["type"].as_str().unwrap().contains(code));
     body
 }
 
 #[tokio::test]
 async fn create_read_and_walk_an_order_through_its_life() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     stack.seed_product("KB-001", 4_999).await;
     stack.seed_product("MS-002", 1_250).await;
     let alice = customer("Alice");
@@ -40,10 +33,7 @@ async fn create_read_and_walk_an_order_through_its_life() {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(response.headers()["etag"], "\"1\"");
     let order: Value = response.json().await.unwrap();
-    assert_eq!(
-        location,
-        format!("/api/orders/{}", order["id"].as_str().unwrap())
-    );
+    assert_eq!(location, order_path(&order));
     assert_eq!(order["status"], "Draft");
     assert_eq!(order["total"], "112.48", "prices come from the catalog");
     assert_eq!(order["lines"][1]["sku"], "MS-002");
@@ -84,16 +74,9 @@ async fn create_read_and_walk_an_order_through_its_life() {
 
 #[tokio::test]
 async fn authentication_and_roles_are_enforced() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
 
-    let anonymous = stack
-        .http
-        .get(stack.url("/api/orders"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = stack.get_anonymous("/api/orders").await;
     problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
     let forged = format!("{}x", alice.token);
     let body = problem(
@@ -108,7 +91,7 @@ async fn authentication_and_roles_are_enforced() {
     );
 
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let path = order_path(&order);
     stack
         .post(&alice.token, &format!("{path}/confirm"), None)
         .await;
@@ -122,12 +105,12 @@ async fn authentication_and_roles_are_enforced() {
 
 #[tokio::test]
 async fn customers_never_see_or_change_each_others_orders() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     stack.seed_product("KB-001", 100).await;
     let (alice, bob, ops) = (customer("Alice"), customer("Bob"), admin());
     let alices = stack.create_order(&alice.token, "KB-001", 1).await;
     let bobs = stack.create_order(&bob.token, "KB-001", 3).await;
-    let path = format!("/api/orders/{}", alices["id"].as_str().unwrap());
+    let path = order_path(&alices);
 
     problem(
         stack.get(&bob.token, &path).await,
@@ -149,12 +132,7 @@ async fn customers_never_see_or_change_each_others_orders() {
     )
     .await;
 
-    let bob_list: Value = stack
-        .get(&bob.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bob_list = stack.get_json(&bob.token, "/api/orders").await;
     let ids: Vec<&Value> = bob_list["items"]
         .as_array()
         .unwrap()
@@ -162,86 +140,63 @@ async fn customers_never_see_or_change_each_others_orders() {
         .map(|o| &o["id"])
         .collect();
     assert_eq!(ids, vec![&bobs["id"]]);
-    let all: Value = stack
-        .get(&ops.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all = stack.get_json(&ops.token, "/api/orders").await;
     assert_eq!(
         all["items"].as_array().unwrap().len(),
         2,
         "admins see every order"
     );
     let one = format!("/api/orders?customerId={}", alice.id);
-    let filtered: Value = stack.get(&ops.token, &one).await.json().await.unwrap();
+    let filtered = stack.get_json(&ops.token, &one).await;
     assert_eq!(filtered["items"][0]["id"], alices["id"]);
     // A customer cannot widen their view with customerId.
-    let sneaky: Value = stack.get(&bob.token, &one).await.json().await.unwrap();
+    let sneaky = stack.get_json(&bob.token, &one).await;
     assert_eq!(sneaky["items"].as_array().unwrap().len(), 1);
     assert_eq!(sneaky["items"][0]["id"], bobs["id"]);
 }
 
 #[tokio::test]
 async fn invalid_input_gets_precise_problems() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     let t = &alice.token;
 
     let raw = stack
-        .http
-        .post(stack.url("/api/orders"))
-        .bearer_auth(t)
-        .header("content-type", "application/json")
-        .body("{\"lines\": [")
-        .send()
-        .await
-        .unwrap();
+        .post_raw(t, "/api/orders", Some("application/json"), "{\"lines\": [")
+        .await;
     problem(raw, StatusCode::BAD_REQUEST, "malformed_json").await;
-    let text = stack
-        .http
-        .post(stack.url("/api/orders"))
-        .bearer_auth(t)
-        .body("hi")
-        .send()
-        .await
-        .unwrap();
+    let text = stack.post_raw(t, "/api/orders", None, "hi").await;
     problem(
         text,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
     .await;
-    let wrong_shape = stack
-        .post(t, "/api/orders", Some(json!({ "items": [] })))
-        .await;
-    problem(wrong_shape, StatusCode::BAD_REQUEST, "invalid_body").await;
-    let empty = stack
-        .post(t, "/api/orders", Some(json!({ "lines": [] })))
-        .await;
-    problem(empty, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let zero = stack
-        .post(
-            t,
-            "/api/orders",
-            Some(json!({ "lines": [{ "sku": "KB-001", "quantity": 0 }] })),
-        )
-        .await;
-    problem(zero, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let bad_sku = stack
-        .post(
-            t,
-            "/api/orders",
-            Some(json!({ "lines": [{ "sku": "KB.001", "quantity": 1 }] })),
-        )
-        .await;
-    problem(
-        bad_sku,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
+    let line =
+        |sku: &str, quantity: i64| json!({ "lines": [{ "sku": sku, "quantity": quantity }] });
+    for (body, status, code) in [
+        (
+            json!({ "items": [] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({ "lines": [] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            line("KB-001", 0),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            line("KB.001", 1),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ] {
+        problem(stack.post(t, "/api/orders", body).await, status, code).await;
+    }
     let unknown = stack
         .post(t, "/api/orders", Some(json!({ "lines": [{ "sku": "KB-001", "quantity": 1 }, { "sku": "NOPE-9", "quantity": 1 }] })))
         .await;
@@ -249,39 +204,34 @@ async fn invalid_input_gets_precise_problems() {
     assert_eq!(body["skus"], json!(["NOPE-9"]));
     assert!(body["detail"].as_str().unwrap().contains("NOPE-9"));
 
-    problem(
-        stack.get(t, "/api/orders/not-a-uuid").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_order_id",
-    )
-    .await;
-    problem(
-        stack.get(t, "/api/orders?status=Lost").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_status",
-    )
-    .await;
-    problem(
-        stack.get(t, "/api/orders?limit=0").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_limit",
-    )
-    .await;
-    problem(
-        stack.get(t, "/api/orders?cursor=zzz").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_cursor",
-    )
-    .await;
-    problem(
-        stack.get(t, "/api/nothing").await,
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-    )
-    .await;
+    for (path, status, code) in [
+        (
+            "/api/orders/not-a-uuid",
+            StatusCode::BAD_REQUEST,
+            "invalid_order_id",
+        ),
+        (
+            "/api/orders?status=Lost",
+            StatusCode::BAD_REQUEST,
+            "invalid_status",
+        ),
+        (
+            "/api/orders?limit=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+        ),
+        (
+            "/api/orders?cursor=zzz",
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        ("/api/nothing", StatusCode::NOT_FOUND, "route_not_found"),
+    ] {
+        problem(stack.get(t, path).await, status, code).await;
+    }
 
     let order = stack.create_order(t, "KB-001", 1).await;
-    let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let path = order_path(&order);
     problem(
         stack.post(t, &format!("{path}/teleport"), None).await,
         StatusCode::NOT_FOUND,
@@ -296,52 +246,33 @@ async fn invalid_input_gets_precise_problems() {
     assert!(body["detail"].as_str().unwrap().contains("Draft"));
 }
 
+async fn post_if_match(stack: &TestApp, token: &str, path: &str, version: &str) -> Response {
+    stack
+        .post_with(token, path, &[("if-match", version)], None)
+        .await
+}
+
 #[tokio::test]
 async fn if_match_guards_against_lost_updates() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     let order = stack.create_order(&alice.token, "KB-001", 1).await;
     let path = format!("/api/orders/{}/confirm", order["id"].as_str().unwrap());
 
-    let stale = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "\"7\"")
-        .send()
-        .await
-        .unwrap();
+    let stale = post_if_match(&stack, &alice.token, &path, "\"7\"").await;
     let body = problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     assert_eq!(body["currentVersion"], 1);
-    let garbage = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let garbage = post_if_match(&stack, &alice.token, &path, "yesterday").await;
     problem(garbage, StatusCode::BAD_REQUEST, "invalid_if_match").await;
-    let fresh = stack
-        .http
-        .post(stack.url(&path))
-        .bearer_auth(&alice.token)
-        .header("if-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
+    let fresh = post_if_match(&stack, &alice.token, &path, "\"1\"").await;
     assert_eq!(fresh.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn concurrent_updates_one_wins_the_other_gets_412_or_409() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     for _ in 0..5 {
         let order = stack.create_order(&alice.token, "KB-001", 1).await;
-        let base = format!("/api/orders/{}", order["id"].as_str().unwrap());
+        let base = order_path(&order);
         let send = |action: &'static str| {
             let request = stack
                 .http
@@ -364,9 +295,7 @@ async fn concurrent_updates_one_wins_the_other_gets_412_or_409() {
 
 #[tokio::test]
 async fn idempotency_key_makes_create_safe_to_retry() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     let body = json!({ "lines": [{ "sku": "KB-001", "quantity": 2 }] });
     let send = |body: Value, key: &'static str| {
         stack
@@ -385,12 +314,7 @@ async fn idempotency_key_makes_create_safe_to_retry() {
     let a: Value = first.json().await.unwrap();
     let b: Value = second.json().await.unwrap();
     assert_eq!(a["id"], b["id"]);
-    let list: Value = stack
-        .get(&alice.token, "/api/orders")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = stack.get_json(&alice.token, "/api/orders").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     let other = send(
@@ -407,23 +331,16 @@ async fn idempotency_key_makes_create_safe_to_retry() {
     .await;
     // The same key of another customer is another key.
     let bob = customer("Bob");
+    let keyed = [("idempotency-key", "k-1")];
     let bobs = stack
-        .http
-        .post(stack.url("/api/orders"))
-        .bearer_auth(&bob.token)
-        .header("idempotency-key", "k-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_with(&bob.token, "/api/orders", &keyed, Some(body.clone()))
+        .await;
     assert_eq!(bobs.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn listing_pages_and_filters_by_status() {
-    let stack = Stack::start().await;
-    stack.seed_product("KB-001", 100).await;
-    let alice = customer("Alice");
+    let (stack, alice) = spawn_app_selling_kb(100).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(stack.create_order(&alice.token, "KB-001", 1).await["id"].clone());
@@ -439,7 +356,7 @@ async fn listing_pages_and_filters_by_status() {
     let mut seen = Vec::new();
     let mut next = Some("/api/orders?limit=2".to_owned());
     while let Some(path) = next {
-        let page: Value = stack.get(&alice.token, &path).await.json().await.unwrap();
+        let page = stack.get_json(&alice.token, &path).await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -454,12 +371,9 @@ async fn listing_pages_and_filters_by_status() {
     ids.reverse();
     assert_eq!(seen, ids, "newest first, every order exactly once");
 
-    let cancelled: Value = stack
-        .get(&alice.token, "/api/orders?status=cancelled")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cancelled = stack
+        .get_json(&alice.token, "/api/orders?status=cancelled")
+        .await;
     let items = cancelled["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["cancelReason"], "Changed my mind");
@@ -467,25 +381,9 @@ async fn listing_pages_and_filters_by_status() {
 
 #[tokio::test]
 async fn operational_endpoints_and_openapi() {
-    let stack = Stack::start().await;
-    let health = stack.http.get(stack.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready = stack.http.get(stack.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::OK);
-    let body: Value = ready.json().await.unwrap();
-    assert_eq!(body["checks"]["postgres"], "ok");
-    assert_eq!(body["checks"]["nats"], "ok");
-    let metrics = stack.http.get(stack.url("/metrics")).send().await.unwrap();
-    assert_eq!(metrics.status(), StatusCode::OK);
-    let doc: Value = stack
-        .http
-        .get(stack.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stack = spawn_app().await;
+    let (ready, doc) = operational_endpoints(&stack).await;
+    assert_eq!(ready, StatusCode::OK);
     for action in ["confirm", "cancel", "process", "ship", "deliver"] {
         let path = format!("/api/orders/{{id}}/{action}");
         assert!(doc["paths"][&path]["post"].is_object(), "{path}: {doc}");

@@ -1,17 +1,18 @@
 //! Every endpoint of the inventory API and each error status, against the real service on real
 //! PostgreSQL and NATS; the events they produce are read back from JetStream.
 
-mod support;
-
+use crate::support::{
+    Options, admin, customer, eventually, problem, read_stream, spawn_app, spawn_app_with,
+};
 use orderflow_events::AnyEvent;
 use orderflow_events::streams::INVENTORY;
-use reqwest::StatusCode;
+use orderflow_test_support::service::operational_endpoints;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Stack, admin, customer, eventually, problem, read_stream};
 
 #[tokio::test]
 async fn create_read_update_adjust_and_their_events() {
-    let stack = Stack::start().await;
+    let stack = spawn_app().await;
     let ops = admin();
     let alice = customer("Alice");
 
@@ -35,12 +36,7 @@ async fn create_read_update_adjust_and_their_events() {
     assert_eq!(created["lowStock"], true);
     assert_eq!(created["version"], 2, "upserted + initial stock");
 
-    let fetched: Value = stack
-        .get(&alice.token, "/api/products/kb-001")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let fetched = stack.get_json(&alice.token, "/api/products/kb-001").await;
     assert_eq!(fetched["id"], created["id"]);
 
     let patched = stack
@@ -117,7 +113,7 @@ async fn create_read_update_adjust_and_their_events() {
 
 #[tokio::test]
 async fn listing_pages_in_sku_order() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     for sku in ["C-3", "A-1", "E-5", "B-2", "D-4"] {
         stack.create_product(sku, "1.00", 1).await;
     }
@@ -125,7 +121,7 @@ async fn listing_pages_in_sku_order() {
     let mut seen = Vec::new();
     let mut path = "/api/products?limit=2".to_owned();
     loop {
-        let page: Value = stack.get(&user.token, &path).await.json().await.unwrap();
+        let page = stack.get_json(&user.token, &path).await;
         for item in page["items"].as_array().unwrap() {
             seen.push(item["sku"].as_str().unwrap().to_owned());
         }
@@ -150,14 +146,9 @@ async fn listing_pages_in_sku_order() {
 
 #[tokio::test]
 async fn authentication_and_roles_are_enforced() {
-    let stack = Stack::start_with(false).await;
+    let stack = spawn_app_with(Options::idle()).await;
     stack.create_product("KB-001", "1.00", 5).await;
-    let anonymous = stack
-        .http
-        .get(stack.url("/api/products"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = stack.get_anonymous("/api/products").await;
     problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
     let forged = format!("{}x", admin().token);
     problem(
@@ -168,75 +159,35 @@ async fn authentication_and_roles_are_enforced() {
     .await;
 
     let alice = customer("Alice");
-    let create = json!({ "sku": "X-1", "name": "X", "unitPrice": "1.00" });
-    problem(
-        stack.post(&alice.token, "/api/products", create).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    problem(
-        stack
-            .patch(
-                &alice.token,
-                "/api/products/KB-001",
-                json!({ "name": "Mine" }),
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    let adjust = json!({ "delta": -5, "reason": "theft" });
-    problem(
-        stack
-            .post(
-                &alice.token,
-                "/api/products/KB-001/stock-adjustments",
-                adjust,
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/products",
+            json!({ "sku": "X-1", "name": "X", "unitPrice": "1.00" }),
+        ),
+        (
+            Method::PATCH,
+            "/api/products/KB-001",
+            json!({ "name": "Mine" }),
+        ),
+        (
+            Method::POST,
+            "/api/products/KB-001/stock-adjustments",
+            json!({ "delta": -5, "reason": "theft" }),
+        ),
+    ] {
+        let response = stack.send(method, &alice.token, path, Some(body)).await;
+        problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    }
     assert_eq!(stack.level("KB-001").await, 5, "nothing changed");
-    let product: Value = stack
-        .get(&alice.token, "/api/products/KB-001")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let product = stack.get_json(&alice.token, "/api/products/KB-001").await;
     assert_eq!(product["name"], "Product KB-001");
 }
 
 #[tokio::test]
 async fn operational_endpoints_openapi_and_demo_catalog() {
-    let stack = Stack::start_with(false).await;
-    let health = stack.http.get(stack.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready: Value = stack
-        .http
-        .get(stack.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ready["checks"]["postgres"], "ok");
-    assert_eq!(ready["checks"]["nats"], "ok");
-    let metrics = stack.http.get(stack.url("/metrics")).send().await.unwrap();
-    assert_eq!(metrics.status(), StatusCode::OK);
-    let doc: Value = stack
-        .http
-        .get(stack.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stack = spawn_app_with(Options::idle()).await;
+    let (_, doc) = operational_endpoints(&stack).await;
     for path in [
         "/api/products",
         "/api/products/{sku}",
@@ -254,12 +205,9 @@ async fn operational_endpoints_openapi_and_demo_catalog() {
         (0, 12),
         "seeding is idempotent"
     );
-    let page: Value = stack
-        .get(&admin().token, "/api/products?limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = stack
+        .get_json(&admin().token, "/api/products?limit=100")
+        .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 12);
     let near = items
