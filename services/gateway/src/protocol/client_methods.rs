@@ -312,6 +312,21 @@ mod tests {
         HubTime::new(Some(OffsetDateTime::parse(text, &Rfc3339).unwrap()))
     }
 
+    /// `OrderStatusChanged` of order `order_id` from Confirmed to Shipped, at ORDERS:9.
+    fn shipped(order_id: &str) -> ClientMethod {
+        ClientMethod::OrderStatusChanged(OrderStatusChanged {
+            order_id: order_id.into(),
+            order_number: "ORD-1".into(),
+            new_status: "Shipped",
+            old_status: "Confirmed",
+            updated_at: at("2026-11-25T14:00:00Z"),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 9,
+            },
+        })
+    }
+
     fn json(method: &ClientMethod) -> String {
         method.encode(Protocol::Json).as_text().unwrap().to_owned()
     }
@@ -346,17 +361,7 @@ mod tests {
 
     #[test]
     fn encodes_an_invocation_record() {
-        let m = ClientMethod::OrderStatusChanged(OrderStatusChanged {
-            order_id: "0192f3a0-0000-7000-8000-000000000001".into(),
-            order_number: "ORD-1".into(),
-            new_status: "Shipped",
-            old_status: "Confirmed",
-            updated_at: at("2026-11-25T14:00:00Z"),
-            position: Position {
-                stream: StreamName::Orders,
-                sequence: 9,
-            },
-        });
+        let m = shipped("0192f3a0-0000-7000-8000-000000000001");
         let frame = json(&m);
         assert!(frame.ends_with('\u{1e}'));
         assert!(frame.starts_with("{\"type\":1,\"target\":\"OrderStatusChanged\","));
@@ -474,17 +479,7 @@ mod tests {
 
     #[test]
     fn messagepack_invocations_carry_the_json_fields() {
-        let m = ClientMethod::OrderStatusChanged(OrderStatusChanged {
-            order_id: "o-1".into(),
-            order_number: "ORD-1".into(),
-            new_status: "Shipped",
-            old_status: "Confirmed",
-            updated_at: at("2026-11-25T14:00:00Z"),
-            position: Position {
-                stream: StreamName::Orders,
-                sequence: 9,
-            },
-        });
+        let m = shipped("o-1");
         let Frame::Binary(frame) = m.encode(Protocol::MessagePack) else {
             panic!("MessagePack frames are binary");
         };

@@ -222,12 +222,7 @@ pub fn sequence(sequence_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use crate::protocol::hex;
 
     #[test]
     fn parses_invocations_from_both_client_generations() {

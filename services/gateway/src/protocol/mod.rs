@@ -14,3 +14,11 @@ pub use codec::{Frame, Protocol};
 pub use framing::{RECORD_SEPARATOR, split_records};
 pub use handshake::{HandshakeRequest, parse_handshake};
 pub use messages::{HubMessage, parse_message};
+
+/// Bytes written as hex pairs (`"91 c0"`), for the protocol tests' expected frames.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}

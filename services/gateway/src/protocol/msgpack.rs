@@ -249,12 +249,7 @@ pub fn invocation<T: Serialize>(target: &str, argument: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use crate::protocol::hex;
 
     fn one(frame: &[u8]) -> HubMessage {
         let messages = split_messages(frame).unwrap();
