@@ -17,11 +17,7 @@ pub fn product_upserted(
     at: OffsetDateTime,
 ) -> Result<OutboxMessage, orderflow_events::Error> {
     OutboxMessage::from_event(&ProductUpserted {
-        metadata: Some(EventMetadata::new(
-            product.id.0,
-            version(product.version),
-            at,
-        )),
+        metadata: metadata(product, at),
         product_id: product.id.to_string(),
         sku: product.sku.to_string(),
         name: product.name.clone(),
@@ -29,6 +25,16 @@ pub fn product_upserted(
         currency: product.currency.clone(),
         low_stock_threshold: product.low_stock_threshold,
     })
+}
+
+/// The metadata of a product event: the product is the aggregate, at its version after the
+/// change.
+fn metadata(product: &Product, at: OffsetDateTime) -> Option<EventMetadata> {
+    Some(EventMetadata::new(
+        product.id.0,
+        version(product.version),
+        at,
+    ))
 }
 
 /// A change of level, as a `StockLevelChanged` event.
@@ -51,11 +57,7 @@ pub fn stock_level_changed(
     at: OffsetDateTime,
 ) -> Result<OutboxMessage, orderflow_events::Error> {
     OutboxMessage::from_event(&StockLevelChanged {
-        metadata: Some(EventMetadata::new(
-            product.id.0,
-            version(product.version),
-            at,
-        )),
+        metadata: metadata(product, at),
         product_id: product.id.to_string(),
         sku: product.sku.to_string(),
         old_level: change.old_level,
