@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Command, Order, OrderId};
-use crate::service::{Actor, Decided, OrderError, decide, visible};
+use crate::service::{Actor, Decided, OrderError, TransitionRequest, decide, visible};
 use crate::store::{self, KeyedSave};
 
 /// How long a key is kept (and a retry with it answered from the first request).
@@ -42,26 +42,23 @@ pub fn transition_fingerprint(id: OrderId, command: &Command, if_match: Option<u
 /// the key names, and whether this was a replay of an earlier request.
 pub(crate) async fn transition_on(
     conn: &mut PgConnection,
-    actor: &Actor,
-    id: OrderId,
-    command: &Command,
-    if_match: Option<u64>,
+    request: &TransitionRequest<'_>,
     key: &str,
 ) -> Result<(Order, bool), OrderError> {
-    let fingerprint = transition_fingerprint(id, command, if_match);
+    let fingerprint = transition_fingerprint(request.id, request.command, request.if_match);
     // Each pass answers, or lost a race to a commit (of this order, or of this key) that the
     // next pass sees; an order commits at most five transitions, a key one.
     loop {
-        if let Some(replay) = replay(conn, actor, key, &fingerprint).await? {
+        if let Some(replay) = replay(conn, request.actor, key, &fingerprint).await? {
             return Ok((replay, true));
         }
-        match attempt(conn, actor, id, command, if_match, key, &fingerprint).await {
+        match attempt(conn, request, key, &fingerprint).await {
             Ok(KeyedSave::Saved(order)) => return Ok((order, false)),
             Ok(KeyedSave::Lost | KeyedSave::KeyTaken) => {}
             // A refusal may only mean that a request with this key committed since the lookup
             // (the order is now past this command): that one's answer is the right one.
             Err(refusal @ (OrderError::Transition(_) | OrderError::VersionMismatch { .. })) => {
-                if store::find_key(conn, actor.customer_id, key)
+                if store::find_key(conn, request.actor.customer_id, key)
                     .await?
                     .is_none()
                 {
@@ -98,10 +95,7 @@ async fn replay(
 /// if the order is still as read.
 async fn attempt(
     conn: &mut PgConnection,
-    actor: &Actor,
-    id: OrderId,
-    command: &Command,
-    if_match: Option<u64>,
+    request: &TransitionRequest<'_>,
     key: &str,
     fingerprint: &str,
 ) -> Result<KeyedSave<Order>, OrderError> {
@@ -109,13 +103,13 @@ async fn attempt(
         order,
         read_version,
         messages,
-    } = decide(conn, actor, id, command, if_match).await?;
+    } = decide(conn, request).await?;
     let saved = store::save_keyed_transition(
         conn,
         &order,
         read_version,
         &messages,
-        actor.customer_id,
+        request.actor.customer_id,
         key,
         fingerprint,
     )

@@ -166,11 +166,15 @@ impl OrderService {
         key: Option<&str>,
     ) -> Result<(Order, bool), OrderError> {
         let mut conn = self.connections.acquire().await?;
+        let request = TransitionRequest {
+            actor,
+            id,
+            command,
+            if_match,
+        };
         let outcome = match key {
-            Some(key) => {
-                idempotency::transition_on(&mut conn, actor, id, command, if_match, key).await
-            }
-            None => transition_on(&mut conn, actor, id, command, if_match)
+            Some(key) => idempotency::transition_on(&mut conn, &request, key).await,
+            None => transition_on(&mut conn, &request)
                 .await
                 .map(|order| (order, false)),
         };
@@ -244,17 +248,14 @@ async fn create_in(
 /// in its life, so the loop ends.
 async fn transition_on(
     conn: &mut PgConnection,
-    actor: &Actor,
-    id: OrderId,
-    command: &Command,
-    if_match: Option<u64>,
+    request: &TransitionRequest<'_>,
 ) -> Result<Order, OrderError> {
     loop {
         let Decided {
             order,
             read_version,
             messages,
-        } = decide(conn, actor, id, command, if_match).await?;
+        } = decide(conn, request).await?;
         if store::save_transition_if_unchanged(conn, &order, read_version, &messages).await? {
             return Ok(order);
         }
@@ -271,16 +272,26 @@ pub(crate) struct Decided {
     pub messages: Vec<orderflow_outbox::OutboxMessage>,
 }
 
-/// Reads the order as `actor` may see it, checks `If-Match`, and applies `command`.
+/// What a transition request asks: `command` on order `id` by `actor`, if the order is at
+/// version `if_match` (when given).
+pub(crate) struct TransitionRequest<'a> {
+    /// Who asks; they must be allowed to see the order.
+    pub actor: &'a Actor,
+    /// The order.
+    pub id: OrderId,
+    /// What to do.
+    pub command: &'a Command,
+    /// The version the caller read (`If-Match`).
+    pub if_match: Option<u64>,
+}
+
+/// Reads the order as the actor may see it, checks `If-Match`, and applies the command.
 pub(crate) async fn decide(
     conn: &mut PgConnection,
-    actor: &Actor,
-    id: OrderId,
-    command: &Command,
-    if_match: Option<u64>,
+    request: &TransitionRequest<'_>,
 ) -> Result<Decided, OrderError> {
-    let mut order = visible(actor, store::load_order(conn, id).await?)?;
-    if let Some(expected) = if_match
+    let mut order = visible(request.actor, store::load_order(conn, request.id).await?)?;
+    if let Some(expected) = request.if_match
         && expected != order.version
     {
         return Err(OrderError::VersionMismatch {
@@ -290,7 +301,7 @@ pub(crate) async fn decide(
     }
     let read_version = order.version;
     let now = now();
-    let events = order.handle(command, now)?;
+    let events = order.handle(request.command, now)?;
     let messages = to_outbox(&order, &events, now)?;
     Ok(Decided {
         order,
