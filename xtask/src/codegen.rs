@@ -758,8 +758,9 @@ mod asyncapi {
                     schemas below describe them in the proto3 JSON mapping (lowerCamelCase \
                     names, 64-bit integers as strings, enums by name, timestamps as RFC 3339), \
                     with each field's protobuf number and name in `x-protobuf-field` and \
-                    `x-protobuf-name`. Decode by the `Orderflow-Schema` header. See \
-                    proto-schemas/README.md.",
+                    `x-protobuf-name`. Decode by the `Orderflow-Schema` header. Operations are \
+                    written from OrderFlow's side (it sends every event); subscribers receive \
+                    them. See proto-schemas/README.md.",
             },
             "defaultContentType": headers::CONTENT_TYPE_PROTOBUF,
             "servers": {
