@@ -8,7 +8,8 @@
 //!   `tools/loadgen`).
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: the fuzz targets in `fuzz/` (nightly).
 //! - `cargo xtask token`: prints a development token.
-//! - `cargo xtask codegen [--check]`: regenerates the event bindings from `proto-schemas/`.
+//! - `cargo xtask codegen [--check]`: regenerates what derives from `proto-schemas/` (the Rust
+//!   and TypeScript bindings, the AsyncAPI document), or checks it is fresh.
 
 mod bench_inventory;
 mod bench_orders;
@@ -58,7 +59,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Print a development token signed with the dev HS256 secret.
     Token(token::TokenArgs),
-    /// Regenerate the Rust event bindings; with --check fail if the committed ones are stale.
+    /// Regenerate the Rust and TypeScript bindings and the AsyncAPI document; with --check
+    /// fail if the committed ones are stale.
     Codegen {
         /// Only check, do not write.
         #[arg(long)]

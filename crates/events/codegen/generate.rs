@@ -28,7 +28,11 @@ pub fn proto_files(proto_root: &Path) -> io::Result<Vec<PathBuf>> {
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
             if path.is_dir() {
-                pending.push(path);
+                // The npm packages beside the contract (TS bindings, AsyncAPI validator) are
+                // not part of it, whatever their dependencies ship.
+                if !path.ends_with("node_modules") {
+                    pending.push(path);
+                }
             } else if path.extension().is_some_and(|ext| ext == "proto") {
                 found.push(path);
             }
