@@ -42,6 +42,24 @@ pub fn token(user: Uuid, admin: bool) -> String {
     dev::issue_hs256(dev::SECRET, claims)
 }
 
+/// The config of an orders or inventory instance (their shared fields have the same names) on
+/// `database` and the cluster at `nats_url`, followed by the type's own `field: value`s.
+macro_rules! service_config {
+    ($($config:ident)::+, $database:expr, $nats_url:expr $(, $field:ident: $value:expr)*) => {
+        $($config)::+ {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: $database.url.clone().into(),
+            db_max_connections: 10,
+            nats_url: $nats_url.clone(),
+            log_format: "text".into(),
+            auth: auth(),
+            streams: streams(),
+            http: Default::default(),
+            $($field: $value,)*
+        }
+    };
+}
+
 async fn serve(router: axum::Router, shutdown: &CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -84,37 +102,17 @@ impl System {
         let orders_db = fresh_database().await;
         let mut orders = Vec::new();
         for _ in 0..2 {
-            let app = OrdersApp::connect(orderflow_orders::Config {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                database_url: orders_db.url.clone().into(),
-                db_max_connections: 10,
-                nats_url: url.clone(),
-                log_format: "text".into(),
-                auth: auth(),
-                streams: streams(),
-                http: Default::default(),
-            })
-            .await
-            .unwrap();
+            let config = service_config!(orderflow_orders::Config, orders_db, url);
+            let app = OrdersApp::connect(config).await.unwrap();
             app.spawn_background(&shutdown);
             let base = serve(app.router(), &shutdown).await;
             orders.push((app, base));
         }
 
         let inventory_db = fresh_database().await;
-        let inventory = InventoryApp::connect(orderflow_inventory::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: inventory_db.url.clone().into(),
-            db_max_connections: 10,
-            consumer_workers: 2,
-            nats_url: url.clone(),
-            log_format: "text".into(),
-            auth: auth(),
-            streams: streams(),
-            http: Default::default(),
-        })
-        .await
-        .unwrap();
+        let config =
+            service_config!(orderflow_inventory::Config, inventory_db, url, consumer_workers: 2);
+        let inventory = InventoryApp::connect(config).await.unwrap();
         inventory.spawn_background(&shutdown);
         let inventory = serve(inventory.router(), &shutdown).await;
 
