@@ -35,38 +35,34 @@ fn lines() -> Vec<OrderLine> {
 }
 
 /// One fully populated instance of every event, with the subject it must get.
+/// An `OrderCreated` or `OrderConfirmed` of the sample order at aggregate version `$version`,
+/// with the event's own time stamp field set to `$at`.
+macro_rules! placed_order {
+    ($event:ident, $version:expr, $at_field:ident: $at:expr) => {
+        $event {
+            metadata: metadata(ORDER, $version),
+            order_id: ORDER.into(),
+            order_number: "ORD-2026-000123".into(),
+            customer_id: CUSTOMER.into(),
+            customer_name: "Ada Lovelace".into(),
+            lines: lines(),
+            total_minor: 9_998,
+            currency: "EUR".into(),
+            $at_field: $at,
+        }
+    };
+}
+
 fn samples() -> Vec<(AnyEvent, String)> {
     let order_subject = |token: &str| format!("orders.v1.{CUSTOMER}.{ORDER}.{token}");
     let at = Some(timestamp::to_timestamp(datetime!(2026-11-25 14:10:07 UTC)));
     vec![
         (
-            OrderCreated {
-                metadata: metadata(ORDER, 1),
-                order_id: ORDER.into(),
-                order_number: "ORD-2026-000123".into(),
-                customer_id: CUSTOMER.into(),
-                customer_name: "Ada Lovelace".into(),
-                lines: lines(),
-                total_minor: 9_998,
-                currency: "EUR".into(),
-                created_at: at,
-            }
-            .into(),
+            placed_order!(OrderCreated, 1, created_at: at).into(),
             order_subject("created"),
         ),
         (
-            OrderConfirmed {
-                metadata: metadata(ORDER, 2),
-                order_id: ORDER.into(),
-                order_number: "ORD-2026-000123".into(),
-                customer_id: CUSTOMER.into(),
-                customer_name: "Ada Lovelace".into(),
-                lines: lines(),
-                total_minor: 9_998,
-                currency: "EUR".into(),
-                confirmed_at: at,
-            }
-            .into(),
+            placed_order!(OrderConfirmed, 2, confirmed_at: at).into(),
             order_subject("confirmed"),
         ),
         (
