@@ -203,6 +203,24 @@ fn line() -> orders::OrderLine {
     }
 }
 
+/// An `OrderCreated` or `OrderConfirmed` of the seed order (`line()` twice over) at aggregate
+/// version `$version`, with the event's own time stamp field set to `$at`.
+macro_rules! placed_order {
+    ($($event:ident)::+, $version:expr, $at_field:ident: $at:expr) => {
+        $($event)::+ {
+            metadata: metadata($version),
+            order_id: ORDER.to_string(),
+            order_number: "ORD-2026-000042".into(),
+            customer_id: CUSTOMER.to_string(),
+            customer_name: "Carla Customer".into(),
+            lines: vec![line()],
+            total_minor: 3998,
+            currency: "USD".into(),
+            $at_field: $at,
+        }
+    };
+}
+
 fn event_decode(dir: &Path) {
     let at = Some(orderflow_events::Timestamp {
         seconds: 1_796_000_000,
@@ -211,34 +229,12 @@ fn event_decode(dir: &Path) {
     let events: Vec<(&str, AnyEvent, &str)> = vec![
         (
             "order-created",
-            orders::OrderCreated {
-                metadata: metadata(1),
-                order_id: ORDER.to_string(),
-                order_number: "ORD-2026-000042".into(),
-                customer_id: CUSTOMER.to_string(),
-                customer_name: "Carla Customer".into(),
-                lines: vec![line()],
-                total_minor: 3998,
-                currency: "USD".into(),
-                created_at: at,
-            }
-            .into(),
+            placed_order!(orders::OrderCreated, 1, created_at: at).into(),
             "ORDERS",
         ),
         (
             "order-confirmed",
-            orders::OrderConfirmed {
-                metadata: metadata(2),
-                order_id: ORDER.to_string(),
-                order_number: "ORD-2026-000042".into(),
-                customer_id: CUSTOMER.to_string(),
-                customer_name: "Carla Customer".into(),
-                lines: vec![line()],
-                total_minor: 3998,
-                currency: "USD".into(),
-                confirmed_at: at,
-            }
-            .into(),
+            placed_order!(orders::OrderConfirmed, 2, confirmed_at: at).into(),
             "ORDERS",
         ),
         (

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orderflow_fuzz::hub::{encode, frames, same_message};
+use orderflow_fuzz::hub::{ServerAnswers, encode, frames, same_message};
 use orderflow_gateway::GatewayError;
 use orderflow_gateway::fuzzing::{parse_position_list, parse_positions};
 use orderflow_gateway::protocol::framing::terminate;
@@ -128,6 +128,21 @@ fn check_error(error: &GatewayError) {
     );
 }
 
+/// The server's answers as JSON records, read back by [`single_message`].
+const ANSWERS: ServerAnswers<String> = ServerAnswers {
+    completion_ok,
+    completion_error,
+    close: messages::close,
+    ack: messages::ack,
+    sequence: messages::sequence,
+    read: single_message,
+};
+
+/// The one message of a frame the server writes, parsed.
+fn single_message(frame: &str) -> HubMessage {
+    parse_message(single_record(frame)).expect("the server's messages parse")
+}
+
 /// The one record of a frame the server writes, checked to be exactly one.
 fn single_record(frame: &str) -> &str {
     let records = split_records(frame).expect("the server's frames are well-formed");
@@ -177,53 +192,16 @@ fn check_message(message: &HubMessage) {
             }
         }
         HubMessage::StreamInvocation { invocation_id, .. } => check_replies(invocation_id),
-        HubMessage::Close { error, .. } => {
-            // The server's Close, built from what the client said, is one parseable record.
-            let frame = messages::close(error.as_deref(), true);
-            let parsed = parse_message(single_record(&frame)).expect("our Close parses");
-            assert_eq!(
-                parsed,
-                HubMessage::Close {
-                    error: error.clone(),
-                    allow_reconnect: true
-                }
-            );
-        }
-        HubMessage::Ack { sequence_id } | HubMessage::Sequence { sequence_id } => {
-            let ack = parse_message(single_record(&messages::ack(*sequence_id)));
-            assert_eq!(
-                ack.ok(),
-                Some(HubMessage::Ack {
-                    sequence_id: *sequence_id
-                })
-            );
-            let seq = parse_message(single_record(&messages::sequence(*sequence_id)));
-            assert_eq!(
-                seq.ok(),
-                Some(HubMessage::Sequence {
-                    sequence_id: *sequence_id
-                })
-            );
-        }
-        _ => {}
+        // The server's Close, Ack and Sequence, built from what the client said, are each one
+        // record that parses back.
+        _ => ANSWERS.check_echoes(message),
     }
 }
 
-/// The Completions the hub answers an invocation with carry the client's id back intact.
+/// The Completions the hub answers an invocation with carry the client's id back intact, and
+/// are JSON whose error, if any, is not empty.
 fn check_replies(id: &str) {
-    for frame in [
-        completion_ok(id, None),
-        completion_ok(id, Some(&Value::from(id))),
-        completion_error(id, "Method does not exist."),
-        completion_error(id, ""),
-    ] {
-        let parsed = parse_message(single_record(&frame)).expect("our Completion parses");
-        assert_eq!(
-            parsed,
-            HubMessage::Completion {
-                invocation_id: id.to_owned()
-            }
-        );
+    for frame in ANSWERS.check_completions(id) {
         let json: Value = serde_json::from_str(single_record(&frame)).expect("JSON");
         if let Some(error) = json.get("error") {
             // An empty error would read as success to the client.

@@ -89,15 +89,11 @@ fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: BodyInput<'_>| {
         }
         Endpoint::OrderHeaders => check_order_headers(input.body),
         Endpoint::CreateProduct => {
-            let Some(body) =
-                json_body::<CreateProductRequest, _>(input.body, content_type, |req| {
-                    now_or_never(inventory::ApiJson::from_request(req, &())).map(|j| j.0)
-                })
-            else {
+            let Some(body) = inventory_body::<CreateProductRequest>(input.body, content_type) else {
                 return;
             };
             // `create_product`: sku, name, price, initial stock, threshold, in that order.
-            let checked = (|| -> Result<(), Problem> {
+            check_validation(|| {
                 let sku = orderflow_inventory::domain::Sku::parse(&body.sku)
                     .map_err(|e| inventory_invalid(format!("sku: {e}")))?;
                 check_sku(sku.as_str(), &body.sku);
@@ -112,21 +108,14 @@ fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: BodyInput<'_>| {
                     body.low_stock_threshold.unwrap_or(DEFAULT_THRESHOLD),
                 )?);
                 Ok(())
-            })();
-            if let Err(problem) = checked {
-                check_problem(&problem, 422, &["validation_failed"]);
-            }
+            });
         }
         Endpoint::UpdateProduct => {
-            let Some(body) =
-                json_body::<UpdateProductRequest, _>(input.body, content_type, |req| {
-                    now_or_never(inventory::ApiJson::from_request(req, &())).map(|j| j.0)
-                })
-            else {
+            let Some(body) = inventory_body::<UpdateProductRequest>(input.body, content_type) else {
                 return;
             };
             // `update_product`: name, price, threshold, each only when present.
-            let checked = (|| -> Result<(), Problem> {
+            check_validation(|| {
                 if let Some(name) = &body.name {
                     check_text(&inventory::text("name", name)?, name);
                 }
@@ -137,17 +126,10 @@ fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: BodyInput<'_>| {
                     check_units(inventory::units("lowStockThreshold", threshold)?);
                 }
                 Ok(())
-            })();
-            if let Err(problem) = checked {
-                check_problem(&problem, 422, &["validation_failed"]);
-            }
+            });
         }
         Endpoint::AdjustStock => {
-            let Some(body) =
-                json_body::<StockAdjustmentRequest, _>(input.body, content_type, |req| {
-                    now_or_never(inventory::ApiJson::from_request(req, &())).map(|j| j.0)
-                })
-            else {
+            let Some(body) = inventory_body::<StockAdjustmentRequest>(input.body, content_type) else {
                 return;
             };
             // `adjust_stock`: the delta check as the handler writes it (no overflow at the
@@ -186,6 +168,20 @@ fuzz_target!(init: orderflow_fuzz::check_layouts(), |input: BodyInput<'_>| {
         }
     }
 });
+
+/// Runs a handler's validation steps: a refusal must be a 422 `validation_failed`.
+fn check_validation(validate: impl FnOnce() -> Result<(), Problem>) {
+    if let Err(problem) = validate() {
+        check_problem(&problem, 422, &["validation_failed"]);
+    }
+}
+
+/// [`json_body`] through the inventory handlers' JSON extractor.
+fn inventory_body<T: DeserializeOwned>(body: &[u8], content_type: Option<&str>) -> Option<T> {
+    json_body(body, content_type, |req| {
+        now_or_never(inventory::ApiJson::from_request(req, &())).map(|j| j.0)
+    })
+}
 
 /// Runs the body through the extractor `extract` and checks it agrees with `serde_json`.
 /// Returns the body when it was accepted.

@@ -7,6 +7,8 @@
 //! a real socket. A frame that is not UTF-8 is skipped: the WebSocket layer refuses it before
 //! the gateway's code sees it.
 
+use std::ops::Deref;
+
 use orderflow_gateway::protocol::HubMessage;
 use serde_json::{Value, json};
 
@@ -111,6 +113,60 @@ pub fn encode_msgpack(message: &HubMessage) -> Vec<u8> {
         HubMessage::Unknown { message_type } => json!([message_type]),
     };
     rmp_serde::to_vec_named(&value).expect("JSON values encode as MessagePack")
+}
+
+/// One hub protocol's encoders of the server's answers to a client message, and how a frame
+/// the server writes is read back.
+pub struct ServerAnswers<F: Deref> {
+    pub completion_ok: fn(&str, Option<&Value>) -> F,
+    pub completion_error: fn(&str, &str) -> F,
+    pub close: fn(Option<&str>, bool) -> F,
+    pub ack: fn(u64) -> F,
+    pub sequence: fn(u64) -> F,
+    /// The one message of a server frame (panics unless the frame holds exactly one).
+    pub read: fn(&F::Target) -> HubMessage,
+}
+
+impl<F: Deref> ServerAnswers<F> {
+    /// The Completions the hub answers an invocation with (with and without a result, with an
+    /// error and an empty one) carry the client's `id` back intact; returns them.
+    pub fn check_completions(&self, id: &str) -> [F; 4] {
+        let frames = [
+            (self.completion_ok)(id, None),
+            (self.completion_ok)(id, Some(&Value::from(id))),
+            (self.completion_error)(id, "Method does not exist."),
+            (self.completion_error)(id, ""),
+        ];
+        for frame in &frames {
+            let expected = HubMessage::Completion {
+                invocation_id: id.to_owned(),
+            };
+            assert_eq!((self.read)(frame), expected);
+        }
+        frames
+    }
+
+    /// The server's answers built from what the client said in `message` read back as exactly
+    /// what they say: the Close with the client's error, an Ack and a Sequence with its id.
+    pub fn check_echoes(&self, message: &HubMessage) {
+        match message {
+            HubMessage::Close { error, .. } => {
+                let close = (self.close)(error.as_deref(), true);
+                let expected = HubMessage::Close {
+                    error: error.clone(),
+                    allow_reconnect: true,
+                };
+                assert_eq!((self.read)(&close), expected);
+            }
+            &HubMessage::Ack { sequence_id } | &HubMessage::Sequence { sequence_id } => {
+                let ack = (self.ack)(sequence_id);
+                assert_eq!((self.read)(&ack), HubMessage::Ack { sequence_id });
+                let sequence = (self.sequence)(sequence_id);
+                assert_eq!((self.read)(&sequence), HubMessage::Sequence { sequence_id });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Messages equal up to the last bit of floating-point arguments (see `same_json`).

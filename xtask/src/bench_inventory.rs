@@ -18,14 +18,14 @@ use anyhow::Context as _;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_inventory::domain::{Money, NewProduct, Sku as InventorySku};
 use orderflow_inventory::{Config as InventoryConfig, InventoryApp};
-use orderflow_orders::domain::{CustomerId, Quantity, Sku};
+use orderflow_orders::domain::{Quantity, Sku};
 use orderflow_orders::service::{Actor, LineRequest, OrderService};
 use orderflow_orders::{Config as OrdersConfig, OrdersApp};
 use orderflow_test_support::{NatsServer, PgCluster};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bench_support::{OrdersApi, create_database, serve};
+use crate::bench_support::{OrdersApi, bench_admin, create_database, serve};
 use crate::process::step;
 
 /// Orders confirmed in the burst.
@@ -169,13 +169,8 @@ async fn drive(pg_url: &str) -> anyhow::Result<Figures> {
         },
     )
     .await?;
-    let admin = Uuid::new_v4();
+    let (admin, actor) = bench_admin();
     let service = orders.orders();
-    let actor = Actor {
-        customer_id: CustomerId(admin),
-        name: "Bench".into(),
-        is_admin: true,
-    };
     let ids = create_drafts(&service, &actor).await?;
     wait_for(
         "the orders outbox to drain",

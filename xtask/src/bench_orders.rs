@@ -16,15 +16,15 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::StreamExt as _;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::Event as _;
-use orderflow_orders::domain::{CustomerId, Quantity, Sku};
-use orderflow_orders::service::{Actor, LineRequest};
+use orderflow_orders::domain::{Quantity, Sku};
+use orderflow_orders::service::LineRequest;
 use orderflow_orders::{Config, OrdersApp};
 use orderflow_test_support::{NatsServer, PgCluster};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bench_support::{OrdersApi, create_database, serve};
+use crate::bench_support::{OrdersApi, bench_admin, create_database, serve};
 use crate::cpu::CpuTimes;
 use crate::process::step;
 use crate::tools;
@@ -146,13 +146,8 @@ async fn drive(pg_url: &str, load: &Handle) -> anyhow::Result<(Phase, Phase)> {
         2 * ORDERS
     ));
     seed_product(&app).await?;
-    let admin = Uuid::new_v4();
+    let (admin, actor) = bench_admin();
     let service = app.orders();
-    let actor = Actor {
-        customer_id: CustomerId(admin),
-        name: "Bench".into(),
-        is_admin: true,
-    };
     let line = [LineRequest {
         sku: Sku::parse("BENCH-1")?,
         quantity: Quantity::new(1).context("qty")?,

@@ -6,9 +6,22 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use orderflow_auth::dev;
+use orderflow_orders::domain::CustomerId;
+use orderflow_orders::service::Actor;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// The admin a benchmark acts as, both through the orders service and over HTTP (its id).
+pub fn bench_admin() -> (Uuid, Actor) {
+    let admin = Uuid::new_v4();
+    let actor = Actor {
+        customer_id: CustomerId(admin),
+        name: "Bench".into(),
+        is_admin: true,
+    };
+    (admin, actor)
+}
 
 /// Creates database `name` on the server `server_url` points at and returns its URL.
 pub async fn create_database(server_url: &str, name: &str) -> anyhow::Result<String> {

@@ -285,16 +285,24 @@ fn show(n: Option<u64>) -> String {
     n.map_or_else(|| "?".to_owned(), |n| n.to_string())
 }
 
-fn print_outcome(o: &Outcome) {
-    println!(
-        "{}: {} executions, {} exec/s, corpus {}, coverage {}, {} crash(es){}",
-        o.target,
+/// What a run measured: executions, executions per second, corpus, coverage and crashes.
+fn figures(o: &Outcome) -> [String; 5] {
+    [
         show(o.executions),
         show(o.execs_per_sec),
         show(o.corpus),
         show(o.coverage),
-        o.crashes.len(),
-        if o.succeeded { "" } else { " — FAILED" }
+        o.crashes.len().to_string(),
+    ]
+}
+
+fn print_outcome(o: &Outcome) {
+    let [executions, per_sec, corpus, coverage, crashes] = figures(o);
+    let failed = if o.succeeded { "" } else { " — FAILED" };
+    println!(
+        "{}: {executions} executions, {per_sec} exec/s, corpus {corpus}, coverage {coverage}, \
+         {crashes} crash(es){failed}",
+        o.target
     );
     for crash in &o.crashes {
         println!("  crash input: {}", crash.display());
@@ -307,16 +315,12 @@ fn print_table(outcomes: &[Outcome], seconds: u64) {
         "target", "seconds", "executions", "exec/s", "corpus", "coverage", "crashes"
     );
     for o in outcomes {
+        let [executions, per_sec, corpus, coverage, crashes] = figures(o);
+        let result = if o.succeeded { "ok" } else { "FAILED" };
         println!(
-            "{:<14} {:>7} {:>12} {:>9} {:>8} {:>9} {:>8}  {}",
-            o.target,
-            seconds,
-            show(o.executions),
-            show(o.execs_per_sec),
-            show(o.corpus),
-            show(o.coverage),
-            o.crashes.len(),
-            if o.succeeded { "ok" } else { "FAILED" }
+            "{:<14} {seconds:>7} {executions:>12} {per_sec:>9} {corpus:>8} {coverage:>9} \
+             {crashes:>8}  {result}",
+            o.target
         );
     }
 }

@@ -102,8 +102,10 @@ mod tests {
         token: TokenArgs,
     }
 
-    fn args(extra: &[&str]) -> TokenArgs {
-        Cli::try_parse_from(std::iter::once("token").chain(extra.iter().copied()))
+    /// `cargo xtask token` with these `(--flag, value)` options.
+    fn args(options: &[(&str, &str)]) -> TokenArgs {
+        let words = options.iter().flat_map(|&(flag, value)| [flag, value]);
+        Cli::try_parse_from(std::iter::once("token").chain(words))
             .unwrap()
             .token
     }
@@ -125,23 +127,15 @@ mod tests {
     fn minted_token_is_accepted_by_dev_settings() {
         let sub = "3a1f6d3e-2b7c-4e55-8f0a-9c1d2e3f4a5b";
         let (token, _) = mint(args(&[
-            "--sub",
-            sub,
-            "--name",
-            "Dev Admin",
-            "--role",
-            "Admin",
-            "--role",
-            "Support",
-            "--ttl",
-            "15m",
+            ("--sub", sub),
+            ("--name", "Dev Admin"),
+            ("--role", "Admin"),
+            ("--role", "Support"),
+            ("--ttl", "15m"),
             // Explicit, so a shell exporting ORDERFLOW_JWT_* cannot change what is minted.
-            "--issuer",
-            dev::ISSUER,
-            "--audience",
-            dev::AUDIENCE,
-            "--secret",
-            dev::SECRET,
+            ("--issuer", dev::ISSUER),
+            ("--audience", dev::AUDIENCE),
+            ("--secret", dev::SECRET),
         ]))
         .unwrap();
         let principal = authenticate(AuthSettings::dev(), &token).unwrap();
@@ -177,12 +171,9 @@ mod tests {
     fn overrides_change_what_services_accept() {
         let other_secret = "a-different-secret-of-at-least-32-bytes";
         let (token, _) = mint(args(&[
-            "--secret",
-            other_secret,
-            "--audience",
-            "elsewhere",
-            "--issuer",
-            dev::ISSUER,
+            ("--secret", other_secret),
+            ("--audience", "elsewhere"),
+            ("--issuer", dev::ISSUER),
         ]))
         .unwrap();
         let err = authenticate(AuthSettings::dev(), &token).unwrap_err();
@@ -190,7 +181,7 @@ mod tests {
         let settings = AuthSettings::hs256(dev::ISSUER, "elsewhere", other_secret);
         authenticate(settings, &token).unwrap();
 
-        assert!(mint(args(&["--secret", "short"])).is_err());
-        assert!(mint(args(&["--ttl", "0s"])).is_err());
+        assert!(mint(args(&[("--secret", "short")])).is_err());
+        assert!(mint(args(&[("--ttl", "0s")])).is_err());
     }
 }

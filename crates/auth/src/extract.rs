@@ -126,10 +126,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?.ok_or(AuthError::MissingToken)?;
-        let principal = Authenticator::from_ref(state).authenticate(token).await?;
-        // The connection has shown credentials: it leaves the unauthenticated caps.
-        ConnectionAuth::of(&parts.extensions).authenticated();
-        Ok(principal)
+        authenticate_connection(parts, state, token).await
     }
 }
 
@@ -148,10 +145,25 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = token_from_query_or_header(&parts.uri, &parts.headers)?;
-        let principal = Authenticator::from_ref(state).authenticate(&token).await?;
-        ConnectionAuth::of(&parts.extensions).authenticated();
-        Ok(Self(principal))
+        authenticate_connection(parts, state, &token)
+            .await
+            .map(Self)
     }
+}
+
+/// Verifies `token` with the state's [`Authenticator`]; on success the connection has shown
+/// credentials and leaves the unauthenticated caps.
+async fn authenticate_connection<S>(
+    parts: &Parts,
+    state: &S,
+    token: &str,
+) -> Result<Principal, AuthError>
+where
+    Authenticator: FromRef<S>,
+{
+    let principal = Authenticator::from_ref(state).authenticate(token).await?;
+    ConnectionAuth::of(&parts.extensions).authenticated();
+    Ok(principal)
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes are kept verbatim.

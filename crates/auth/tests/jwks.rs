@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
-use jsonwebtoken::Algorithm;
+use jsonwebtoken::{Algorithm, jwk::Jwk};
 use orderflow_auth::{AuthError, AuthSettings, Authenticator};
 use serde_json::json;
 
@@ -23,17 +23,35 @@ fn authenticator(server: &JwksServer, cooldown: Duration) -> Authenticator {
     .unwrap()
 }
 
+/// The provider's entry for an RS256 key.
+fn rsa_jwk(pem: &str, kid: &str) -> Jwk {
+    jwk(&rsa_key(pem), Algorithm::RS256, kid)
+}
+
+/// A document with the RSA key `rsa-1` and the EC key `ec-1`.
+fn rsa_and_ec_keys() -> serde_json::Value {
+    key_set(vec![
+        rsa_jwk(RSA1_PEM, "rsa-1"),
+        jwk(&ec_key(EC1_PEM), Algorithm::ES256, "ec-1"),
+    ])
+}
+
+/// A provider serving `rsa-1`, and an authenticator whose cache holds it after one fetch.
+async fn rsa1_cached() -> (JwksServer, Authenticator) {
+    let server = JwksServer::start(key_set(vec![rsa_jwk(RSA1_PEM, "rsa-1")])).await;
+    let auth = authenticator(&server, COOLDOWN);
+    auth.authenticate(&rs(RSA1_PEM, "rsa-1")).await.unwrap();
+    assert_eq!(server.fetches(), 1);
+    (server, auth)
+}
+
 fn rs(pem: &str, kid: &str) -> String {
     sign(Algorithm::RS256, &rsa_key(pem), Some(kid), &claims())
 }
 
 #[tokio::test]
 async fn rs256_and_es256_tokens_verify_with_one_fetch() {
-    let doc = key_set(vec![
-        jwk(&rsa_key(RSA1_PEM), Algorithm::RS256, "rsa-1"),
-        jwk(&ec_key(EC1_PEM), Algorithm::ES256, "ec-1"),
-    ]);
-    let server = JwksServer::start(doc).await;
+    let server = JwksServer::start(rsa_and_ec_keys()).await;
     let auth = authenticator(&server, COOLDOWN);
 
     let principal = auth.authenticate(&rs(RSA1_PEM, "rsa-1")).await.unwrap();
@@ -65,15 +83,7 @@ async fn rs256_and_es256_tokens_verify_with_one_fetch() {
 
 #[tokio::test]
 async fn unknown_kid_refetches_at_most_once_per_cooldown_and_rotation_is_picked_up() {
-    let server = JwksServer::start(key_set(vec![jwk(
-        &rsa_key(RSA1_PEM),
-        Algorithm::RS256,
-        "rsa-1",
-    )]))
-    .await;
-    let auth = authenticator(&server, COOLDOWN);
-    auth.authenticate(&rs(RSA1_PEM, "rsa-1")).await.unwrap();
-    assert_eq!(server.fetches(), 1);
+    let (server, auth) = rsa1_cached().await;
 
     // Right after a fetch an unknown kid is refused without asking the provider again.
     let err = auth.authenticate(&rs(RSA2_PEM, "rsa-2")).await.unwrap_err();
@@ -100,11 +110,7 @@ async fn unknown_kid_refetches_at_most_once_per_cooldown_and_rotation_is_picked_
     assert_eq!(server.fetches(), 2);
 
     // The provider rotates: rsa-2 replaces rsa-1. Not visible until the cool-down has passed.
-    server.set_reply(Reply::Document(key_set(vec![jwk(
-        &rsa_key(RSA2_PEM),
-        Algorithm::RS256,
-        "rsa-2",
-    )])));
+    server.set_reply(Reply::Document(key_set(vec![rsa_jwk(RSA2_PEM, "rsa-2")])));
     assert!(matches!(
         auth.authenticate(&rs(RSA2_PEM, "rsa-2")).await,
         Err(AuthError::UnknownKeyId(_))
@@ -121,12 +127,7 @@ async fn unknown_kid_refetches_at_most_once_per_cooldown_and_rotation_is_picked_
 
 #[tokio::test]
 async fn concurrent_misses_share_one_fetch() {
-    let server = JwksServer::start(key_set(vec![jwk(
-        &rsa_key(RSA1_PEM),
-        Algorithm::RS256,
-        "rsa-1",
-    )]))
-    .await;
+    let server = JwksServer::start(key_set(vec![rsa_jwk(RSA1_PEM, "rsa-1")])).await;
     server.set_slow(true);
     // No cool-down at all: only single-flight stands between 50 requests and 50 fetches.
     let auth = authenticator(&server, Duration::ZERO);
@@ -156,14 +157,7 @@ async fn concurrent_misses_share_one_fetch() {
 
 #[tokio::test]
 async fn fetch_failures_do_not_poison_the_cache() {
-    let server = JwksServer::start(key_set(vec![jwk(
-        &rsa_key(RSA1_PEM),
-        Algorithm::RS256,
-        "rsa-1",
-    )]))
-    .await;
-    let auth = authenticator(&server, COOLDOWN);
-    auth.authenticate(&rs(RSA1_PEM, "rsa-1")).await.unwrap();
+    let (server, auth) = rsa1_cached().await;
 
     // Provider answers 500: the unknown kid is reported as unavailable keys (a 503, not the
     // client's fault) and the cached key keeps working.
@@ -180,7 +174,7 @@ async fn fetch_failures_do_not_poison_the_cache() {
 
     // A document without usable keys (only an encryption key and a symmetric key) is a
     // failure too, not a reason to forget rsa-1.
-    let mut encryption = jwk(&rsa_key(RSA2_PEM), Algorithm::RS256, "enc-1");
+    let mut encryption = rsa_jwk(RSA2_PEM, "enc-1");
     encryption.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Encryption);
     let oct = json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"});
     let mut doc = key_set(vec![encryption]);
@@ -196,8 +190,8 @@ async fn fetch_failures_do_not_poison_the_cache() {
 
     // The provider recovers; the next allowed fetch brings the new key in.
     server.set_reply(Reply::Document(key_set(vec![
-        jwk(&rsa_key(RSA1_PEM), Algorithm::RS256, "rsa-1"),
-        jwk(&rsa_key(RSA2_PEM), Algorithm::RS256, "rsa-2"),
+        rsa_jwk(RSA1_PEM, "rsa-1"),
+        rsa_jwk(RSA2_PEM, "rsa-2"),
     ])));
     tokio::time::sleep(PAST_COOLDOWN).await;
     auth.authenticate(&rs(RSA2_PEM, "rsa-2")).await.unwrap();
@@ -206,12 +200,7 @@ async fn fetch_failures_do_not_poison_the_cache() {
 
 #[tokio::test]
 async fn hs256_signed_with_the_rsa_public_key_is_rejected() {
-    let server = JwksServer::start(key_set(vec![jwk(
-        &rsa_key(RSA1_PEM),
-        Algorithm::RS256,
-        "rsa-1",
-    )]))
-    .await;
+    let server = JwksServer::start(key_set(vec![rsa_jwk(RSA1_PEM, "rsa-1")])).await;
     let auth = authenticator(&server, COOLDOWN);
     // The classic confusion attack: use the (public) PEM as an HMAC secret.
     let forged = sign_hs256(RSA1_PUBLIC_PEM.as_bytes(), &claims());
@@ -235,11 +224,7 @@ async fn hs256_signed_with_the_rsa_public_key_is_rejected() {
 
 #[tokio::test]
 async fn each_key_verifies_only_its_own_algorithm() {
-    let doc = key_set(vec![
-        jwk(&rsa_key(RSA1_PEM), Algorithm::RS256, "rsa-1"),
-        jwk(&ec_key(EC1_PEM), Algorithm::ES256, "ec-1"),
-    ]);
-    let server = JwksServer::start(doc).await;
+    let server = JwksServer::start(rsa_and_ec_keys()).await;
     let auth = authenticator(&server, COOLDOWN);
     // An ES256 token naming the RSA key's kid.
     let token = sign(Algorithm::ES256, &ec_key(EC1_PEM), Some("rsa-1"), &claims());
@@ -269,11 +254,7 @@ async fn each_key_verifies_only_its_own_algorithm() {
 
 #[tokio::test]
 async fn refresh_keys_warms_up_and_reports_outages() {
-    let server = JwksServer::start(key_set(vec![
-        jwk(&rsa_key(RSA1_PEM), Algorithm::RS256, "rsa-1"),
-        jwk(&ec_key(EC1_PEM), Algorithm::ES256, "ec-1"),
-    ]))
-    .await;
+    let server = JwksServer::start(rsa_and_ec_keys()).await;
     let auth = authenticator(&server, COOLDOWN);
     assert_eq!(auth.refresh_keys().await, Ok(2));
     auth.authenticate(&rs(RSA1_PEM, "rsa-1")).await.unwrap();

@@ -20,16 +20,14 @@
 // Output: one JSON line per event on stdout, {"c": id, "t": kind, ...} with kind `ready`,
 // `msg` (`m` method, `p` position), `reconnecting`, `resumed` (`r`, the Resumed argument or
 // Resume result) or `error` (`e`); read by tests/chaos/src/clients.rs. Ends when stdin closes.
-import net from "node:net";
 import * as signalR from "@microsoft/signalr";
+import { out, pipeToFirstAccepting, proxyServer, runClients } from "../../scale-out/clients/harness.mjs";
 
 const config = JSON.parse(process.env.CHAOS_CLIENTS_CONFIG ?? "null");
 if (!config) throw new Error("run through `cargo xtask chaos`");
 const byUrl = config.mode !== "invoke";
 // A reconnect without a `Resumed` this long after it completed is reported as an error.
 const RESUMED_WITHIN_MS = 5000;
-
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 /**
  * TCP proxy to targets[0], or targets[1] when the first refuses the connection. With
@@ -38,36 +36,14 @@ const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
  * gateway that will not carry the socket: a load balancer without sticky sessions at its worst.
  */
 function failoverProxy(targets, negotiateElsewhere = false) {
-  const sockets = new Set();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on("close", () => sockets.delete(client));
-    client.on("error", () => {});
+  return proxyServer((client) => {
     client.once("data", (first) => {
       client.pause();
       const isNegotiate = first.subarray(0, 5).toString() === "POST ";
       const order = negotiateElsewhere && isNegotiate ? [targets[1], targets[0]] : targets;
-      const attempt = (i) => {
-        if (i >= order.length) { client.destroy(); return; }
-        const u = new URL(order[i]);
-        const upstream = net.connect(Number(u.port), u.hostname);
-        upstream.once("error", () => { upstream.destroy(); attempt(i + 1); });
-        upstream.once("connect", () => {
-          upstream.removeAllListeners("error");
-          upstream.on("error", () => client.destroy());
-          upstream.on("close", () => client.destroy());
-          client.on("close", () => upstream.destroy());
-          upstream.write(first);
-          client.pipe(upstream);
-          upstream.pipe(client);
-          client.resume();
-        });
-      };
-      attempt(0);
+      pipeToFirstAccepting(client, order, first);
     });
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () =>
-    resolve({ url: `http://127.0.0.1:${server.address().port}`, server, sockets })));
 }
 
 let stopping = false;
@@ -156,13 +132,4 @@ async function runClient(spec) {
   return connection;
 }
 
-const connections = await Promise.all(config.clients.map((spec) =>
-  runClient(spec).catch((e) => { out({ c: spec.id, t: "error", e: `start: ${e}` }); return null; })));
-
-process.stdin.resume();
-process.stdin.on("end", async () => {
-  stopping = true;
-  await Promise.all(connections.filter(Boolean).map((c) => c.stop()));
-  for (const p of proxies.flat()) { for (const s of p.sockets) s.destroy(); p.server.close(); }
-  process.exit(0);
-});
+await runClients(config.clients, runClient, proxies.flat(), () => { stopping = true; });

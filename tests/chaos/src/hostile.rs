@@ -454,14 +454,19 @@ async fn connect_from_attacker(
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
-/// `/healthz` every 200 ms on a new connection each time, as a kubelet probes; `None` for a
-/// failure (5 s timeout).
-async fn probe(base: String, stop: Arc<AtomicBool>) -> Vec<Option<Duration>> {
-    let http = reqwest::Client::builder()
+/// An HTTP client that opens a new connection for every request, with a 5 s timeout.
+fn unpooled_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(5))
         .build()
-        .expect("an HTTP client");
+        .expect("an HTTP client")
+}
+
+/// `/healthz` every 200 ms on a new connection each time, as a kubelet probes; `None` for a
+/// failure (5 s timeout).
+async fn probe(base: String, stop: Arc<AtomicBool>) -> Vec<Option<Duration>> {
+    let http = unpooled_client();
     let mut latencies = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
@@ -479,11 +484,7 @@ async fn probe(base: String, stop: Arc<AtomicBool>) -> Vec<Option<Duration>> {
 /// An authenticated negotiate, WebSocket connect and SignalR handshake every 500 ms, each by a
 /// new user; `None` for a failure.
 async fn connect_loop(gateway: String, stop: Arc<AtomicBool>) -> Vec<Option<Duration>> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("an HTTP client");
+    let http = unpooled_client();
     let results = Arc::new(Mutex::new(Vec::new()));
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();

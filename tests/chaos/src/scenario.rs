@@ -159,46 +159,24 @@ impl Scenario {
                         .await??;
                 system.postgres = Some(postgres);
             }
-            Scenario::OrdersKill => {
-                step("kill -9 orders");
-                system.orders.kill().await;
-                tokio::time::sleep(ORDERS_DOWN).await;
-                step("restart orders");
-                system.orders.restart().await?;
-            }
-            Scenario::OrdersTerm => {
-                step("SIGTERM orders");
-                notes.push(terminated(
-                    "orders",
-                    system.orders.terminate(TERM_GRACE).await?,
-                ));
-                tokio::time::sleep(ORDERS_DOWN).await;
-                step("restart orders");
-                system.orders.restart().await?;
+            Scenario::OrdersKill | Scenario::OrdersTerm => {
+                let orders = &mut system.orders;
+                self.bounce(orders, "orders", "", ORDERS_DOWN, &mut notes)
+                    .await?;
             }
             Scenario::InventoryKill | Scenario::InventoryTerm => {
                 for n in 1..=INVENTORY_FAULTS {
-                    stop(self, &mut system.inventory, "inventory", n, &mut notes).await?;
-                    tokio::time::sleep(INVENTORY_DOWN).await;
-                    step("restart inventory");
-                    system.inventory.restart().await?;
+                    let which = format!(" ({n} of {INVENTORY_FAULTS})");
+                    let inventory = &mut system.inventory;
+                    self.bounce(inventory, "inventory", &which, INVENTORY_DOWN, &mut notes)
+                        .await?;
                     tokio::time::sleep(INVENTORY_UP).await;
                 }
             }
-            Scenario::GatewayKill => {
-                step("kill -9 gateway A");
-                system.gateway_a.kill().await;
-                tokio::time::sleep(GATEWAY_DOWN).await;
-                step("restart gateway A");
-                system.gateway_a.restart().await?;
-            }
-            Scenario::GatewayTerm => {
-                step("SIGTERM gateway A");
-                let outcome = system.gateway_a.terminate(TERM_GRACE).await?;
-                notes.push(terminated("gateway A", outcome));
-                tokio::time::sleep(GATEWAY_DOWN).await;
-                step("restart gateway A");
-                system.gateway_a.restart().await?;
+            Scenario::GatewayKill | Scenario::GatewayTerm => {
+                let gateway = &mut system.gateway_a;
+                self.bounce(gateway, "gateway A", "", GATEWAY_DOWN, &mut notes)
+                    .await?;
             }
             Scenario::GatewayPartition => {
                 step("pause gateway A's NATS link");
@@ -226,24 +204,32 @@ impl Scenario {
         }
         Ok(notes)
     }
-}
 
-/// The `n`th kill -9 or SIGTERM of `service`.
-async fn stop(
-    scenario: Scenario,
-    service: &mut Service,
-    name: &str,
-    n: usize,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<()> {
-    if scenario == Scenario::InventoryTerm {
-        step(&format!("SIGTERM {name} ({n} of {INVENTORY_FAULTS})"));
-        notes.push(terminated(name, service.terminate(TERM_GRACE).await?));
-    } else {
-        step(&format!("kill -9 {name} ({n} of {INVENTORY_FAULTS})"));
-        service.kill().await;
+    /// Stops `service`, with SIGTERM (its outcome noted) for the `*-term` scenarios and kill -9
+    /// for the others, waits `down` and restarts it. `which` goes into the stop's step, e.g.
+    /// ` (1 of 3)`.
+    async fn bounce(
+        self,
+        service: &mut Service,
+        name: &str,
+        which: &str,
+        down: Duration,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if matches!(
+            self,
+            Scenario::OrdersTerm | Scenario::InventoryTerm | Scenario::GatewayTerm
+        ) {
+            step(&format!("SIGTERM {name}{which}"));
+            notes.push(terminated(name, service.terminate(TERM_GRACE).await?));
+        } else {
+            step(&format!("kill -9 {name}{which}"));
+            service.kill().await;
+        }
+        tokio::time::sleep(down).await;
+        step(&format!("restart {name}"));
+        service.restart().await
     }
-    Ok(())
 }
 
 impl fmt::Display for Scenario {

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use async_nats::jetstream;
 use orderflow_events::{AnyEvent, decode_by_schema, headers, timestamp};
+use orderflow_scale_out::ledger::{Pushed, expected_positions};
 
 /// One stored order event, reduced to what the verdict needs.
 #[derive(Debug, Clone)]
@@ -77,24 +78,13 @@ pub async fn read_orders(js: &jetstream::Context, after: u64) -> anyhow::Result<
 /// The sequences each client should receive: customers by id, and every admin in `admins`
 /// everything pushed to the dashboard.
 pub fn expected(stored: &[Stored], admins: &[String]) -> BTreeMap<String, BTreeSet<u64>> {
-    let mut expected: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for s in stored {
-        if s.to_customer {
-            expected
-                .entry(s.customer.clone())
-                .or_default()
-                .insert(s.sequence);
-        }
-        if s.to_dashboard {
-            for admin in admins {
-                expected
-                    .entry(admin.clone())
-                    .or_default()
-                    .insert(s.sequence);
-            }
-        }
-    }
-    expected
+    let pushed = stored.iter().map(|s| Pushed {
+        sequence: s.sequence,
+        customer: &s.customer,
+        to_customer: s.to_customer,
+        to_dashboard: s.to_dashboard,
+    });
+    expected_positions(pushed, admins)
 }
 
 /// Commit time by sequence, to measure how long updates took to reach the clients.

@@ -9,41 +9,18 @@
 // Input: SCALE_OUT_CONFIG = {"gateways": [urlA, urlB], "clients": [{"id", "token", "admin",
 // "gateway": 0|1, "start": "ORDERS:n"}]}. Output: one JSON line per event on stdout (see
 // tests/scale-out/src/ledger.rs). Ends when stdin closes.
-import net from "node:net";
 import * as signalR from "@microsoft/signalr";
+import { out, pipeToFirstAccepting, proxyServer, runClients } from "./harness.mjs";
 
 const config = JSON.parse(process.env.SCALE_OUT_CONFIG ?? "null");
 if (!config) throw new Error("run through `cargo test -p orderflow-scale-out`");
 
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
-
 /** TCP proxy to targets[0], or targets[1] when the first refuses the connection. */
 function failoverProxy(targets) {
-  const sockets = new Set();
-  const server = net.createServer((client) => {
+  return proxyServer((client) => {
     client.pause();
-    sockets.add(client);
-    client.on("close", () => sockets.delete(client));
-    client.on("error", () => {});
-    const attempt = (i) => {
-      if (i >= targets.length) { client.destroy(); return; }
-      const u = new URL(targets[i]);
-      const upstream = net.connect(Number(u.port), u.hostname);
-      upstream.once("error", () => { upstream.destroy(); attempt(i + 1); });
-      upstream.once("connect", () => {
-        upstream.removeAllListeners("error");
-        upstream.on("error", () => client.destroy());
-        upstream.on("close", () => client.destroy());
-        client.on("close", () => upstream.destroy());
-        client.pipe(upstream);
-        upstream.pipe(client);
-        client.resume();
-      });
-    };
-    attempt(0);
+    pipeToFirstAccepting(client, targets);
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () =>
-    resolve({ url: `http://127.0.0.1:${server.address().port}`, server, sockets })));
 }
 
 let stopping = false;
@@ -96,13 +73,4 @@ async function runClient(spec) {
   return connection;
 }
 
-const connections = await Promise.all(config.clients.map((spec) =>
-  runClient(spec).catch((e) => { out({ c: spec.id, t: "error", e: `start: ${e}` }); return null; })));
-
-process.stdin.resume();
-process.stdin.on("end", async () => {
-  stopping = true;
-  await Promise.all(connections.filter(Boolean).map((c) => c.stop()));
-  for (const p of proxies) { for (const s of p.sockets) s.destroy(); p.server.close(); }
-  process.exit(0);
-});
+await runClients(config.clients, runClient, proxies, () => { stopping = true; });

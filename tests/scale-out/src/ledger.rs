@@ -14,6 +14,46 @@ use serde_json::Value;
 
 use crate::Error;
 
+/// An event of the `ORDERS` stream as far as the clients are concerned: its position, and
+/// whom the gateway pushes it to.
+#[derive(Debug, Clone, Copy)]
+pub struct Pushed<'a> {
+    /// Stream sequence.
+    pub sequence: u64,
+    /// The customer token of its subject.
+    pub customer: &'a str,
+    /// Pushed to the customer's clients.
+    pub to_customer: bool,
+    /// Pushed to the admin dashboard.
+    pub to_dashboard: bool,
+}
+
+/// The sequences each client should receive: customers' clients by customer id, and every admin
+/// client in `admins` everything pushed to the dashboard.
+pub fn expected_positions<'a>(
+    events: impl IntoIterator<Item = Pushed<'a>>,
+    admins: &[String],
+) -> BTreeMap<String, BTreeSet<u64>> {
+    let mut expected: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for event in events {
+        if event.to_customer {
+            expected
+                .entry(event.customer.to_owned())
+                .or_default()
+                .insert(event.sequence);
+        }
+        if event.to_dashboard {
+            for admin in admins {
+                expected
+                    .entry(admin.clone())
+                    .or_default()
+                    .insert(event.sequence);
+            }
+        }
+    }
+    expected
+}
+
 #[derive(Deserialize)]
 struct Line {
     c: String,

@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use orderflow_events::{AnyEvent, decode_by_schema, headers};
-use orderflow_scale_out::ledger::Ledger;
+use orderflow_scale_out::ledger::{Ledger, Pushed, expected_positions};
 use serde_json::json;
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -195,27 +195,18 @@ async fn no_update_is_lost_when_a_nats_node_and_a_gateway_die() {
     // Everything committed is in the stream; now every client must show its share of it.
     system.drain_outbox().await;
     let stored = read_orders_stream(&system.js, start_seq).await;
-    let mut expected: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for s in &stored {
-        if s.pushed_to_customer {
-            expected
-                .entry(s.customer.clone())
-                .or_default()
-                .insert(s.sequence);
-        }
-        if s.pushed_to_admin {
-            for g in 0..2 {
-                expected
-                    .entry(format!("admin-{g}"))
-                    .or_default()
-                    .insert(s.sequence);
-            }
-        }
-    }
+    let admins: Vec<String> = (0..2).map(|g| format!("admin-{g}")).collect();
+    let pushed = stored.iter().map(|s| Pushed {
+        sequence: s.sequence,
+        customer: &s.customer,
+        to_customer: s.pushed_to_customer,
+        to_dashboard: s.pushed_to_admin,
+    });
+    let expected = expected_positions(pushed, &admins);
     let client_ids: Vec<String> = customers
         .iter()
         .map(Uuid::to_string)
-        .chain((0..2).map(|g| format!("admin-{g}")))
+        .chain(admins.iter().cloned())
         .collect();
     let caught_up_deadline = Instant::now() + Duration::from_secs(30);
     let caught_up = loop {

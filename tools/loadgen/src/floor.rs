@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
+use crate::child::ServerChild;
 use crate::error::Error;
 use crate::net;
 use crate::signalr::{Ws, small_buffers};
@@ -205,7 +206,7 @@ pub async fn open(source: IpAddr, server: SocketAddr, key: &str) -> Result<Ws, E
 
 /// The floor server process; dropping it kills the process.
 pub struct FloorProcess {
-    child: Child,
+    child: ServerChild,
     addr: SocketAddr,
 }
 
@@ -226,9 +227,12 @@ impl FloorProcess {
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| Error::Floor(format!("spawning {}: {e}", loadgen_bin.display())))?;
-        let mut floor = FloorProcess { child, addr };
+        let mut floor = FloorProcess {
+            child: ServerChild::new(child),
+            addr,
+        };
         for _ in 0..200 {
-            if let Ok(Some(status)) = floor.child.try_wait() {
+            if let Some(status) = floor.child.exited() {
                 return Err(Error::Floor(format!("exited with {status}")));
             }
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -247,13 +251,6 @@ impl FloorProcess {
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-}
-
-impl Drop for FloorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

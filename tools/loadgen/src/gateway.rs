@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use crate::child::ServerChild;
 use crate::error::Error;
 use crate::procfs;
 
@@ -15,7 +16,7 @@ const CONNECTION_TOKEN_SECRET: &str = "orderflow-loadgen-connection-token-secret
 
 /// A running gateway process; dropping it kills the process.
 pub struct GatewayProcess {
-    child: Child,
+    child: ServerChild,
     addr: SocketAddr,
     pub log: PathBuf,
 }
@@ -183,11 +184,15 @@ impl GatewayProcess {
             .stderr(out)
             .spawn()
             .map_err(|e| Error::Gateway(format!("spawning {}: {e}", bin.display())))?;
-        let mut gateway = GatewayProcess { child, addr, log };
+        let mut gateway = GatewayProcess {
+            child: ServerChild::new(child),
+            addr,
+            log,
+        };
         let http = reqwest::Client::new();
         let deadline = std::time::Instant::now() + how.ready_within;
         while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = gateway.child.try_wait() {
+            if let Some(status) = gateway.child.exited() {
                 return Err(Error::Gateway(format!(
                     "exited with {status}; log: {}",
                     gateway.log.display()
@@ -227,13 +232,6 @@ impl GatewayProcess {
     /// User plus system CPU time in seconds.
     pub fn cpu_seconds(&self) -> Result<f64, Error> {
         procfs::cpu_seconds(self.pid())
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

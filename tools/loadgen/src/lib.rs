@@ -21,6 +21,7 @@
 //! WebSocket), [`net`] (source addresses, abrupt closes), [`procfs`] (CPU, memory, fd limit).
 
 pub mod backend;
+pub mod child;
 pub mod delivery;
 pub mod error;
 pub mod floor;

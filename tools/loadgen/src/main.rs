@@ -47,6 +47,20 @@ enum ModeArg {
     Both,
 }
 
+/// `--gateway-bin`, for every benchmark that starts a gateway.
+#[derive(clap::Args, Debug)]
+struct GatewayBin {
+    /// The gateway binary (default: `gateway` next to this executable).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+}
+
+impl GatewayBin {
+    fn resolve(self) -> Result<PathBuf, Error> {
+        self.gateway_bin.map_or_else(gateway::default_binary, Ok)
+    }
+}
+
 /// Options of `orderflow-loadgen delivery`.
 #[derive(clap::Args, Debug)]
 struct DeliveryArgs {
@@ -86,9 +100,8 @@ struct DeliveryArgs {
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 256)]
     open_concurrency: usize,
-    /// The gateway binary (default: `gateway` next to this executable).
-    #[arg(long)]
-    gateway_bin: Option<PathBuf>,
+    #[command(flatten)]
+    gateway_bin: GatewayBin,
 }
 
 /// Options of `orderflow-loadgen storm`.
@@ -129,9 +142,8 @@ struct StormArgs {
     /// Seconds the clients may take to be back before the turn moves on without them.
     #[arg(long, default_value_t = 120)]
     back_timeout_secs: u64,
-    /// The gateway binary (default: `gateway` next to this executable).
-    #[arg(long)]
-    gateway_bin: Option<PathBuf>,
+    #[command(flatten)]
+    gateway_bin: GatewayBin,
 }
 
 /// Options of `orderflow-loadgen instructions`.
@@ -146,9 +158,8 @@ struct InstructionsArgs {
     /// Fail (exit 2) above this many instructions per delivery.
     #[arg(long, default_value_t = instructions::RELEASE_BUDGET)]
     budget: f64,
-    /// The gateway binary (default: `gateway` next to this executable).
-    #[arg(long)]
-    gateway_bin: Option<PathBuf>,
+    #[command(flatten)]
+    gateway_bin: GatewayBin,
     /// Keep callgrind's dump in this directory (read it with `callgrind_annotate`).
     #[arg(long)]
     keep_in: Option<PathBuf>,
@@ -173,10 +184,7 @@ async fn run_instructions(args: InstructionsArgs) -> Result<(), Error> {
     let config = InstructionsConfig {
         events: args.events,
         clients: args.clients,
-        gateway_bin: match args.gateway_bin {
-            Some(b) => b,
-            None => gateway::default_binary()?,
-        },
+        gateway_bin: args.gateway_bin.resolve()?,
         keep_in: args.keep_in,
     };
     let report = instructions::run(&config).await?;
@@ -208,10 +216,7 @@ async fn run_storm(args: StormArgs) -> Result<(), Error> {
         warm_up: Duration::from_secs(args.warm_up_secs),
         settle: Duration::from_secs(args.settle_secs),
         back_timeout: Duration::from_secs(args.back_timeout_secs),
-        gateway_bin: match args.gateway_bin {
-            Some(b) => b,
-            None => gateway::default_binary()?,
-        },
+        gateway_bin: args.gateway_bin.resolve()?,
         loadgen_bin: std::env::current_exe()?,
     };
     storm::run(&config).await.map(drop)
@@ -236,10 +241,7 @@ async fn run_delivery(args: DeliveryArgs) -> Result<(), Error> {
         source_addrs: args.source_addrs,
         warm_up: Duration::from_secs(1),
         settle: Duration::from_secs(3),
-        gateway_bin: match args.gateway_bin {
-            Some(b) => b,
-            None => gateway::default_binary()?,
-        },
+        gateway_bin: args.gateway_bin.resolve()?,
         loadgen_bin: std::env::current_exe()?,
     };
     delivery::run(&config).await.map(drop)

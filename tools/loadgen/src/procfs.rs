@@ -6,17 +6,11 @@ use crate::error::Error;
 
 /// User plus system CPU time of `pid` in seconds (`utime + stime` of `/proc/<pid>/stat`).
 pub fn cpu_seconds(pid: u32) -> Result<f64, Error> {
-    let err = |reason: String| Error::Proc {
-        pid,
-        file: "stat",
-        reason,
-    };
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| err(e.to_string()))?;
+    let stat = read(pid, "stat")?;
     parse_cpu_ticks(&stat)
         // USER_HZ is 100 on every Linux configuration that exposes /proc to user space.
         .map(|ticks| ticks as f64 / 100.0)
-        .ok_or_else(|| err("malformed".into()))
+        .ok_or_else(|| error(pid, "stat", "malformed".into()))
 }
 
 /// CPU seconds of this process (the load generator and its clients).
@@ -26,18 +20,21 @@ pub fn own_cpu_seconds() -> Result<f64, Error> {
 
 /// Resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_kib(pid: u32) -> Result<u64, Error> {
-    let err = |reason: String| Error::Proc {
-        pid,
-        file: "status",
-        reason,
-    };
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| err(e.to_string()))?;
-    status
+    read(pid, "status")?
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| err("no VmRSS line".into()))
+        .ok_or_else(|| error(pid, "status", "no VmRSS line".into()))
+}
+
+/// The text of `/proc/<pid>/<file>`.
+fn read(pid: u32, file: &'static str) -> Result<String, Error> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .map_err(|e| error(pid, file, e.to_string()))
+}
+
+fn error(pid: u32, file: &'static str, reason: String) -> Error {
+    Error::Proc { pid, file, reason }
 }
 
 /// Fails with a message saying how to raise the limit when this process (and so the server

@@ -5,7 +5,7 @@ import { useReducer, useState } from "react";
 import { type OrderAction, adjustStock, orderAction } from "../api";
 import type { TokenStore } from "../auth";
 import { alertsReducer } from "../state/reducers";
-import { LiveFeed, type Notice, StatusPill, ViewHeader, money } from "./common";
+import { LiveFeed, type Notice, StatusPill, TableCard, ViewHeader, money } from "./common";
 import { useLiveData } from "./useLiveData";
 
 const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
@@ -60,131 +60,109 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
         </section>
       )}
       <div className="grid">
-        <section className="card span-2" aria-labelledby="admin-orders-title">
-          <h2 id="admin-orders-title">Orders</h2>
-          {!live.ordersLoaded ? (
-            <p className="empty">Loading orders…</p>
-          ) : live.orders.length === 0 ? (
-            <p className="empty">No orders yet. New orders appear here as customers place them.</p>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Order</th>
-                    <th scope="col">Customer</th>
-                    <th scope="col">Total</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">
-                      <span className="sr-only">Action</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {live.orders.map((o) => {
-                    const next = NEXT[o.status];
-                    return (
-                      <tr key={o.id} data-testid="order-row" data-order-number={o.orderNumber} data-order-id={o.id}>
-                        <td>{o.orderNumber}</td>
-                        <td>{o.customerName}</td>
-                        <td>{money(o.total, o.currency)}</td>
-                        <td>
-                          <StatusPill status={o.status} />
-                        </td>
-                        <td>
-                          {next && (
-                            <button
-                              type="button"
-                              className="btn"
-                              disabled={busy !== null}
-                              onClick={() =>
-                                void act(o.id, async () => {
-                                  const order = await orderAction(tokens, o.id, next.action);
-                                  live.dispatchOrders({ type: "upsert", order });
-                                  return `${order.orderNumber} is now ${order.status}.`;
-                                })
-                              }
-                            >
-                              {next.label}
-                            </button>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </section>
+        <TableCard
+          id="admin-orders-title"
+          title="Orders"
+          className="card span-2"
+          placeholder={
+            !live.ordersLoaded
+              ? "Loading orders…"
+              : live.orders.length === 0
+                ? "No orders yet. New orders appear here as customers place them."
+                : null
+          }
+          columns={["Order", "Customer", "Total", "Status", <span className="sr-only">Action</span>]}
+        >
+          {live.orders.map((o) => {
+            const next = NEXT[o.status];
+            return (
+              <tr key={o.id} data-testid="order-row" data-order-number={o.orderNumber} data-order-id={o.id}>
+                <td>{o.orderNumber}</td>
+                <td>{o.customerName}</td>
+                <td>{money(o.total, o.currency)}</td>
+                <td>
+                  <StatusPill status={o.status} />
+                </td>
+                <td>
+                  {next && (
+                    <button
+                      type="button"
+                      className="btn"
+                      disabled={busy !== null}
+                      onClick={() =>
+                        void act(o.id, async () => {
+                          const order = await orderAction(tokens, o.id, next.action);
+                          live.dispatchOrders({ type: "upsert", order });
+                          return `${order.orderNumber} is now ${order.status}.`;
+                        })
+                      }
+                    >
+                      {next.label}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </TableCard>
 
         <LiveFeed items={live.feed} title="Activity" />
 
-        <section className="card span-3" aria-labelledby="stock-title">
-          <h2 id="stock-title">Stock</h2>
-          {live.products === null ? (
-            <p className="empty">Loading stock…</p>
-          ) : live.products.length === 0 ? (
-            <p className="empty">No products in the catalog.</p>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Product</th>
-                    <th scope="col">Available</th>
-                    <th scope="col">Reserved</th>
-                    <th scope="col">Threshold</th>
-                    <th scope="col">Restock</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {live.products.map((p) => (
-                    <tr key={p.sku} data-testid="stock-row" data-sku={p.sku} className={p.lowStock ? "low" : ""}>
-                      <td>
-                        <strong>{p.name}</strong> <span className="muted small">{p.sku}</span>
-                      </td>
-                      <td data-testid="stock-level">{p.stockLevel}</td>
-                      <td>{p.reserved}</td>
-                      <td>{p.lowStockThreshold}</td>
-                      <td>
-                        <form
-                          className="restock"
-                          onSubmit={(e) => {
-                            e.preventDefault();
-                            const delta = restock[p.sku] ?? 10;
-                            void act(`restock-${p.sku}`, async () => {
-                              const r = await adjustStock(tokens, p.sku, delta, "restock");
-                              await live.loadProducts();
-                              return `${r.sku} restocked: ${r.oldLevel} → ${r.newLevel}.`;
-                            });
-                          }}
-                        >
-                          <label>
-                            <span className="sr-only">Units to add to {p.name}</span>
-                            <input
-                              type="number"
-                              min={1}
-                              max={100000}
-                              value={restock[p.sku] ?? 10}
-                              onChange={(e) =>
-                                setRestock((r) => ({ ...r, [p.sku]: Math.max(1, Number(e.target.value) || 1) }))
-                              }
-                              data-testid="restock-quantity"
-                            />
-                          </label>
-                          <button type="submit" className="btn" disabled={busy !== null}>
-                            Restock
-                          </button>
-                        </form>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </section>
+        <TableCard
+          id="stock-title"
+          title="Stock"
+          className="card span-3"
+          placeholder={
+            live.products === null
+              ? "Loading stock…"
+              : live.products.length === 0
+                ? "No products in the catalog."
+                : null
+          }
+          columns={["Product", "Available", "Reserved", "Threshold", "Restock"]}
+        >
+          {live.products?.map((p) => (
+            <tr key={p.sku} data-testid="stock-row" data-sku={p.sku} className={p.lowStock ? "low" : ""}>
+              <td>
+                <strong>{p.name}</strong> <span className="muted small">{p.sku}</span>
+              </td>
+              <td data-testid="stock-level">{p.stockLevel}</td>
+              <td>{p.reserved}</td>
+              <td>{p.lowStockThreshold}</td>
+              <td>
+                <form
+                  className="restock"
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    const delta = restock[p.sku] ?? 10;
+                    void act(`restock-${p.sku}`, async () => {
+                      const r = await adjustStock(tokens, p.sku, delta, "restock");
+                      await live.loadProducts();
+                      return `${r.sku} restocked: ${r.oldLevel} → ${r.newLevel}.`;
+                    });
+                  }}
+                >
+                  <label>
+                    <span className="sr-only">Units to add to {p.name}</span>
+                    <input
+                      type="number"
+                      min={1}
+                      max={100000}
+                      value={restock[p.sku] ?? 10}
+                      onChange={(e) =>
+                        setRestock((r) => ({ ...r, [p.sku]: Math.max(1, Number(e.target.value) || 1) }))
+                      }
+                      data-testid="restock-quantity"
+                    />
+                  </label>
+                  <button type="submit" className="btn" disabled={busy !== null}>
+                    Restock
+                  </button>
+                </form>
+              </td>
+            </tr>
+          ))}
+        </TableCard>
       </div>
     </div>
   );

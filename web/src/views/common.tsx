@@ -1,4 +1,6 @@
-// Small shared pieces: view header, connection badge, status pill, live feed, money.
+// Small shared pieces: view header, connection badge, status pill, live feed, table card, money.
+import type { ReactNode } from "react";
+
 import type { FeedItem } from "../state/reducers";
 import type { ConnectionState } from "../state/types";
 
@@ -118,6 +120,50 @@ export function LiveFeed({ items, title = "Live updates" }: { items: FeedItem[];
             </li>
           ))}
         </ol>
+      )}
+    </section>
+  );
+}
+
+/**
+ * A card with a heading (`id` labels the section) over a table with `columns` and the rows in
+ * `children`; `placeholder`, when set, stands instead of the table (loading, nothing yet).
+ */
+export function TableCard({
+  id,
+  title,
+  className,
+  placeholder,
+  columns,
+  children,
+}: {
+  id: string;
+  title: string;
+  className: string;
+  placeholder: string | null;
+  columns: ReactNode[];
+  children: ReactNode;
+}) {
+  return (
+    <section className={className} aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      {placeholder !== null ? (
+        <p className="empty">{placeholder}</p>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                {columns.map((column, i) => (
+                  <th key={i} scope="col">
+                    {column}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>{children}</tbody>
+          </table>
+        </div>
       )}
     </section>
   );

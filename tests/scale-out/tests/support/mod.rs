@@ -13,6 +13,7 @@ use orderflow_inventory::InventoryApp;
 use orderflow_orders::OrdersApp;
 use orderflow_outbox::{StreamSettings, ensure_streams};
 use orderflow_scale_out::gateway::KillableGateway;
+use orderflow_test_support::service::serve;
 use orderflow_test_support::{NatsCluster, TestDatabase, fresh_database};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -42,17 +43,21 @@ pub fn token(user: Uuid, admin: bool) -> String {
     dev::issue_hs256(dev::SECRET, claims)
 }
 
-async fn serve(router: axum::Router, shutdown: &CancellationToken) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .unwrap();
-    });
-    base
+/// The config of an orders or inventory instance (their shared fields have the same names) on
+/// `database` and the cluster at `nats_url`, followed by the type's own `field: value`s.
+macro_rules! service_config {
+    ($($config:ident)::+, $database:expr, $nats_url:expr $(, $field:ident: $value:expr)*) => {
+        $($config)::+ {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: $database.url.clone().into(),
+            db_max_connections: 10,
+            common: orderflow_service::Settings {
+                streams: streams(),
+                ..orderflow_service::Settings::local($nats_url.clone(), auth())
+            },
+            $($field: $value,)*
+        }
+    };
 }
 
 /// Everything running.
@@ -84,35 +89,17 @@ impl System {
         let orders_db = fresh_database().await;
         let mut orders = Vec::new();
         for _ in 0..2 {
-            let app = OrdersApp::connect(orderflow_orders::Config {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                database_url: orders_db.url.clone().into(),
-                db_max_connections: 10,
-                common: orderflow_service::Settings {
-                    streams: streams(),
-                    ..orderflow_service::Settings::local(url.clone(), auth())
-                },
-            })
-            .await
-            .unwrap();
+            let config = service_config!(orderflow_orders::Config, orders_db, url);
+            let app = OrdersApp::connect(config).await.unwrap();
             app.spawn_background(&shutdown);
             let base = serve(app.router(), &shutdown).await;
             orders.push((app, base));
         }
 
         let inventory_db = fresh_database().await;
-        let inventory = InventoryApp::connect(orderflow_inventory::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: inventory_db.url.clone().into(),
-            db_max_connections: 10,
-            consumer_workers: 2,
-            common: orderflow_service::Settings {
-                streams: streams(),
-                ..orderflow_service::Settings::local(url.clone(), auth())
-            },
-        })
-        .await
-        .unwrap();
+        let config =
+            service_config!(orderflow_inventory::Config, inventory_db, url, consumer_workers: 2);
+        let inventory = InventoryApp::connect(config).await.unwrap();
         inventory.spawn_background(&shutdown);
         let inventory = serve(inventory.router(), &shutdown).await;
 

@@ -4,7 +4,7 @@
 //! issue 18 against those medians.
 
 use super::{DeliveryConfig, DeliveryReport, Mode, System, TurnFigures};
-use crate::storm::report::median;
+use crate::storm::report::{median, print_turns};
 
 /// What runs, and how.
 pub(crate) fn print_setup(cfg: &DeliveryConfig, sources: usize) {
@@ -54,25 +54,12 @@ pub(crate) fn print_round(cfg: &DeliveryConfig, round: usize, mode: Mode, report
         "extra",
         "closed"
     );
-    let turns = || {
-        report
-            .turns
-            .iter()
-            .filter(move |t| t.round == round && t.mode == mode)
-    };
-    for turn in turns() {
-        match &turn.figures {
-            Ok(f) => println!("{}", row(turn.system, f)),
-            Err(e) => println!("{:<10} failed: {e}", turn.system.to_string()),
-        }
-    }
-    for turn in turns() {
-        if let Ok(f) = &turn.figures {
-            for note in notes(f) {
-                println!("  {}: {note}", turn.system);
-            }
-        }
-    }
+    let turns = report
+        .turns
+        .iter()
+        .filter(|t| t.round == round && t.mode == mode)
+        .map(|t| (t.system, &t.figures));
+    print_turns(turns, 10, row, |_, f| notes(f));
 }
 
 fn row(system: System, f: &TurnFigures) -> String {

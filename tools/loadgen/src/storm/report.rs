@@ -60,17 +60,32 @@ pub(crate) fn print_round(round: usize, rounds: usize, report: &StormReport) {
         "dup",
         "ooo"
     );
-    let turns = || report.turns.iter().filter(|t| t.round == round);
-    for turn in turns() {
-        match &turn.figures {
-            Ok(f) => println!("{}", row(turn.system, f)),
-            Err(e) => println!("{:<8} failed: {e}", turn.system.to_string()),
+    let turns = report
+        .turns
+        .iter()
+        .filter(|t| t.round == round)
+        .map(|t| (t.system, &t.figures));
+    print_turns(turns, 8, row, notes);
+}
+
+/// The table rows of a round's turns (`failed: …` for a turn that could not be measured, the
+/// system's name padded to `width`), then the notes on the measured ones.
+pub(crate) fn print_turns<'a, F: 'a>(
+    turns: impl Iterator<Item = (System, &'a Result<F, String>)> + Clone,
+    width: usize,
+    row: impl Fn(System, &F) -> String,
+    notes: impl Fn(System, &F) -> Vec<String>,
+) {
+    for (system, figures) in turns.clone() {
+        match figures {
+            Ok(f) => println!("{}", row(system, f)),
+            Err(e) => println!("{:<width$} failed: {e}", system.to_string()),
         }
     }
-    for turn in turns() {
-        if let Ok(f) = &turn.figures {
-            for note in notes(turn.system, f) {
-                println!("  {}: {note}", turn.system);
+    for (system, figures) in turns {
+        if let Ok(f) = figures {
+            for note in notes(system, f) {
+                println!("  {system}: {note}");
             }
         }
     }
