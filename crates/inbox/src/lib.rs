@@ -122,23 +122,9 @@ pub enum Error {
 /// while its batch takes longer ([`progress`]).
 pub const ACK_WAIT: Duration = Duration::from_secs(3);
 
-/// Settings of the durable consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsumerSettings {
-    /// See [`ACK_WAIT`]. Applied to an existing durable consumer at bind too.
-    pub ack_wait: Duration,
-}
-
-impl Default for ConsumerSettings {
-    fn default() -> Self {
-        Self { ack_wait: ACK_WAIT }
-    }
-}
-
 /// A durable, idempotent consumer of one stream.
 pub struct Consumer<H> {
     name: String,
-    ack_wait: Duration,
     /// One connection: a consumer applies one batch at a time (workers are separate consumers).
     connection: Connections,
     consumer: jetstream::consumer::Consumer<pull::Config>,
@@ -148,8 +134,9 @@ pub struct Consumer<H> {
 }
 
 impl<H: Handler> Consumer<H> {
-    /// Creates (or binds to) the durable consumer `name` on `stream` filtered by `subjects`,
-    /// with the default [`ConsumerSettings`].
+    /// Creates (or binds to) the durable consumer `name` on `stream` filtered by `subjects`.
+    /// An existing durable consumer is updated (create-or-update), so a deployment picks up a
+    /// new [`ACK_WAIT`] at its next start.
     pub async fn bind(
         jetstream: &jetstream::Context,
         stream: &str,
@@ -158,21 +145,6 @@ impl<H: Handler> Consumer<H> {
         pool: PgPool,
         handler: H,
     ) -> Result<Self, Error> {
-        let settings = ConsumerSettings::default();
-        Self::bind_with(jetstream, stream, name, subjects, pool, handler, settings).await
-    }
-
-    /// [`bind`](Self::bind) with `settings`. An existing durable consumer is updated to them
-    /// (create-or-update), so a deployment picks up a new `ack_wait` at its next start.
-    pub async fn bind_with(
-        jetstream: &jetstream::Context,
-        stream: &str,
-        name: &str,
-        subjects: Vec<String>,
-        pool: PgPool,
-        handler: H,
-        settings: ConsumerSettings,
-    ) -> Result<Self, Error> {
         let err = |e: &dyn std::fmt::Display| Error::JetStream(e.to_string());
         let stream = jetstream.get_stream(stream).await.map_err(|e| err(&e))?;
         let consumer = stream
@@ -180,7 +152,7 @@ impl<H: Handler> Consumer<H> {
                 durable_name: Some(name.to_owned()),
                 filter_subjects: subjects,
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: settings.ack_wait,
+                ack_wait: ACK_WAIT,
                 max_deliver: -1,
                 ..Default::default()
             })
@@ -188,7 +160,6 @@ impl<H: Handler> Consumer<H> {
             .map_err(|e| err(&e))?;
         Ok(Self {
             name: name.to_owned(),
-            ack_wait: settings.ack_wait,
             connection: Connections::like(&pool, 1),
             consumer,
             handler,
@@ -285,7 +256,7 @@ impl<H: Handler> Consumer<H> {
                     let _ = message.ack_with(AckKind::Progress).await;
                 }
             };
-            let keep = progress::keep_in_progress(self.ack_wait / 3, touch);
+            let keep = progress::keep_in_progress(ACK_WAIT / 3, touch);
             tokio::select! {
                 outcomes = self.apply_batch(messages) => outcomes,
                 never = keep => match never {},
