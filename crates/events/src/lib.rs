@@ -13,6 +13,7 @@
 mod error;
 mod event;
 pub mod headers;
+mod placed;
 pub mod streams;
 pub mod subjects;
 pub mod timestamp;

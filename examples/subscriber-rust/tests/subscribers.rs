@@ -289,31 +289,20 @@ fn order_lifecycle(customer: Uuid, order: Uuid) -> Vec<AnyEvent> {
         updated_at: at,
         reason: String::new(),
     };
+    let created = OrderCreated {
+        metadata: meta(1),
+        order_id: order.to_string(),
+        order_number: number.clone(),
+        customer_id: customer.to_string(),
+        customer_name: "Ada".into(),
+        lines: lines.clone(),
+        total_minor: 9_998,
+        currency: "EUR".into(),
+        created_at: at,
+    };
     vec![
-        OrderCreated {
-            metadata: meta(1),
-            order_id: order.to_string(),
-            order_number: number.clone(),
-            customer_id: customer.to_string(),
-            customer_name: "Ada".into(),
-            lines: lines.clone(),
-            total_minor: 9_998,
-            currency: "EUR".into(),
-            created_at: at,
-        }
-        .into(),
-        OrderConfirmed {
-            metadata: meta(2),
-            order_id: order.to_string(),
-            order_number: number.clone(),
-            customer_id: customer.to_string(),
-            customer_name: "Ada".into(),
-            lines: lines.clone(),
-            total_minor: 9_998,
-            currency: "EUR".into(),
-            confirmed_at: at,
-        }
-        .into(),
+        created.clone().into(),
+        OrderConfirmed::of(created, meta(2), at).into(),
         status(3, OrderStatus::Draft, OrderStatus::Confirmed).into(),
         OrderCancelled {
             metadata: meta(4),

@@ -26,6 +26,21 @@ pub fn to_outbox(
         .collect()
 }
 
+/// `OrderCreated` for `order`: also the description a confirmation repeats.
+fn created(order: &Order, metadata: Option<EventMetadata>) -> contract::OrderCreated {
+    contract::OrderCreated {
+        metadata,
+        order_id: order.id.to_string(),
+        order_number: order.number.clone(),
+        customer_id: order.customer_id.to_string(),
+        customer_name: order.customer_name.clone(),
+        lines: lines(order),
+        total_minor: order.total().0,
+        currency: order.currency.clone(),
+        created_at: Some(to_timestamp(order.created_at)),
+    }
+}
+
 fn encode(
     order: &Order,
     event: &DomainEvent,
@@ -36,28 +51,12 @@ fn encode(
     let order_id = order.id.to_string();
     let customer_id = order.customer_id.to_string();
     match event {
-        DomainEvent::Created => OutboxMessage::from_event(&contract::OrderCreated {
+        DomainEvent::Created => OutboxMessage::from_event(&created(order, metadata)),
+        DomainEvent::Confirmed => OutboxMessage::from_event(&contract::OrderConfirmed::of(
+            created(order, None),
             metadata,
-            order_id,
-            order_number: order.number.clone(),
-            customer_id,
-            customer_name: order.customer_name.clone(),
-            lines: lines(order),
-            total_minor: order.total().0,
-            currency: order.currency.clone(),
-            created_at: Some(to_timestamp(order.created_at)),
-        }),
-        DomainEvent::Confirmed => OutboxMessage::from_event(&contract::OrderConfirmed {
-            metadata,
-            order_id,
-            order_number: order.number.clone(),
-            customer_id,
-            customer_name: order.customer_name.clone(),
-            lines: lines(order),
-            total_minor: order.total().0,
-            currency: order.currency.clone(),
-            confirmed_at: Some(to_timestamp(at)),
-        }),
+            Some(to_timestamp(at)),
+        )),
         DomainEvent::StatusChanged { old, new } => {
             OutboxMessage::from_event(&contract::OrderStatusChanged {
                 metadata,
