@@ -191,25 +191,21 @@ fn check_hub_frame(frame: &str, position: Position) -> String {
     let records = split_records(frame).expect("delivery frames are framed");
     assert_eq!(records.len(), 1, "{frame:?}");
     match parse_message(records[0]).expect("delivery frames parse") {
-        HubMessage::Invocation {
-            invocation_id,
-            target,
-            arguments,
-            stream_ids,
-        } => {
-            assert!(invocation_id.is_none());
-            assert!(stream_ids.is_empty());
+        HubMessage::Invocation(call) => {
+            assert!(call.invocation_id.is_none());
+            assert!(call.stream_ids.is_empty());
             assert!(
                 ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert"]
-                    .contains(&target.as_str()),
-                "{target}"
+                    .contains(&call.target.as_str()),
+                "{}",
+                call.target
             );
-            assert_eq!(arguments.len(), 1);
+            assert_eq!(call.arguments.len(), 1);
             assert_eq!(
-                arguments[0].get("position"),
+                call.arguments[0].get("position"),
                 Some(&Value::from(position.to_string()))
             );
-            target
+            call.target
         }
         other => panic!("a delivery is not an Invocation: {other:?}"),
     }

@@ -172,22 +172,17 @@ fn check_message(message: &HubMessage) {
     );
 
     match message {
-        HubMessage::Invocation {
-            invocation_id,
-            target,
-            arguments,
-            ..
-        } => {
-            assert!(!target.is_empty());
-            if let Some(id) = invocation_id {
+        HubMessage::Invocation(call) => {
+            assert!(!call.target.is_empty());
+            if let Some(id) = &call.invocation_id {
                 assert!(!id.is_empty());
                 check_replies(id);
             }
-            if target.eq_ignore_ascii_case("resume") {
-                check_positions(parse_positions(arguments));
+            if call.target.eq_ignore_ascii_case("resume") {
+                check_positions(parse_positions(&call.arguments));
             }
             // The hub URL's `resume=` list takes the same position strings.
-            for argument in arguments.iter().filter_map(Value::as_str) {
+            for argument in call.arguments.iter().filter_map(Value::as_str) {
                 check_positions(parse_position_list(argument));
             }
         }

@@ -13,11 +13,11 @@
 use libfuzzer_sys::fuzz_target;
 use orderflow_fuzz::hub::{ServerAnswers, encode_msgpack, same_message};
 use orderflow_gateway::GatewayError;
-use orderflow_gateway::protocol::HubMessage;
 use orderflow_gateway::protocol::msgpack::{
     ack, close, completion_error, completion_ok, parse_message, sequence, split_messages,
     write_message,
 };
+use orderflow_gateway::protocol::{HubMessage, Invocation};
 
 /// The longest error text a client may get back (as in `hub_frames`).
 const MAX_ERROR_CHARS: usize = 200;
@@ -90,10 +90,10 @@ fn check_message(message: &HubMessage) {
     assert!(same_message(message, &again), "{message:?} != {again:?}");
 
     match message {
-        HubMessage::Invocation {
+        HubMessage::Invocation(Invocation {
             invocation_id: Some(id),
             ..
-        }
+        })
         | HubMessage::StreamInvocation {
             invocation_id: id, ..
         } => {

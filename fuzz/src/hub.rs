@@ -39,18 +39,13 @@ pub fn to_bytes(frames: &[&str]) -> Vec<u8> {
 /// parser reads. A stream item's `item` is not kept by the parser, so `0` stands in for it.
 pub fn encode(message: &HubMessage) -> String {
     let value = match message {
-        HubMessage::Invocation {
-            invocation_id,
-            target,
-            arguments,
-            stream_ids,
-        } => {
-            let mut v = json!({ "type": 1, "target": target, "arguments": arguments });
-            if let Some(id) = invocation_id {
+        HubMessage::Invocation(call) => {
+            let mut v = json!({ "type": 1, "target": call.target, "arguments": call.arguments });
+            if let Some(id) = &call.invocation_id {
                 v["invocationId"] = Value::from(id.as_str());
             }
-            if !stream_ids.is_empty() {
-                v["streamIds"] = json!(stream_ids);
+            if !call.stream_ids.is_empty() {
+                v["streamIds"] = json!(call.stream_ids);
             }
             v
         }
@@ -90,12 +85,14 @@ pub fn encode(message: &HubMessage) -> String {
 pub fn encode_msgpack(message: &HubMessage) -> Vec<u8> {
     let headers = json!({});
     let value = match message {
-        HubMessage::Invocation {
-            invocation_id,
-            target,
-            arguments,
-            stream_ids,
-        } => json!([1, headers, invocation_id, target, arguments, stream_ids]),
+        HubMessage::Invocation(call) => json!([
+            1,
+            headers,
+            call.invocation_id,
+            call.target,
+            call.arguments,
+            call.stream_ids
+        ]),
         HubMessage::StreamItem { invocation_id } => json!([2, headers, invocation_id, 0]),
         HubMessage::Completion { invocation_id } => json!([3, headers, invocation_id, 2]),
         HubMessage::StreamInvocation {
@@ -172,25 +169,15 @@ impl<F: Deref> ServerAnswers<F> {
 /// Messages equal up to the last bit of floating-point arguments (see `same_json`).
 pub fn same_message(a: &HubMessage, b: &HubMessage) -> bool {
     match (a, b) {
-        (
-            HubMessage::Invocation {
-                invocation_id: ia,
-                target: ta,
-                arguments: aa,
-                stream_ids: sa,
-            },
-            HubMessage::Invocation {
-                invocation_id: ib,
-                target: tb,
-                arguments: ab,
-                stream_ids: sb,
-            },
-        ) => {
-            ia == ib
-                && ta == tb
-                && sa == sb
-                && aa.len() == ab.len()
-                && aa.iter().zip(ab).all(|(x, y)| same_json(x, y))
+        (HubMessage::Invocation(a), HubMessage::Invocation(b)) => {
+            a.invocation_id == b.invocation_id
+                && a.target == b.target
+                && a.stream_ids == b.stream_ids
+                && a.arguments.len() == b.arguments.len()
+                && a.arguments
+                    .iter()
+                    .zip(&b.arguments)
+                    .all(|(x, y)| same_json(x, y))
         }
         _ => a == b,
     }

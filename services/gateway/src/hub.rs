@@ -4,11 +4,10 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
-
 use crate::connection::{Flow, Session};
 use crate::groups::GroupKey;
 use crate::positions::parse_positions;
+use crate::protocol::Invocation;
 use crate::transport::Transport;
 
 impl Session {
@@ -16,11 +15,14 @@ impl Session {
     pub(crate) async fn on_invocation(
         &mut self,
         socket: &mut Transport,
-        invocation_id: Option<String>,
-        target: &str,
-        arguments: Vec<Value>,
-        has_streams: bool,
+        invocation: Invocation,
     ) -> Flow {
+        let Invocation {
+            invocation_id,
+            target,
+            arguments,
+            stream_ids,
+        } = invocation;
         let limited = !self
             .inbound
             .take_rate_token(self.app.settings.invocations_per_second, Instant::now());
@@ -37,7 +39,7 @@ impl Session {
                 )
                 .await;
         }
-        if has_streams {
+        if !stream_ids.is_empty() {
             return self
                 .reply(
                     socket,

@@ -247,22 +247,10 @@ impl Session {
                 Flow::Continue
             }
             HubMessage::Sequence { .. } => Flow::Continue,
-            HubMessage::Invocation {
-                invocation_id,
-                target,
-                arguments,
-                stream_ids,
-            } => {
+            HubMessage::Invocation(invocation) => {
                 // Boxed: invocations are rare (join, leave, resume), and their futures would
                 // otherwise be part of every idle connection's task.
-                Box::pin(self.on_invocation(
-                    socket,
-                    invocation_id,
-                    &target,
-                    arguments,
-                    !stream_ids.is_empty(),
-                ))
-                .await
+                Box::pin(self.on_invocation(socket, invocation)).await
             }
             HubMessage::StreamInvocation { invocation_id, .. } => {
                 let frame = self

@@ -11,13 +11,8 @@ use crate::error::GatewayError;
 /// One message received from a client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HubMessage {
-    /// Type 1. No `invocation_id` means fire-and-forget: the server must not reply.
-    Invocation {
-        invocation_id: Option<String>,
-        target: String,
-        arguments: Vec<Value>,
-        stream_ids: Vec<String>,
-    },
+    /// Type 1.
+    Invocation(Invocation),
     /// Type 2 (upload stream item).
     StreamItem { invocation_id: String },
     /// Type 3 (end of an upload stream, or a client result).
@@ -42,6 +37,20 @@ pub enum HubMessage {
     Sequence { sequence_id: u64 },
     /// Any other type: ignored for forward compatibility, like the official client does.
     Unknown { message_type: u64 },
+}
+
+/// A client's call of a hub method (type 1). No `invocation_id` means fire-and-forget: the
+/// server must not reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The id the completion answers to.
+    pub invocation_id: Option<String>,
+    /// The hub method.
+    pub target: String,
+    /// Its arguments.
+    pub arguments: Vec<Value>,
+    /// Upload streams it names (the hub has no streaming methods).
+    pub stream_ids: Vec<String>,
 }
 
 impl HubMessage {
@@ -100,7 +109,7 @@ pub fn parse_message(record: &str) -> Result<HubMessage, GatewayError> {
         some => non_empty_string(some, "invocationId").map(Some),
     };
     Ok(match message_type {
-        1 => HubMessage::Invocation {
+        1 => HubMessage::Invocation(Invocation {
             invocation_id: optional_id()?,
             target: non_empty_string(raw.target, "target")?,
             arguments: match raw.arguments {
@@ -108,7 +117,7 @@ pub fn parse_message(record: &str) -> Result<HubMessage, GatewayError> {
                 _ => return Err(malformed("'arguments' must be an array")),
             },
             stream_ids: raw.stream_ids.unwrap_or_default(),
-        },
+        }),
         2 => {
             if raw.item.is_none() {
                 return Err(malformed("stream item without 'item'"));
@@ -150,7 +159,7 @@ pub fn parse_message(record: &str) -> Result<HubMessage, GatewayError> {
 }
 
 #[derive(Serialize)]
-struct Invocation<'a, T: Serialize> {
+struct OutgoingInvocation<'a, T: Serialize> {
     #[serde(rename = "type")]
     message_type: u8,
     target: &'a str,
@@ -159,7 +168,7 @@ struct Invocation<'a, T: Serialize> {
 
 /// A server-to-client call without an id, `{"type":1,"target":…,"arguments":[argument]}␞`.
 pub fn invocation<T: Serialize>(target: &str, argument: &T) -> String {
-    let record = Invocation {
+    let record = OutgoingInvocation {
         message_type: 1,
         target,
         arguments: [argument],
@@ -233,21 +242,21 @@ mod tests {
         ] {
             assert_eq!(
                 parse_message(record).unwrap(),
-                HubMessage::Invocation {
+                HubMessage::Invocation(Invocation {
                     invocation_id: Some("0".into()),
                     target: "Add".into(),
                     arguments: vec![2.into(), 3.into()],
                     stream_ids: vec![],
-                }
+                })
             );
         }
         let send = parse_message(r#"{"target":"Log","arguments":["x"],"type":1}"#).unwrap();
         assert!(matches!(
             send,
-            HubMessage::Invocation {
+            HubMessage::Invocation(Invocation {
                 invocation_id: None,
                 ..
-            }
+            })
         ));
     }
 

@@ -13,7 +13,7 @@ pub use client_methods::{ClientMethod, HubTime, Position, ResumeResult, StreamNa
 pub use codec::{Frame, Protocol};
 pub use framing::{RECORD_SEPARATOR, split_records};
 pub use handshake::{HandshakeRequest, parse_handshake};
-pub use messages::{HubMessage, parse_message};
+pub use messages::{HubMessage, Invocation, parse_message};
 
 /// Bytes written as hex pairs (`"91 c0"`), for the protocol tests' expected frames.
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::io::Cursor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::messages::HubMessage;
+use super::messages::{HubMessage, Invocation};
 use crate::error::GatewayError;
 
 /// A VarInt length prefix has at most five bytes (lengths below 2 GiB).
@@ -133,12 +133,12 @@ pub fn parse_message(body: &[u8]) -> Result<HubMessage, GatewayError> {
                 Ok(_) => return Err(malformed("'streamIds' must be an array")),
             };
             if message_type == 1 {
-                HubMessage::Invocation {
+                HubMessage::Invocation(Invocation {
                     invocation_id,
                     target,
                     arguments,
                     stream_ids,
-                }
+                })
             } else {
                 HubMessage::StreamInvocation {
                     invocation_id: invocation_id
@@ -283,12 +283,12 @@ mod tests {
         write_message(&mut frame, &body);
         assert_eq!(
             one(&frame),
-            HubMessage::Invocation {
+            HubMessage::Invocation(Invocation {
                 invocation_id: Some("0".into()),
                 target: "Resume".into(),
                 arguments: vec![serde_json::json!(["ORDERS:7"])],
                 stream_ids: vec![],
-            }
+            })
         );
         assert_eq!(one(&ping()), HubMessage::Ping);
         assert_eq!(one(&ack(9)), HubMessage::Ack { sequence_id: 9 });
