@@ -18,6 +18,12 @@ pub const SCHEMA: &str = "Orderflow-Schema";
 /// Aggregate version of the event (decimal), so consumers can order or skip without
 /// decoding.
 pub const AGGREGATE_VERSION: &str = "Orderflow-Aggregate-Version";
+/// W3C Trace Context: the trace and span the event was written in (`00-<trace id>-<span id>-<flags>`),
+/// set by the outbox relay when the writer was inside a trace. A consumer's span continues it.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C Trace Context: vendor-specific trace state that travels with [`TRACEPARENT`]; only set
+/// when non-empty.
+pub const TRACESTATE: &str = "tracestate";
 /// Set by JetStream republish: name of the stream that stored the message.
 pub const NATS_STREAM: &str = "Nats-Stream";
 /// Set by JetStream republish: the message's sequence in that stream (its position).

@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering;
 use async_nats::jetstream;
 use orderflow_events::AnyEvent;
 use sqlx::PgConnection;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{Consumer, EventFailed, Handler, HandlerError, Outcome};
@@ -72,6 +73,12 @@ impl<H: Handler> Consumer<H> {
     /// acks after this returns, i.e. after the commit). Returns one outcome per message, in
     /// order; see the module documentation for partial failures.
     pub async fn apply_batch(&self, messages: &[jetstream::Message]) -> Vec<Outcome> {
+        let span = crate::trace::batch_span(&self.name, messages);
+        self.apply_batch_in_span(messages).instrument(span).await
+    }
+
+    /// [`apply_batch`](Self::apply_batch) inside its span.
+    async fn apply_batch_in_span(&self, messages: &[jetstream::Message]) -> Vec<Outcome> {
         let decoded: Vec<Option<(Uuid, AnyEvent)>> =
             messages.iter().map(|m| self.decode(m)).collect();
         let mut outcomes: Vec<Option<Outcome>> = decoded

@@ -11,6 +11,10 @@
 //! terminated, logged and counted, and the rest of its batch still commits; later messages keep
 //! flowing. See [`batch`] for how failures inside a batch are handled.
 //!
+//! Each batch is applied in an `inbox.apply` span that continues the W3C trace context the
+//! outbox relay put in the messages' headers ([`trace`]), so the events a handler writes to its
+//! own outbox carry the trace on.
+//!
 //! A consumer that dies holding a fetched batch delays those messages by the consumer's
 //! `ack_wait`, after which JetStream redelivers them to a live one. So `ack_wait` is short
 //! ([`ACK_WAIT`]), and a batch that takes longer (waiting for row locks, a slow disk) tells
@@ -19,6 +23,7 @@
 
 pub mod batch;
 pub mod progress;
+mod trace;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

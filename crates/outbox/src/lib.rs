@@ -10,11 +10,15 @@
 //! only once every publish is acknowledged. JetStream drops duplicates by `Nats-Msg-Id` (the
 //! event id), so a relay that dies between the ack and that commit cannot store an event twice.
 //! [`ensure_streams`] creates or updates the streams idempotently.
+//!
+//! Every enqueue stores the current span's W3C trace context with its rows, and the relay sends
+//! it as the `traceparent`/`tracestate` headers, so consumers continue the writer's trace.
 
 mod error;
 mod message;
 mod relay;
 mod streams;
+mod trace;
 
 pub use error::Error;
 pub use message::{

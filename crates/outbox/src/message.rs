@@ -1,10 +1,12 @@
 //! Writing events into the outbox inside the caller's transaction, or in the very statement
-//! that makes the caller's change.
+//! that makes the caller's change. Each enqueue stores the current span's trace context with its
+//! rows ([`crate::trace`]).
 
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use crate::Error;
+use crate::trace::TraceContext;
 
 /// One event, encoded and addressed, ready to be written to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,26 +111,46 @@ async fn with_change<'q>(
     let record = record
         .map(|r| format!("recorded AS ({r}),"))
         .unwrap_or_default();
+    // The caller's parameters follow our six, so the trace context goes after theirs: count
+    // them by binding first, then build the statement around the bound arguments.
+    let mut bound = bind_change(Columns::of(messages).bind(sqlx::query("")));
+    let arguments = sqlx::Execute::take_arguments(&mut bound)
+        .map_err(sqlx::Error::Encode)?
+        .unwrap_or_default();
+    let trace = sqlx::Arguments::len(&arguments) + 1;
+    let insert = insert_sql(trace);
     let sql = format!(
         "WITH change AS ({change}), {record}
-              written AS ({INSERT} WHERE EXISTS (SELECT FROM change) ORDER BY ord)
+              written AS ({insert} WHERE EXISTS (SELECT FROM change) ORDER BY ord)
          SELECT EXISTS (SELECT FROM change)"
     );
-    let query = Columns::of(messages).bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
-    let changed: bool = bind_change(query).fetch_one(conn).await?.try_get(0)?;
+    let context = TraceContext::current();
+    let changed: bool = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+        .bind(context.traceparent)
+        .bind(context.tracestate)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?;
     Ok(changed)
 }
 
 /// A query on PostgreSQL with its arguments.
 pub type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// The outbox insert, reading `$1`–`$6` (see [`Columns`]). WITH ORDINALITY keeps the caller's
-/// order in the identity column, which is publish order.
-const INSERT: &str =
-    "INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload)
-     SELECT e, a, v, s, n, p
-     FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
-          WITH ORDINALITY AS t(e, a, v, s, n, p, ord)";
+/// The outbox insert, reading `$1`–`$6` (see [`Columns`]) and the trace context as the scalars
+/// `$trace` (`traceparent`) and `$trace + 1` (`tracestate`): one context for every row of one
+/// enqueue, the span it runs in. WITH ORDINALITY keeps the caller's order in the identity
+/// column, which is publish order.
+fn insert_sql(trace: usize) -> String {
+    format!(
+        "INSERT INTO outbox (event_id, aggregate_id, aggregate_version, subject, schema_name, payload,
+                             traceparent, tracestate)
+         SELECT e, a, v, s, n, p, ${trace}::text, ${}::text
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
+              WITH ORDINALITY AS t(e, a, v, s, n, p, ord)",
+        trace + 1
+    )
+}
 
 /// One statement for the whole batch, with the notification folded in when asked for.
 async fn insert(
@@ -140,14 +162,19 @@ async fn insert(
         return Ok(());
     }
     // A data-modifying WITH runs exactly once, so the notification costs no extra round trip.
+    let insert = insert_sql(7);
     let query = if notify {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH inserted AS ({INSERT} ORDER BY ord) SELECT pg_notify($7, '')"
+            "WITH inserted AS ({insert} ORDER BY ord) SELECT pg_notify($9, '')"
         )))
     } else {
-        sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT} ORDER BY ord")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("{insert} ORDER BY ord")))
     };
-    let mut query = Columns::of(messages).bind(query);
+    let context = TraceContext::current();
+    let mut query = Columns::of(messages)
+        .bind(query)
+        .bind(context.traceparent)
+        .bind(context.tracestate);
     if notify {
         query = query.bind(crate::NOTIFY_CHANNEL);
     }
@@ -155,7 +182,7 @@ async fn insert(
     Ok(())
 }
 
-/// The messages as the six column arrays `INSERT` unnests.
+/// The messages as the six column arrays [`insert_sql`] unnests.
 struct Columns<'m> {
     event_ids: Vec<Uuid>,
     aggregate_ids: Vec<&'m str>,

@@ -128,6 +128,9 @@ struct Row {
     subject: String,
     schema_name: String,
     payload: Vec<u8>,
+    /// The W3C trace context the event was written in, sent as headers of the same names.
+    traceparent: Option<String>,
+    tracestate: Option<String>,
     /// Seconds since the writing transaction began: the relay's share of event latency.
     waited_secs: f64,
     /// An earlier row of the same aggregate is still waiting outside this batch.
@@ -283,7 +286,7 @@ impl Relay {
         let claimed: Vec<Row> = sqlx::query_as(
             "WITH claimed AS (
                  SELECT ctid, id, event_id, aggregate_id, aggregate_version, subject,
-                        schema_name, payload, created_at
+                        schema_name, payload, traceparent, tracestate, created_at
                  FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
              checked AS (
                  SELECT c.*, EXISTS (SELECT 1 FROM outbox o
@@ -294,6 +297,7 @@ impl Relay {
                  DELETE FROM outbox
                  WHERE ctid = ANY (ARRAY(SELECT ctid FROM checked WHERE NOT blocked)))
              SELECT id, event_id, aggregate_id, aggregate_version, subject, schema_name, payload,
+                    traceparent, tracestate,
                     extract(epoch FROM clock_timestamp() - created_at)::float8 AS waited_secs,
                     blocked
              FROM checked ORDER BY id",
@@ -346,6 +350,12 @@ impl Relay {
             headers::AGGREGATE_VERSION,
             row.aggregate_version.to_string().as_str(),
         );
+        if let Some(traceparent) = &row.traceparent {
+            header_map.insert(headers::TRACEPARENT, traceparent.as_str());
+        }
+        if let Some(tracestate) = &row.tracestate {
+            header_map.insert(headers::TRACESTATE, tracestate.as_str());
+        }
         let message = PublishMessage::build()
             .payload(Bytes::copy_from_slice(&row.payload))
             .headers(header_map)

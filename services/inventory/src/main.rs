@@ -27,8 +27,16 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli { command, config } = Cli::parse();
-    orderflow_runtime::telemetry::init("info,inventory=info", config.common.log_format == "json");
-    match command.unwrap_or(Command::Serve) {
+    let json = config.common.log_format == "json";
+    orderflow_runtime::telemetry::init_service("inventory", "info,inventory=info", json);
+    let result = run(command.unwrap_or(Command::Serve), config).await;
+    // The last spans (those of the final drain) are still buffered when serving ends.
+    orderflow_runtime::telemetry::shutdown().await;
+    result
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Serve => {
             let listener = orderflow_service::listen("inventory", config.listen)?;
             let shutdown = orderflow_runtime::shutdown::token_on_signal();
