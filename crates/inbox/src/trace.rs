@@ -10,9 +10,7 @@
 //! processing. Either way every message's context is reachable from the span.
 
 use async_nats::jetstream;
-use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The span applying `messages` for `consumer`, continuing or linking their traces.
@@ -21,11 +19,10 @@ pub(crate) fn batch_span(consumer: &str, messages: &[jetstream::Message]) -> tra
     if span.is_disabled() {
         return span;
     }
-    let propagator = TraceContextPropagator::new();
     let contexts: Vec<opentelemetry::Context> = messages
         .iter()
         .filter_map(|m| m.headers.as_ref())
-        .map(|h| propagator.extract(&NatsHeaders(h)))
+        .map(orderflow_runtime::telemetry::nats_context)
         .filter(|cx| cx.span().span_context().is_valid())
         .collect();
     let Some(first) = contexts.first() else {
@@ -45,17 +42,4 @@ pub(crate) fn batch_span(consumer: &str, messages: &[jetstream::Message]) -> tra
         }
     }
     span
-}
-
-/// Reads W3C trace context headers from a NATS message's headers.
-struct NatsHeaders<'h>(&'h async_nats::HeaderMap);
-
-impl Extractor for NatsHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(async_nats::HeaderValue::as_str)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(name, _)| name.as_ref()).collect()
-    }
 }

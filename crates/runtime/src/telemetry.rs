@@ -12,6 +12,7 @@
 //! cost to a few small allocations per span.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
@@ -32,6 +33,9 @@ pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const OTLP_TRACES_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 /// The standard variable naming the service in exported spans.
 pub const SERVICE_NAME_ENV: &str = "OTEL_SERVICE_NAME";
+
+/// Whether spans are exported ([`exporting`]).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Kept for [`shutdown`], which flushes the spans still buffered.
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -122,9 +126,13 @@ pub fn init_with(default_filter: &str, json: bool, tracing: Tracing) {
             .with_location(false)
             .with_threads(false)
             .with_context_activation(false)
-            .with_filter(filter_fn(|meta| {
-                meta.is_span() && *meta.level() <= Level::INFO
-            }))
+            // The hint matters as much as the function: without it the layer could want any
+            // level, so every `debug!` and `trace!` on a hot path would be checked at run time
+            // (it took a gateway delivery from 127,000 to 200,000 instructions).
+            .with_filter(
+                filter_fn(|meta| meta.is_span() && *meta.level() <= Level::INFO)
+                    .with_max_level_hint(LevelFilter::INFO),
+            )
             .boxed()
     };
     let result = tracing_subscriber::registry()
@@ -132,6 +140,7 @@ pub fn init_with(default_filter: &str, json: bool, tracing: Tracing) {
         .with(otel_layer)
         .try_init();
     if result.is_ok() {
+        EXPORTING.store(exporting, Ordering::Relaxed);
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         // Already set only if a second init got this far, which try_init rules out.
         let _ = PROVIDER.set(provider);
@@ -213,5 +222,30 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// Whether this process exports spans. Hot paths (the gateway's fan-out) make their spans only
+/// then: one they would drop costs the same to make.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// The W3C trace context a NATS message carries in its `traceparent`/`tracestate` headers
+/// (put there by the outbox relay); an invalid or missing one gives an empty context.
+pub fn nats_context(headers: &async_nats::HeaderMap) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&NatsHeaders(headers))
+}
+
+/// Reads W3C trace context headers from a NATS message's headers.
+struct NatsHeaders<'h>(&'h async_nats::HeaderMap);
+
+impl Extractor for NatsHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(async_nats::HeaderValue::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_ref()).collect()
     }
 }

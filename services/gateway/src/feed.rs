@@ -293,6 +293,8 @@ impl FeedTask {
         if sequence > cursor + 1 {
             self.fill(sequence - 1).await;
         }
+        let push = crate::trace::push_span(message, event.position);
+        let _in_push = push.as_ref().map(tracing::Span::enter);
         self.accept(Arc::new(event));
     }
 

@@ -48,6 +48,7 @@ mod socket;
 pub mod state;
 pub mod stateful;
 pub mod stored;
+mod trace;
 pub mod translate;
 pub mod transport;
 pub mod window;
