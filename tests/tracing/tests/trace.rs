@@ -2,10 +2,11 @@
 //! `traceparent` header; the orders request span continues it, the `OrderConfirmed` message
 //! carries it, inventory's span applying the reservation continues it, and the stock event
 //! inventory writes in that transaction carries it on. The order's creation, sent without a
-//! `traceparent`, gets a trace of its own. Spans reach an in-process OTLP/HTTP
-//! receiver, as they would reach a collector.
+//! `traceparent`, gets a trace of its own. A gateway's push of the event to browsers is a span
+//! of the same trace. Spans reach an in-process OTLP/HTTP receiver, as they would reach a
+//! collector.
 //!
-//! Orders and inventory run in this one process (the tracer provider is process-wide), so the
+//! Orders, inventory and the gateway run in this one process (the tracer provider is process-wide), so the
 //! spans are told apart by what they are: the orders request by its path, inventory's by its
 //! consumer's name.
 
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use orderflow_auth::{AuthSettings, dev};
 use orderflow_events::{headers, streams};
+use orderflow_gateway::{Gateway, GatewaySettings};
 use orderflow_inventory::InventoryApp;
 use orderflow_orders::OrdersApp;
 use orderflow_outbox::StreamSettings;
@@ -156,6 +158,22 @@ async fn one_trace_spans_the_orders_request_the_reservation_and_both_events() {
     inventory.spawn_background(&shutdown);
     let inventory_base = serve(inventory.router(), &shutdown).await;
     let http = reqwest::Client::new();
+    // A gateway, live on both streams before the traced change, pushes what it receives.
+    let gateway = Gateway::build(GatewaySettings::for_tests(nats.url(), auth(), vec![]))
+        .await
+        .unwrap();
+    let gateway_base = format!("http://{}", gateway.local_addr());
+    let stop = shutdown.clone();
+    tokio::spawn(gateway.run(async move { stop.cancelled().await }));
+    eventually("the gateway to be ready", async || {
+        let ready = http
+            .get(format!("{gateway_base}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
 
     // A product in stock, and an order for it once orders has learned of the product.
     let response = http
@@ -249,7 +267,8 @@ async fn one_trace_spans_the_orders_request_the_reservation_and_both_events() {
             .collect();
         let request = spans.iter().any(|s| is_confirm_request(s, &order_id));
         let reservation = spans.iter().any(is_reservation);
-        (request && reservation).then_some(spans)
+        let push = spans.iter().any(|s| s.name == "gateway.push");
+        (request && reservation && push).then_some(spans)
     })
     .await;
     let request = spans
@@ -271,6 +290,13 @@ async fn one_trace_spans_the_orders_request_the_reservation_and_both_events() {
             .iter()
             .any(|(_, tp)| tp.as_deref().map(span_id_of) == Some(reservation.span_id.as_str())),
         "{traced_stock_events:?} {reservation:?}"
+    );
+    // The gateway's push of OrderConfirmed is a child of the span that wrote it.
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "gateway.push" && s.parent_span_id == span_id_of(&traceparent)),
+        "{spans:?}"
     );
     eprintln!(
         "trace {trace_id}: {} spans, stock events {traced_stock_events:?}, {:?} from the request",
