@@ -67,45 +67,72 @@ pub async fn run(
     exit_when_idle: Option<Duration>,
     mut handle: impl FnMut(Received) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut messages = consumer.messages().await?;
-    loop {
-        let next = match exit_when_idle {
-            Some(idle) => match tokio::time::timeout(idle, messages.next()).await {
-                Ok(next) => next,
-                Err(_) => return Ok(()),
-            },
-            None => messages.next().await,
-        };
-        let Some(message) = next else {
-            return Ok(());
-        };
-        let message = message.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
-        let stream_sequence = message
-            .info()
-            .map_err(|e| anyhow::anyhow!("message info: {e}"))?
-            .stream_sequence;
-        let schema = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::SCHEMA))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        match decode_by_schema(&schema, &message.payload) {
-            Ok(event) => handle(Received {
-                stream_sequence,
-                subject: message.subject.to_string(),
-                event,
-            })?,
-            Err(orderflow_events::Error::UnknownSchema(_)) => {
-                eprintln!("skipping seq {stream_sequence}: unknown schema {schema:?}");
-            }
-            Err(e) => return Err(e).context(format!("decoding seq {stream_sequence}")),
+    let Some(idle) = exit_when_idle else {
+        let mut messages = consumer.messages().await?;
+        while let Some(message) = messages.next().await {
+            settle(
+                message.map_err(|e| anyhow::anyhow!("receiving: {e}"))?,
+                &mut handle,
+            )
+            .await?;
         }
-        // Double ack waits for the server's confirmation, so an exit right after this
-        // cannot lose the ack (and redeliver the event to the next run).
-        message
-            .double_ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("acking seq {stream_sequence}: {e}"))?;
+        return Ok(());
+    };
+    // Batches that expire after `idle`, each read to its end: a continuous pull would leave a
+    // pull request open on the server when this returns, and a message published next would
+    // go to it, unread, until `ack_wait` redelivers it to the next run.
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(idle)
+            .messages()
+            .await?;
+        let mut any = false;
+        while let Some(message) = batch.next().await {
+            any = true;
+            settle(
+                message.map_err(|e| anyhow::anyhow!("receiving: {e}"))?,
+                &mut handle,
+            )
+            .await?;
+        }
+        if !any {
+            return Ok(());
+        }
     }
+}
+
+/// Decodes one message, hands it to `handle` and acks it (see [`run`]).
+async fn settle(
+    message: jetstream::Message,
+    handle: &mut impl FnMut(Received) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let stream_sequence = message
+        .info()
+        .map_err(|e| anyhow::anyhow!("message info: {e}"))?
+        .stream_sequence;
+    let schema = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::SCHEMA))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    match decode_by_schema(&schema, &message.payload) {
+        Ok(event) => handle(Received {
+            stream_sequence,
+            subject: message.subject.to_string(),
+            event,
+        })?,
+        Err(orderflow_events::Error::UnknownSchema(_)) => {
+            eprintln!("skipping seq {stream_sequence}: unknown schema {schema:?}");
+        }
+        Err(e) => return Err(e).context(format!("decoding seq {stream_sequence}")),
+    }
+    // Double ack waits for the server's confirmation, so an exit right after this cannot lose
+    // the ack (and redeliver the event to the next run).
+    message
+        .double_ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("acking seq {stream_sequence}: {e}"))
 }
