@@ -46,6 +46,14 @@ async fn a_crashed_workers_messages_return_within_ack_wait_and_a_later_cancel_st
     };
     let after = fetched_at.elapsed();
     assert_eq!(outcomes, [Outcome::Applied]);
+    // Counted, for the operators' redelivery alert (deploy/monitoring/alerts.yml).
+    let metrics = stack.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"inbox_redeliveries_total{consumer="inventory-orders"}"#)),
+        "{metrics}"
+    );
     assert!(
         after >= ACK_WAIT - Duration::from_millis(100) && after < ACK_WAIT + Duration::from_secs(1),
         "redelivered after {after:?}"
