@@ -24,16 +24,6 @@ pub enum Infrastructure {
     Contract(#[from] orderflow_events::Error),
 }
 
-impl Infrastructure {
-    /// The database error underneath, directly or through the outbox.
-    pub fn database(&self) -> Option<&sqlx::Error> {
-        match self {
-            Self::Database(e) | Self::Outbox(orderflow_outbox::Error::Database(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 impl From<Infrastructure> for Problem {
     /// `503 database_unavailable` while PostgreSQL is away (logged as one outage), otherwise
     /// `500` with the cause logged.
