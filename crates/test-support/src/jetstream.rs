@@ -17,6 +17,8 @@ pub struct Stored {
     pub subject: String,
     pub msg_id: String,
     pub schema: String,
+    /// The W3C trace context the relay put on it, if any.
+    pub traceparent: Option<String>,
     pub event: AnyEvent,
 }
 
@@ -44,6 +46,7 @@ struct Place {
     subject: String,
     msg_id: String,
     schema: String,
+    traceparent: Option<String>,
 }
 
 impl Place {
@@ -53,6 +56,7 @@ impl Place {
             subject: self.subject,
             msg_id: self.msg_id,
             schema: self.schema,
+            traceparent: self.traceparent,
             event,
         }
     }
@@ -69,17 +73,13 @@ async fn read(
         let Ok(raw) = stream.get_raw_message(sequence).await else {
             continue;
         };
-        let header = |name: &str| {
-            raw.headers
-                .get(name)
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
+        let header = |name: &str| raw.headers.get(name).map(|v| v.as_str().to_owned());
         let place = Place {
             sequence,
             subject: raw.subject.to_string(),
-            msg_id: header(headers::MSG_ID),
-            schema: header(headers::SCHEMA),
+            msg_id: header(headers::MSG_ID).unwrap_or_default(),
+            schema: header(headers::SCHEMA).unwrap_or_default(),
+            traceparent: header(headers::TRACEPARENT),
         };
         let decoded = decode_by_schema(&place.schema, &raw.payload);
         out.push((place, decoded));

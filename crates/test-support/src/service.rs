@@ -207,8 +207,9 @@ pub mod reexport {
 /// to [`Spawned`]), a [`Service`] that connects the app with `$connect` (given `&TestDatabase`
 /// and the NATS URL; it also creates the streams), and `spawn_app()` / `spawn_app_with(Options)`.
 /// The app needs `router()`, `spawn_background(&CancellationToken)` and a `pool` field.
+/// `services/orders/tests/it/support/mod.rs` shows it in use:
 ///
-/// ```ignore
+/// ```text
 /// orderflow_test_support::test_app!(TestApp, OrdersApp, |db, nats_url| async move {
 ///     let app = OrdersApp::connect(config(db, nats_url)).await.unwrap();
 ///     ensure_streams(&app.jetstream(), &StreamSettings::default()).await.unwrap();

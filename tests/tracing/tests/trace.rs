@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use orderflow_auth::{AuthSettings, dev};
-use orderflow_events::{headers, streams};
+use orderflow_events::streams;
 use orderflow_gateway::{Gateway, GatewaySettings};
 use orderflow_inventory::InventoryApp;
 use orderflow_orders::OrdersApp;
 use orderflow_outbox::StreamSettings;
 use orderflow_runtime::telemetry::{self, Tracing};
+use orderflow_test_support::jetstream::read_stream;
+use orderflow_test_support::service::serve;
 use orderflow_test_support::{NatsServer, fresh_database};
 use orderflow_tracing_tests::{OtlpReceiver, ReceivedSpan};
 use serde_json::{Value, json};
@@ -53,19 +55,6 @@ fn settings(nats_url: &str) -> orderflow_service::Settings {
     }
 }
 
-async fn serve(router: axum::Router, shutdown: &CancellationToken) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .unwrap();
-    });
-    base
-}
-
 /// Random non-zero hex of `bytes` bytes (a trace or span id).
 fn random_hex(bytes: usize) -> String {
     let hex = Uuid::new_v4().simple().to_string() + &Uuid::new_v4().simple().to_string();
@@ -88,23 +77,12 @@ async fn messages_about(
     stream: &str,
     aggregate: &str,
 ) -> Vec<(String, Option<String>)> {
-    let mut stream = js.get_stream(stream).await.unwrap();
-    let last = stream.info().await.unwrap().state.last_sequence;
-    let mut out = Vec::new();
-    for sequence in 1..=last {
-        let Ok(raw) = stream.get_raw_message(sequence).await else {
-            continue;
-        };
-        if !raw.subject.contains(aggregate) {
-            continue;
-        }
-        let header = |name: &str| raw.headers.get(name).map(|v| v.as_str().to_owned());
-        out.push((
-            header(headers::SCHEMA).unwrap_or_default(),
-            header(headers::TRACEPARENT),
-        ));
-    }
-    out
+    read_stream(js, stream)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains(aggregate))
+        .map(|m| (m.schema, m.traceparent))
+        .collect()
 }
 
 /// Polls `check` until it returns something or [`PATIENCE`] runs out.
