@@ -210,6 +210,32 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// Publishes one message with a header block written byte for byte (`NATS/1.0\r\n`, the
+    /// header lines, an empty line) over a raw client connection, and waits for the server to
+    /// have taken it. Clients validate what they send; this sends what a hostile or broken
+    /// publisher can, such as a header value with a bare `\r`.
+    pub async fn publish_protocol(&self, subject: &str, header_block: &str, payload: &[u8]) {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let stream = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect to nats-server");
+        let mut raw = BufReader::new(stream);
+        let mut line = String::new();
+        raw.read_line(&mut line).await.expect("INFO");
+        let mut frame = format!(
+            "CONNECT {{\"verbose\":false,\"headers\":true}}\r\nHPUB {subject} {} {}\r\n{header_block}",
+            header_block.len(),
+            header_block.len() + payload.len()
+        )
+        .into_bytes();
+        frame.extend_from_slice(payload);
+        frame.extend_from_slice(b"\r\nPING\r\n");
+        raw.get_mut().write_all(&frame).await.expect("publish");
+        line.clear();
+        raw.read_line(&mut line).await.expect("PONG");
+        assert_eq!(line, "PONG\r\n", "nats-server refused the message");
+    }
+
     /// Client port.
     pub fn port(&self) -> u16 {
         self.port

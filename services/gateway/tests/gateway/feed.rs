@@ -149,3 +149,22 @@ async fn a_gateway_behind_the_client_never_sends_what_the_client_has() {
     proxy.resume();
     assert_eq!(next_positions(&mut c, 1).await, vec![after]);
 }
+
+/// Anyone allowed to publish on the live subjects can send a header value with a bare `\r`,
+/// which the NATS protocol does not forbid. async-nats before 0.52 panicked its connection task
+/// on one, which stopped every delivery of the gateway; it must be one skipped message.
+#[tokio::test]
+async fn a_header_value_with_a_line_break_stops_nothing() {
+    let env = Env::start().await;
+    let alice = Uuid::now_v7();
+    let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
+    let first = update(&env, alice).await;
+    assert_eq!(next_positions(&mut c, 1).await, vec![first]);
+
+    let subject = format!("live.orders.v1.{alice}.{}.status_changed", Uuid::now_v7());
+    let headers = "NATS/1.0\r\nOrderflow-Schema: a\rb\r\n\r\n";
+    env.nats.publish_protocol(&subject, headers, b"").await;
+
+    let after = update(&env, alice).await;
+    assert_eq!(next_positions(&mut c, 1).await, vec![after]);
+}

@@ -142,17 +142,33 @@ async fn malformed_messages_are_terminated_and_the_next_valid_one_applies() {
         orderflow_events::subjects::OrderEventKind::Confirmed,
     );
     let schema = "orderflow.orders.v1.OrderConfirmed";
-    publish_raw(&js, subject, schema, vec![0xff, 0xff, 0xff], "garbage-1").await;
+    publish_raw(
+        &js,
+        subject.clone(),
+        schema,
+        vec![0xff, 0xff, 0xff],
+        "garbage-1",
+    )
+    .await;
+    // A header value with a bare `\r`, which async-nats before 0.52 panicked on: every fetch
+    // of it would have killed the consumer's connection, a poison message for good.
+    let headers = "NATS/1.0\r\nOrderflow-Schema: a\rb\r\nNats-Msg-Id: broken-1\r\n\r\n";
+    stack.nats.publish_protocol(&subject, headers, b"").await;
     // Decodes, but names no valid order: the handler refuses it permanently.
     let bad = confirmed(customer, order, &[("KB-001", 1)]);
     publish_invalid_order_id(&js, &bad, "bad-1").await;
     let good: OrderConfirmed = confirmed(customer, order, &[("KB-001", 2)]);
     publish(&js, &good).await;
 
-    let outcomes = step_until(&consumer, 3).await;
+    let outcomes = step_until(&consumer, 4).await;
     assert_eq!(
         outcomes,
-        [Outcome::Rejected, Outcome::Rejected, Outcome::Applied]
+        [
+            Outcome::Rejected,
+            Outcome::Rejected,
+            Outcome::Rejected,
+            Outcome::Applied
+        ]
     );
     assert_eq!(stack.level("KB-001").await, 3);
     assert_nothing_redelivered(&consumer, "terminated messages are not redelivered").await;
