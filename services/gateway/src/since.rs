@@ -22,8 +22,8 @@ pub enum SinceError {
 }
 
 /// The one argument of `ReplaySince`: an RFC 3339 date-time with an offset (`Z` or `+01:00`),
-/// not after `now`. MessagePack clients send the same string (the timestamp extension is not
-/// accepted as an argument: see `docs/signalr-wire.md`).
+/// not after `now`. A MessagePack client's timestamp extension arrives here as that string
+/// (`protocol::msgpack_value`).
 pub fn parse_since(arguments: &[Value], now: OffsetDateTime) -> Result<OffsetDateTime, SinceError> {
     let [Value::String(text)] = arguments else {
         return Err(SinceError::Malformed);

@@ -1,8 +1,8 @@
 // `ReplaySince(timestamp)` with the official client, the admin dashboard's "since 09:00": a new
 // connection (without dashboard=true) calls it and gets exactly the dashboard events stored
 // since that time, in order, before the call resolves, then live events once; the same over
-// MessagePack (the argument is the ISO string there too); customers and bad timestamps get hub
-// errors that reject `invoke`.
+// MessagePack (the argument a `Date` there, sent as the timestamp extension); customers and bad
+// timestamps get hub errors that reject `invoke`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -27,7 +27,11 @@ async function dashboardTraffic() {
   return positions;
 }
 
-for (const [name, protocol] of [["JSON", undefined], ["MessagePack", () => new MessagePackHubProtocol()]]) {
+// JSON with the ISO string; MessagePack with a `Date`, which it sends as the timestamp extension.
+for (const [name, protocol, argument] of [
+  ["JSON", undefined, (d) => d.toISOString()],
+  ["MessagePack", () => new MessagePackHubProtocol(), (d) => d],
+]) {
   test(`${name}: ReplaySince replays exactly what was stored since the time, then live once`, async () => {
     await publish({ kind: "created", customerId: crypto.randomUUID(), orderId: crypto.randomUUID(), orderNumber: "ORD-BEFORE", customerName: "Before", totalMinor: 1 });
     const since = await aMoment();
@@ -35,7 +39,7 @@ for (const [name, protocol] of [["JSON", undefined], ["MessagePack", () => new M
     const c = build(env.a, () => token({ admin: true }), { reconnect: false, protocol: protocol?.() });
     const got = record(c);
     await c.start();
-    const result = await c.invoke("ReplaySince", since.toISOString());
+    const result = await c.invoke("ReplaySince", argument(since));
     assert.deepEqual(result, { status: "ok", replayed: 3 });
     assert.deepEqual(got.map((m) => m.position), sent, "replayed in stream order before the result");
     assert.deepEqual(got.map((m) => m.method), ["NewOrderCreated", "OrderStatusChanged", "LowStockAlert"]);
