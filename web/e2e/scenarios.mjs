@@ -1,4 +1,4 @@
-// The four end-to-end scenarios of issue 5, run against the real system in real Chromium.
+// The end-to-end scenarios (issue 5's four and later ones), run against the real system in real Chromium.
 import path from "node:path";
 
 import {
@@ -170,6 +170,40 @@ export function scenarios(browser, artifacts) {
         await waitStatus(alice.page, number, "Processing");
         const states = await alice.page.evaluate(() => window.__states);
         assert(!states.includes("offline"), `never offline: ${states.join(" → ")}`);
+      },
+    },
+    {
+      name: "admin opens the dashboard since a time before an order was placed: it is replayed, then a new order arrives live",
+      async run() {
+        const { alice } = shared;
+        // The control takes local minutes: the start of the current minute, before the order.
+        const since = await alice.page.evaluate(() => {
+          const d = new Date();
+          const pad = (n) => String(n).padStart(2, "0");
+          return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+        });
+        const earlier = await placeAndConfirm(alice.page, "MS-002", 1);
+        // A dashboard opened afterwards: its feed starts empty (live only).
+        const late = await signIn(browser, "Ada");
+        assert((await feedCount(late.page, earlier)) === 0, "a fresh dashboard feed is empty");
+
+        await late.page.getByTestId("since-input").fill(since);
+        await late.page.getByTestId("since-submit").click();
+        await late.page.getByTestId("since-result").filter({ hasText: /^Replayed \d+ updates? since/ }).waitFor();
+        await waitConnected(late.page);
+        assert((await feedCount(late.page, `New order ${earlier} `)) === 1, "the creation replayed once");
+        assert((await feedCount(late.page, `Order ${earlier}: Draft → Confirmed`)) === 1, "the confirmation replayed once");
+
+        const next = await placeAndConfirm(alice.page, "MS-002", 1);
+        await late.page.locator('[data-testid="feed"] li', { hasText: `Order ${next}: Draft → Confirmed` }).waitFor();
+        await sleep(1500);
+        for (const text of [`New order ${earlier} `, `Order ${earlier}: Draft → Confirmed`, `New order ${next} `, `Order ${next}: Draft → Confirmed`]) {
+          const n = await feedCount(late.page, text);
+          assert(n === 1, `"${text}" once in the feed, saw ${n}`);
+        }
+        assert(late.navigations.count === 1, "no page reload");
+        await shot(late.page, "admin-since");
+        await late.context.close();
       },
     },
   ];

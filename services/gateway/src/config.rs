@@ -73,6 +73,10 @@ pub struct GatewaySettings {
     /// a client that missed more reloads that stream's state instead.
     #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 10_000)]
     pub max_replay: usize,
+    /// Most stream messages one `ReplaySince` (the dashboard's "since 09:00") reads per stream;
+    /// an earlier timestamp replays only the latest ones and answers `truncated`.
+    #[arg(long, env = "GATEWAY_MAX_REPLAY_SINCE", default_value_t = 5_000)]
+    pub max_replay_since: usize,
     /// Recent events kept in memory per stream, from which resumes are served without reading
     /// the stream (older positions are read from the stream).
     #[arg(long, env = "GATEWAY_REPLAY_WINDOW", default_value_t = 65_536)]
@@ -128,6 +132,7 @@ impl GatewaySettings {
             max_connections_per_user: 16,
             drain_grace: Duration::from_secs(10),
             max_replay: 10_000,
+            max_replay_since: 5_000,
             replay_window: 65_536,
             tail_check: Duration::from_secs(5),
             connection_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET.to_owned())),

@@ -4,6 +4,8 @@
 //! and resumes read what is older than the in-memory window with them, filtered to the
 //! subjects the connection may see, so a customer's resume reads that customer's events only.
 //!
+//! A time-based replay finds where to start with one direct get by `start_time`.
+//!
 //! The stream's bounds come from `STREAM.INFO`, which the stream leader answers, so they are
 //! never behind what a replica holds.
 
@@ -14,6 +16,8 @@ use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::GetStreamErrorKind;
 use futures::StreamExt;
 use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::protocol::StreamName;
 use crate::stored::StoredEvent;
@@ -60,6 +64,14 @@ struct BatchRequest<'a> {
     batch: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_by_subj: Option<&'a str>,
+}
+
+/// A direct get by store time (nats-server answers `start_time` with the messages from the
+/// first one stored at or after it; it must not be combined with `seq`).
+#[derive(Serialize)]
+struct TimeRequest<'a> {
+    start_time: &'a str,
+    batch: usize,
 }
 
 /// Reads streams through one NATS connection.
@@ -112,7 +124,34 @@ impl History {
             batch: max.max(1),
             next_by_subj: filter,
         };
-        let body = serde_json::to_vec(&request).map_err(unavailable)?;
+        self.direct_get_batch(stream, &request).await
+    }
+
+    /// The sequence of the first message stored at or after `time` (the server's store time,
+    /// found by the server's own binary search over its blocks: one request, however long the
+    /// stream), or `None` when nothing was stored since.
+    pub async fn first_since(
+        &self,
+        stream: StreamName,
+        time: OffsetDateTime,
+    ) -> Result<Option<u64>, HistoryError> {
+        let start_time = time.format(&Rfc3339).map_err(unavailable)?;
+        // A batch of one, not a plain get: a batch steps over deleted messages to the next one.
+        let request = TimeRequest {
+            start_time: &start_time,
+            batch: 1,
+        };
+        let batch = self.direct_get_batch(stream, &request).await?;
+        Ok(batch.events.first().map(|e| e.position.sequence))
+    }
+
+    /// Sends one batched direct get and collects its messages until the end of the batch.
+    async fn direct_get_batch(
+        &self,
+        stream: StreamName,
+        request: &impl Serialize,
+    ) -> Result<Batch, HistoryError> {
+        let body = serde_json::to_vec(request).map_err(unavailable)?;
         let inbox = self.client.new_inbox();
         let mut replies = self
             .client

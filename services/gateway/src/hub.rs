@@ -1,5 +1,5 @@
-//! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard` and
-//! `Resume(positions)`. Every invocation with an id gets exactly one Completion; id-less ones
+//! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard`,
+//! `Resume(positions)` and `ReplaySince(timestamp)`. Every invocation with an id gets exactly one Completion; id-less ones
 //! (`send`) never get a reply. Invocations are rate limited per connection.
 
 use std::time::Instant;
@@ -76,6 +76,8 @@ impl Session {
                         .await
                 }
             },
+            // Boxed for the same reason as a resume.
+            "replaysince" => Box::pin(self.replay_since_method(socket, &id, &arguments)).await,
             _ => {
                 let message = format!(
                     "Method does not exist: '{}'.",

@@ -9,7 +9,8 @@
 //! [`connection_token`]; the checks shared with [`http_transport`] are in `admission`, its
 //! requests between gateways in `forward`) →
 //! [`session`] (one connection's life) → `socket` (the loop of one socket) → `hub` (hub
-//! methods) → `resume`, [`replay`] and [`history`] (what a reconnecting client missed), all
+//! methods) → `resume`, `replay_since`, [`replay`] and [`history`] (what a reconnecting client
+//! missed, what the dashboard asks for since a time), all
 //! writing through [`connection`] (the [`session::Session`]'s parts: [`outbound`], `liveness`,
 //! `inbound`) → [`feed`] (NATS, gaps, [`window`]) → [`groups`] (fan-out) → [`stored`] and
 //! [`translate`] (events to hub messages) → [`app`] (wiring, drain; [`state`] is what every
@@ -42,8 +43,10 @@ mod positions;
 pub mod protocol;
 pub mod registry;
 pub mod replay;
+mod replay_since;
 mod resume;
 pub mod session;
+mod since;
 mod socket;
 pub mod state;
 pub mod stateful;

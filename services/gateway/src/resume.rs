@@ -8,12 +8,15 @@
 //! connection may already have delivered newer live events, and the missed ones could then
 //! only arrive out of order, so for such a stream it answers `reload` instead of sending them.
 
+use std::sync::Arc;
+
 use crate::connection::{Flow, SendFailure, Session};
 use crate::history::HistoryError;
 use crate::metrics as m;
 use crate::protocol::client_methods::ClientMethod;
 use crate::protocol::{Position, ResumeResult};
 use crate::replay::{self, Missed};
+use crate::translate::Delivery;
 use crate::transport::{COALESCE_BYTES, Transport};
 
 /// Why a replay stopped.
@@ -67,28 +70,39 @@ impl Session {
             // was ahead of this one's): live events up to it must not come again.
             let delivered = &mut self.outbound.progress.delivered[i];
             *delivered = (*delivered).max(position.sequence);
-            // Written in batches of about COALESCE_BYTES: a long replay is a few large writes.
-            let mut start = 0;
-            while start < events.len() {
-                let mut end = start;
-                let mut bytes = 0;
-                while end < events.len() && (end == start || bytes < COALESCE_BYTES) {
-                    bytes += events[end].frame.len();
-                    self.outbound.progress.admit(events[end].position);
-                    end += 1;
-                }
-                self.send_deliveries(socket, &events[start..end])
-                    .await
-                    .map_err(ReplayFailure::Send)?;
-                start = end;
-            }
-            self.app.meters.delivered.increment(events.len() as u64);
+            self.send_replayed(socket, &events)
+                .await
+                .map_err(ReplayFailure::Send)?;
             replayed += events.len() as u64;
         }
         metrics::counter!(m::RESUME_REPLAYED_EVENTS).increment(replayed);
         let outcome = if reload.is_empty() { "ok" } else { "reload" };
         metrics::counter!(m::RESUMES, "outcome" => outcome).increment(1);
         Ok(ResumeResult::new(replayed, reload))
+    }
+
+    /// Sends replayed events (in stream order, all after anything this connection delivered)
+    /// and records them as delivered, so that their live copies still queued are dropped.
+    /// Written in batches of about COALESCE_BYTES: a long replay is a few large writes.
+    pub(crate) async fn send_replayed(
+        &mut self,
+        socket: &mut Transport,
+        events: &[Arc<Delivery>],
+    ) -> Result<(), SendFailure> {
+        let mut start = 0;
+        while start < events.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < events.len() && (end == start || bytes < COALESCE_BYTES) {
+                bytes += events[end].frame.len();
+                self.outbound.progress.admit(events[end].position);
+                end += 1;
+            }
+            self.send_deliveries(socket, &events[start..end]).await?;
+            start = end;
+        }
+        self.app.meters.delivered.increment(events.len() as u64);
+        Ok(())
     }
 
     /// The resume the hub URL asked for, right after the handshake: the missed events, then

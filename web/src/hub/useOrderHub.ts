@@ -11,6 +11,8 @@
 // - When the browser says it is offline the connection is stopped (it is dead anyway) and the
 //   state says so honestly; `online` restarts it and resumes.
 // - Unmounting stops the connection and removes every listener.
+// - `replaySince(time)` (admins) starts over on a new connection that asks the gateway for every
+//   dashboard event since that time, then continues live (see since.ts).
 
 import {
   HubConnectionBuilder,
@@ -22,6 +24,7 @@ import { useEffect, useRef, useState } from "react";
 import type { ConnectionState, HubEvent } from "../state/types";
 import { PositionTracker } from "./positions";
 import { ConnectAttempt, HUB_URL } from "./resume";
+import { type SinceOutcome, onReplayedSince } from "./since";
 
 export { HUB_URL };
 const RETRY_DELAYS_MS = [0, 1000, 2000, 5000];
@@ -42,6 +45,8 @@ export interface OrderHubOptions {
   onEvent: (event: HubEvent) => void;
   /** Reload these streams' state from REST (nothing to resume from, or the gateway could not replay). */
   onReload: (streams: string[]) => void;
+  /** A since replay starts over: forget what was shown (the replayed events follow). */
+  onRestart?: () => void;
 }
 
 export function useOrderHub(options: OrderHubOptions): {
@@ -49,6 +54,8 @@ export function useOrderHub(options: OrderHubOptions): {
   error: string | null;
   /** Messages replayed before the latest `Resumed` (null before the first one). */
   lastReplayed: number | null;
+  /** Admins: show every dashboard event since `since`, then live (rejects with the hub's error). */
+  replaySince: (since: Date) => Promise<SinceOutcome>;
 } {
   const [state, setState] = useState<ConnectionState>("connecting");
   const [error, setError] = useState<string | null>(null);
@@ -57,12 +64,18 @@ export function useOrderHub(options: OrderHubOptions): {
   const callbacks = useRef(options);
   callbacks.current = options;
   const { admin } = options;
+  const replaySinceRef = useRef<(since: Date) => Promise<SinceOutcome>>(() =>
+    Promise.reject(new Error("Not connected yet.")),
+  );
 
   useEffect(() => {
     let disposed = false;
     let offline = typeof navigator !== "undefined" && navigator.onLine === false;
     let retryTimer: ReturnType<typeof setTimeout> | undefined;
-    const tracker = new PositionTracker();
+    let tracker = new PositionTracker();
+    // Set while a since replay restarts the connection: it must not join the dashboard in its
+    // URL (`ReplaySince` joins it, after the replay), and the stop is not a loss to recover from.
+    let sinceStart = false;
 
     const connection = new HubConnectionBuilder()
       .withUrl(HUB_URL, {
@@ -80,7 +93,7 @@ export function useOrderHub(options: OrderHubOptions): {
     // The current connection attempt; replaced whenever `baseUrl` is set.
     let attempt = new ConnectAttempt(tracker, admin);
     const prepare = () => {
-      attempt = new ConnectAttempt(tracker, admin);
+      attempt = new ConnectAttempt(tracker, admin && !sinceStart);
       connection.baseUrl = absolute(attempt.url);
     };
 
@@ -140,7 +153,7 @@ export function useOrderHub(options: OrderHubOptions): {
     });
     connection.onreconnected(connected);
     connection.onclose(() => {
-      if (disposed) return;
+      if (disposed || sinceStart) return;
       if (offline) {
         setState("offline");
         return;
@@ -158,6 +171,43 @@ export function useOrderHub(options: OrderHubOptions): {
       offline = false;
       void start();
     };
+    replaySinceRef.current = async (since: Date) => {
+      if (disposed || offline) throw new Error("Offline.");
+      sinceStart = true;
+      try {
+        clearTimeout(retryTimer);
+        await connection.stop();
+        tracker = new PositionTracker();
+        callbacks.current.onRestart?.();
+        setState("connecting");
+        prepare();
+        await connection.start();
+      } catch (e) {
+        sinceStart = false;
+        void start();
+        throw e;
+      }
+      // Reconnects from here on resume by position, in the dashboard as usual.
+      sinceStart = false;
+      connected();
+      let result: unknown;
+      try {
+        result = await connection.invoke("ReplaySince", since.toISOString());
+      } catch (e) {
+        // Refused (the connection is then in no dashboard) or cut short: start over as usual,
+        // in the dashboard, resuming after whatever was replayed.
+        sinceStart = true;
+        await connection.stop();
+        sinceStart = false;
+        void start();
+        throw e;
+      }
+      const outcome = onReplayedSince(result);
+      setLastReplayed(outcome.replayed);
+      if (outcome.reload.length > 0) callbacks.current.onReload(outcome.reload);
+      return outcome;
+    };
+
     window.addEventListener("offline", goOffline);
     window.addEventListener("online", goOnline);
     if (offline) setState("offline");
@@ -173,5 +223,5 @@ export function useOrderHub(options: OrderHubOptions): {
     };
   }, [admin]);
 
-  return { state, error, lastReplayed };
+  return { state, error, lastReplayed, replaySince: (since) => replaySinceRef.current(since) };
 }

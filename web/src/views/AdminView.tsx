@@ -6,6 +6,7 @@ import { type OrderAction, adjustStock, orderAction } from "../api";
 import type { TokenStore } from "../auth";
 import { alertsReducer } from "../state/reducers";
 import { LiveFeed, type Notice, StatusPill, TableCard, ViewHeader, money } from "./common";
+import { SinceControl } from "./SinceControl";
 import { useLiveData } from "./useLiveData";
 
 const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
@@ -40,6 +41,7 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
   return (
     <div className="layout">
       <ViewHeader title="Dashboard" live={live} message={message} />
+      <SinceControl replaySince={live.hub.replaySince} />
       {active.length > 0 && (
         <section className="alerts" aria-label="Low-stock alerts" role="alert">
           {active.map((a) => (

@@ -4,13 +4,17 @@ import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 
 import { listOrders, listProducts } from "../api";
 import type { TokenStore } from "../auth";
+import { resettable } from "../hub/since";
 import { useOrderHub } from "../hub/useOrderHub";
 import { feedReducer, isUnknownOrder, ordersReducer } from "../state/reducers";
 import type { HubEvent, Product } from "../state/types";
 
+/** The feed, which a since replay empties before refilling it. */
+const resettableFeed = resettable(feedReducer, []);
+
 export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: HubEvent) => void) {
   const [orders, dispatchOrders] = useReducer(ordersReducer, []);
-  const [feed, pushFeed] = useReducer(feedReducer, []);
+  const [feed, pushFeed] = useReducer(resettableFeed, []);
   const [products, setProducts] = useState<Product[] | null>(null);
   const [ordersLoaded, setOrdersLoaded] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -70,6 +74,7 @@ export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: Hu
       }
       refreshProductsSoon();
     },
+    onRestart: () => pushFeed(null),
     onReload: (streams) => {
       if (streams.includes("ORDERS")) void loadOrders();
       refreshProductsSoon();

@@ -8,6 +8,7 @@ pub mod framing;
 pub mod handshake;
 pub mod messages;
 pub mod msgpack;
+pub mod msgpack_value;
 
 pub use client_methods::{ClientMethod, HubTime, Position, ResumeResult, StreamName};
 pub use codec::{Frame, Protocol};

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::messages::{HubMessage, Invocation};
+use super::msgpack_value::HubValue;
 use crate::error::GatewayError;
 
 /// A VarInt length prefix has at most five bytes (lengths below 2 GiB).
@@ -97,12 +98,13 @@ pub struct NoHeaders {}
 pub fn parse_message(body: &[u8]) -> Result<HubMessage, GatewayError> {
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
     de.set_max_depth(MAX_DEPTH);
-    let fields = Vec::<Value>::deserialize(&mut de)
+    // Timestamps in arguments read as RFC 3339 strings (see `msgpack_value`).
+    let fields = Vec::<HubValue>::deserialize(&mut de)
         .map_err(|_| malformed("not a MessagePack array of hub message fields"))?;
     if de.position() != body.len() as u64 {
         return Err(malformed("bytes after the end of the hub message"));
     }
-    let mut fields = fields.into_iter();
+    let mut fields = fields.into_iter().map(|HubValue(v)| v);
     let message_type = fields
         .next()
         .as_ref()
