@@ -53,6 +53,8 @@ pub struct Presence {
     /// This gateway's id in presence subjects: random per process, so a restarted gateway is a
     /// new one and its predecessor's entries expire or were said goodbye to.
     id: String,
+    /// `GATEWAY_PRESENCE_HEARTBEAT`, told to peers.
+    heartbeat: Duration,
     local: Mutex<Local>,
     view: Mutex<View>,
 }
@@ -68,12 +70,20 @@ impl Presence {
     pub fn new(heartbeat: Duration) -> Presence {
         Presence {
             id: Uuid::new_v4().simple().to_string(),
+            heartbeat,
             local: Mutex::default(),
             view: Mutex::new(View {
                 union: Ledger::default(),
                 peers: Peers::new(heartbeat),
                 watchers: Vec::new(),
             }),
+        }
+    }
+
+    /// The hello this gateway starts with.
+    fn hello(&self) -> wire::Message {
+        wire::Message::Hello {
+            interval_ms: millis(self.heartbeat),
         }
     }
 
@@ -168,6 +178,7 @@ impl Presence {
                 out.push(wire::Message::Heartbeat {
                     seq: local.seq,
                     count: local.ledger.len(),
+                    interval_ms: millis(self.heartbeat),
                 });
             }
             changes
@@ -219,4 +230,8 @@ fn wire_customers(customers: &[(Uuid, Name)]) -> Vec<wire::WireCustomer> {
         .iter()
         .map(|(id, name)| (*id, name.to_string()))
         .collect()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

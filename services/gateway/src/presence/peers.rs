@@ -36,11 +36,14 @@ struct Peer {
     assembly: Option<Assembly>,
     /// When a snapshot was last asked for (asked at most once per heartbeat interval).
     asked_at: Option<Instant>,
+    /// Its heartbeat interval, as it says (ours until it says).
+    heartbeat: Duration,
 }
 
 impl Peer {
-    fn new(now: Instant, synced: bool) -> Peer {
+    fn new(now: Instant, synced: bool, heartbeat: Duration) -> Peer {
         Peer {
+            heartbeat,
             seq: 0,
             synced,
             customers: HashMap::new(),
@@ -130,12 +133,13 @@ impl Peers {
         union: &mut Ledger,
     ) -> Reaction {
         let mut reaction = Reaction::default();
-        if let Message::Hello = message {
+        if let Message::Hello { interval_ms } = message {
             // A fresh start: nothing connected there yet, and it needs to hear from us.
             if let Some(mut old) = self.peers.remove(gateway) {
                 old.forget(union);
             }
-            self.peers.insert(gateway.to_owned(), Peer::new(now, true));
+            let peer = Peer::new(now, true, interval(interval_ms, self.heartbeat));
+            self.peers.insert(gateway.to_owned(), peer);
             reaction.send_snapshot = true;
             return reaction;
         }
@@ -148,7 +152,7 @@ impl Peers {
         let peer = self
             .peers
             .entry(gateway.to_owned())
-            .or_insert_with(|| Peer::new(now, false));
+            .or_insert_with(|| Peer::new(now, false, self.heartbeat));
         peer.last_seen = now;
         match message {
             Message::Delta { seq, joined, left } => {
@@ -164,7 +168,12 @@ impl Peers {
                     peer.leave(union, id);
                 }
             }
-            Message::Heartbeat { seq, count } => {
+            Message::Heartbeat {
+                seq,
+                count,
+                interval_ms,
+            } => {
+                peer.heartbeat = interval(interval_ms, self.heartbeat);
                 if seq != peer.seq || count != peer.customers.len() {
                     peer.synced = false;
                 }
@@ -206,21 +215,20 @@ impl Peers {
                     peer.synced = true;
                 }
             }
-            Message::Hello | Message::Bye => {}
+            Message::Hello { .. } | Message::Bye => {}
         }
         if !peer.synced && peer.assembly.is_none() {
-            reaction.ask_snapshot = ask_due(peer, now, self.heartbeat);
+            reaction.ask_snapshot = ask_due(peer, now);
         }
         reaction
     }
 
-    /// Forgets gateways silent for [`EXPIRY_INTERVALS`] heartbeats; returns their ids.
+    /// Forgets gateways silent for [`EXPIRY_INTERVALS`] of their heartbeats; returns their ids.
     pub fn expire(&mut self, now: Instant, union: &mut Ledger) -> Vec<String> {
-        let ttl = self.heartbeat * EXPIRY_INTERVALS;
         let expired: Vec<String> = self
             .peers
             .iter()
-            .filter(|(_, p)| now.duration_since(p.last_seen) > ttl)
+            .filter(|(_, p)| now.duration_since(p.last_seen) > p.heartbeat * EXPIRY_INTERVALS)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {
@@ -233,20 +241,29 @@ impl Peers {
 
     /// Gateways whose copy is out of date and that are due to be asked (again) for a snapshot.
     pub fn to_ask(&mut self, now: Instant) -> Vec<String> {
-        let heartbeat = self.heartbeat;
         self.peers
             .iter_mut()
             .filter(|(_, p)| !p.synced)
-            .filter_map(|(id, p)| ask_due(p, now, heartbeat).then(|| id.clone()))
+            .filter_map(|(id, p)| ask_due(p, now).then(|| id.clone()))
             .collect()
     }
 }
 
-/// Whether to ask `peer` for a snapshot now (at most once per heartbeat interval); records it.
-fn ask_due(peer: &mut Peer, now: Instant, heartbeat: Duration) -> bool {
+/// A peer's heartbeat interval from its message: bounded, so a bad value can neither keep a dead
+/// gateway for ages nor expire a live one at once.
+fn interval(interval_ms: u64, ours: Duration) -> Duration {
+    if interval_ms == 0 {
+        return ours;
+    }
+    Duration::from_millis(interval_ms).clamp(Duration::from_millis(10), Duration::from_secs(3600))
+}
+
+/// Whether to ask `peer` for a snapshot now (at most once per its heartbeat interval); records
+/// it.
+fn ask_due(peer: &mut Peer, now: Instant) -> bool {
     if peer
         .asked_at
-        .is_some_and(|at| now.duration_since(at) < heartbeat)
+        .is_some_and(|at| now.duration_since(at) < peer.heartbeat)
     {
         return false;
     }
@@ -260,6 +277,15 @@ mod tests {
     use crate::presence::wire;
 
     const BEAT: Duration = Duration::from_secs(5);
+    const HELLO: Message = Message::Hello { interval_ms: 5000 };
+
+    fn heartbeat(seq: u64, count: usize) -> Message {
+        Message::Heartbeat {
+            seq,
+            count,
+            interval_ms: 5000,
+        }
+    }
 
     fn c(id: Uuid, name: &str) -> WireCustomer {
         (id, name.to_owned())
@@ -276,11 +302,7 @@ mod tests {
         let (mut peers, mut union, now) = (Peers::new(BEAT), Ledger::default(), Instant::now());
         let alice = Uuid::new_v4();
         for gw in ["a", "b"] {
-            assert!(
-                peers
-                    .receive(gw, Message::Hello, now, &mut union)
-                    .send_snapshot
-            );
+            assert!(peers.receive(gw, HELLO, now, &mut union).send_snapshot);
         }
         for gw in ["a", "b"] {
             let delta = Message::Delta {
@@ -307,7 +329,7 @@ mod tests {
         assert_eq!(online(&union), vec![alice], "still on gateway b");
         peers.receive("b", leave(2), now, &mut union);
         assert_eq!(union.take_changes().left, vec![alice]);
-        let beat = Message::Heartbeat { seq: 2, count: 0 };
+        let beat = heartbeat(2, 0);
         assert_eq!(
             peers.receive("a", beat, now, &mut union),
             Reaction::default()
@@ -318,7 +340,7 @@ mod tests {
     fn a_missed_delta_or_a_wrong_heartbeat_asks_for_a_snapshot_which_repairs_the_copy() {
         let (mut peers, mut union, now) = (Peers::new(BEAT), Ledger::default(), Instant::now());
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        peers.receive("a", Message::Hello, now, &mut union);
+        peers.receive("a", HELLO, now, &mut union);
         // Delta 1 (Bob joined) was lost.
         let gap = Message::Delta {
             seq: 2,
@@ -327,7 +349,7 @@ mod tests {
         };
         assert!(peers.receive("a", gap, now, &mut union).ask_snapshot);
         // Asked once per heartbeat interval, not on every message.
-        let beat = Message::Heartbeat { seq: 2, count: 2 };
+        let beat = heartbeat(2, 2);
         assert!(
             !peers
                 .receive("a", beat.clone(), now, &mut union)
@@ -346,7 +368,7 @@ mod tests {
             v.sort();
             v
         });
-        let beat = Message::Heartbeat { seq: 2, count: 2 };
+        let beat = heartbeat(2, 2);
         assert_eq!(
             peers.receive("a", beat, now + BEAT, &mut union),
             Reaction::default()
@@ -357,7 +379,7 @@ mod tests {
     #[test]
     fn a_gateway_first_heard_mid_stream_is_asked_for_its_snapshot() {
         let (mut peers, mut union, now) = (Peers::new(BEAT), Ledger::default(), Instant::now());
-        let beat = Message::Heartbeat { seq: 40, count: 3 };
+        let beat = heartbeat(40, 3);
         assert!(peers.receive("old", beat, now, &mut union).ask_snapshot);
         assert_eq!(peers.to_ask(now + BEAT), vec!["old".to_owned()]);
     }
@@ -381,7 +403,7 @@ mod tests {
         let (mut peers, mut union, now) = (Peers::new(BEAT), Ledger::default(), Instant::now());
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         for (gw, who) in [("a", alice), ("b", bob)] {
-            peers.receive(gw, Message::Hello, now, &mut union);
+            peers.receive(gw, HELLO, now, &mut union);
             let delta = Message::Delta {
                 seq: 1,
                 joined: vec![c(who, "X")],
@@ -391,7 +413,7 @@ mod tests {
         }
         union.take_changes();
         assert!(peers.expire(now + BEAT * 3, &mut union).is_empty());
-        let beat = Message::Heartbeat { seq: 1, count: 1 };
+        let beat = heartbeat(1, 1);
         peers.receive("b", beat, now + BEAT * 3, &mut union);
         assert_eq!(
             peers.expire(now + BEAT * 3 + Duration::from_millis(1), &mut union),
@@ -401,5 +423,20 @@ mod tests {
         peers.receive("b", Message::Bye, now + BEAT * 3, &mut union);
         assert_eq!(union.take_changes().left, vec![bob]);
         assert!(peers.is_empty());
+    }
+
+    #[test]
+    fn each_gateway_expires_by_its_own_heartbeat_interval() {
+        let (mut peers, mut union, now) = (Peers::new(BEAT), Ledger::default(), Instant::now());
+        let slow = Message::Hello {
+            interval_ms: 60_000,
+        };
+        peers.receive("slow", slow, now, &mut union);
+        peers.receive("usual", HELLO, now, &mut union);
+        let later = now + BEAT * 4;
+        assert_eq!(peers.expire(later, &mut union), vec!["usual".to_owned()]);
+        assert!(
+            peers.expire(now + Duration::from_secs(181), &mut union) == vec!["slow".to_owned()]
+        );
     }
 }

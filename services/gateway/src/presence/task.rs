@@ -47,7 +47,7 @@ impl PresenceTask {
             }
         };
         // Peers answer with their snapshots at their next flush.
-        self.publish(&subject, &Message::Hello).await;
+        self.publish(&subject, &self.presence.hello()).await;
         let mut flush = tokio::time::interval(self.flush);
         let mut heartbeat = tokio::time::interval(self.heartbeat);
         for timer in [&mut flush, &mut heartbeat] {

@@ -4,9 +4,11 @@
 //! peer out of date asks that peer for a snapshot on `presence.v1.<peer-id>.sync`.
 //! Messages are small JSON objects (docs/architecture.md, "Presence"):
 //!
-//! - `hello`: a gateway started; every peer answers with its snapshot at its next flush.
+//! - `hello`: a gateway started (with its heartbeat interval); every peer answers with its
+//!   snapshot at its next flush.
 //! - `delta`: the net joins and leaves of one flush interval (numbered: `seq`).
-//! - `heartbeat`: every heartbeat interval, the last `seq` and the number of customers, so a
+//! - `heartbeat`: every heartbeat interval, the last `seq`, the number of customers and the
+//!   interval itself, so a
 //!   peer that missed a delta notices and asks for a snapshot; and the sign of life whose
 //!   absence for three intervals makes peers forget this gateway's customers.
 //! - `snapshot`: everyone connected here, in parts of at most [`SNAPSHOT_PART`] customers.
@@ -46,8 +48,8 @@ pub type WireCustomer = (Uuid, String);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Message {
-    /// A gateway started.
-    Hello,
+    /// A gateway started; it heartbeats every `interval_ms`.
+    Hello { interval_ms: u64 },
     /// Net changes of one flush interval.
     Delta {
         seq: u64,
@@ -56,8 +58,13 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         left: Vec<Uuid>,
     },
-    /// Sign of life: the last delta's `seq` and how many customers are connected.
-    Heartbeat { seq: u64, count: usize },
+    /// Sign of life: the last delta's `seq`, how many customers are connected, and the
+    /// heartbeat interval (peers forget this gateway after three of them without a message).
+    Heartbeat {
+        seq: u64,
+        count: usize,
+        interval_ms: u64,
+    },
     /// Part `part` (from 0) of `parts` of everyone connected, as of delta `seq`.
     Snapshot {
         seq: u64,
