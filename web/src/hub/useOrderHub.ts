@@ -13,6 +13,7 @@
 // - Unmounting stops the connection and removes every listener.
 
 import {
+  type HubConnection,
   HubConnectionBuilder,
   HubConnectionState,
   LogLevel,
@@ -49,10 +50,13 @@ export function useOrderHub(options: OrderHubOptions): {
   error: string | null;
   /** Messages replayed before the latest `Resumed` (null before the first one). */
   lastReplayed: number | null;
+  /** The connection, for features with methods of their own (presence); null when none. */
+  connection: HubConnection | null;
 } {
   const [state, setState] = useState<ConnectionState>("connecting");
   const [error, setError] = useState<string | null>(null);
   const [lastReplayed, setLastReplayed] = useState<number | null>(null);
+  const [current, setCurrent] = useState<HubConnection | null>(null);
   // The latest callbacks, without restarting the connection when they change.
   const callbacks = useRef(options);
   callbacks.current = options;
@@ -76,6 +80,7 @@ export function useOrderHub(options: OrderHubOptions): {
       })
       .configureLogging(LogLevel.Warning)
       .build();
+    setCurrent(connection);
 
     // The current connection attempt; replaced whenever `baseUrl` is set.
     let attempt = new ConnectAttempt(tracker, admin);
@@ -170,8 +175,9 @@ export function useOrderHub(options: OrderHubOptions): {
       window.removeEventListener("online", goOnline);
       for (const method of CLIENT_METHODS) connection.off(method);
       void connection.stop();
+      setCurrent(null);
     };
   }, [admin]);
 
-  return { state, error, lastReplayed };
+  return { state, error, lastReplayed, connection: current };
 }
