@@ -216,6 +216,8 @@ impl Presence {
     /// Sends the union's net changes since the last call to every watcher.
     fn notify_watchers(&self) {
         let mut view = lock(&self.view);
+        metrics::gauge!(crate::metrics::PRESENCE_CUSTOMERS).set(view.union.len() as f64);
+        metrics::gauge!(crate::metrics::PRESENCE_PEERS).set(view.peers.len() as f64);
         let changes = view.union.take_changes();
         if changes.is_empty() {
             return;

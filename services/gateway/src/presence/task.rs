@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Presence;
 use super::wire::{self, Message};
+use crate::metrics as m;
 
 /// How long the goodbye may take to leave when the gateway drains (NATS may be away).
 const BYE_FLUSH: Duration = Duration::from_secs(1);
@@ -103,11 +104,14 @@ impl PresenceTask {
         {
             // Peers notice what they missed from the next heartbeat and ask for a snapshot.
             tracing::debug!(%error, "presence: publish failed");
+        } else {
+            metrics::counter!(m::PRESENCE_PUBLISHED).increment(1);
         }
     }
 
     async fn ask(&self, gateway: &str) {
         tracing::debug!(%gateway, "presence: asking for a snapshot");
+        metrics::counter!(m::PRESENCE_SNAPSHOT_REQUESTS).increment(1);
         if let Err(error) = self
             .client
             .publish(wire::sync_subject(gateway), bytes::Bytes::new())
