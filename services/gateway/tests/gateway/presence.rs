@@ -1,7 +1,8 @@
 //! Presence across gateways, on real gateways and a real nats-server: admins watching it see the
 //! union of every gateway's customers, joins and leaves pushed from whichever gateway saw them;
 //! customers never see any of it; a gateway that goes silent has its customers expire, one that
-//! drains says goodbye; and a reconnect storm is a bounded number of NATS messages, counted by
+//! drains says goodbye; a gateway started later learns who is connected from its peers'
+//! snapshots; and a reconnect storm is a bounded number of NATS messages, counted by
 //! subscribing to the gateway's presence subject.
 
 use std::collections::BTreeMap;
@@ -320,4 +321,32 @@ async fn a_reconnect_storm_is_a_few_nats_messages_not_one_per_connection() {
         restless_joins <= intervals,
         "20 reconnects of one customer were {restless_joins} joins"
     );
+}
+
+#[tokio::test]
+async fn a_gateway_started_later_learns_who_is_connected_from_its_peers_snapshots() {
+    // Heartbeats far apart: only the new gateway's hello, answered by snapshots, can tell it.
+    let slow = Duration::from_secs(60);
+    let env = Env::start_with(quick(slow)).await;
+    let customers: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut clients = Vec::new();
+    for c in &customers {
+        clients.push(RawClient::connect(env.addr, &token(*c, false)).await);
+    }
+    // Past gateway A's first flush, so they are in A's deltas, not in any hello answer by luck.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let (late, _state, _stop, _done) = env.another_gateway(quick(slow)).await;
+    let mut admin = Roster::watch(late).await;
+    admin
+        .until("A's customers on the new gateway", WAIT, |r| {
+            customers.iter().all(|c| r.has(*c))
+        })
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "from the snapshots, not a heartbeat a minute later"
+    );
+    drop(clients);
 }
