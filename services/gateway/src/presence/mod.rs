@@ -107,11 +107,6 @@ impl Presence {
         lock(&self.view).union.snapshot()
     }
 
-    /// Customers connected to any gateway, as of the last flush.
-    pub fn online_count(&self) -> usize {
-        lock(&self.view).union.len()
-    }
-
     /// Makes connection `key` a watcher: its queue gets the current list, then every change.
     /// Watching again restarts with a fresh list.
     pub fn watch(

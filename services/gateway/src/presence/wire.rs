@@ -2,15 +2,15 @@
 //! presence is current state, rebuilt from snapshots, never replayed). Each gateway publishes on
 //! `presence.v1.<gateway-id>` and listens on `presence.v1.*`; a gateway that finds its copy of a
 //! peer out of date asks that peer for a snapshot on `presence.v1.<peer-id>.sync`.
-//! Messages are small JSON objects (docs/architecture.md, "Presence"):
+//! Messages are small JSON objects (docs/architecture.md, "Streams, subjects, headers,
+//! consumers"):
 //!
 //! - `hello`: a gateway started (with its heartbeat interval); every peer answers with its
 //!   snapshot at its next flush.
 //! - `delta`: the net joins and leaves of one flush interval (numbered: `seq`).
 //! - `heartbeat`: every heartbeat interval, the last `seq`, the number of customers and the
-//!   interval itself, so a
-//!   peer that missed a delta notices and asks for a snapshot; and the sign of life whose
-//!   absence for three intervals makes peers forget this gateway's customers.
+//!   interval itself, so a peer that missed a delta notices and asks for a snapshot; and the
+//!   sign of life whose absence for three intervals makes peers forget this gateway's customers.
 //! - `snapshot`: everyone connected here, in parts of at most [`SNAPSHOT_PART`] customers.
 //! - `bye`: the gateway drains; peers forget its customers at once.
 

@@ -102,7 +102,7 @@ async fn close(mut client: RawClient) {
 #[tokio::test]
 async fn admins_see_the_union_of_all_gateways_pushed_from_the_gateway_that_saw_it() {
     let env = Env::start_with(quick(Duration::from_secs(1))).await;
-    let (b, _b_state, _stop_b, _done_b) = env.another_gateway(quick(Duration::from_secs(1))).await;
+    let (b, b_state, _stop_b, _done_b) = env.another_gateway(quick(Duration::from_secs(1))).await;
     // The admin watches on gateway B; its first message is the (empty) list.
     let mut admin = Roster::watch(b).await;
     admin
@@ -187,8 +187,10 @@ async fn admins_see_the_union_of_all_gateways_pushed_from_the_gateway_that_saw_i
             .is_empty()
     );
     // Unwatching stops the messages.
+    assert_eq!(b_state.presence.watcher_count(), 1);
     let (done, _) = admin.client.invoke("UnwatchPresence", json!([])).await;
     assert!(done.get("error").is_none(), "{done}");
+    assert_eq!(b_state.presence.watcher_count(), 0);
     close(carol_client).await;
     assert!(
         admin
