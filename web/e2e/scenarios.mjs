@@ -1,4 +1,4 @@
-// The end-to-end scenarios (issue 5's four and later ones), run against the real system in real Chromium.
+// The end-to-end scenarios (issue 5's four and later ones: presence, "since"), run against the real system in real Chromium.
 import path from "node:path";
 
 import {
@@ -204,6 +204,31 @@ export function scenarios(browser, artifacts) {
         assert(late.navigations.count === 1, "no page reload");
         await shot(late.page, "admin-since");
         await late.context.close();
+      },
+    },
+    {
+      name: "the admin dashboard lists the customers online, live: one appears when their page connects and disappears when it closes",
+      async run() {
+        const { admin } = shared;
+        const panel = admin.page.getByTestId("presence-panel");
+        const chip = (name) => panel.locator('[data-testid="presence-row"]', { hasText: name });
+        // Alice has been connected all along; the admin herself is not a customer.
+        await chip("Alice Martin").waitFor();
+        assert((await chip("Ada").count()) === 0, "admins are not listed");
+        // Bob has had a page open since the first scenario: closing it takes him off the list.
+        await chip("Bob Chen").waitFor();
+        await shared.bob.context.close();
+        await chip("Bob Chen").waitFor({ state: "detached" });
+        // A new page of his connects: he appears, live, without the admin reloading anything.
+        const bob = await signIn(browser, "Bob");
+        await chip("Bob Chen").waitFor();
+        assert((await chip("Bob Chen").count()) === 1, "one entry per customer");
+        await shot(admin.page, "admin-presence");
+        await bob.context.close();
+        await chip("Bob Chen").waitFor({ state: "detached" });
+        assert(admin.navigations.count === 1, "the dashboard was not reloaded");
+        // Alice, still connected, is still listed.
+        assert((await chip("Alice Martin").count()) === 1, "Alice is still online");
       },
     },
   ];

@@ -66,6 +66,7 @@ impl Gateway {
             groups: Arc::default(),
             feeds,
             history: History::new(nats.clone()),
+            presence: Arc::new(crate::presence::Presence::new(settings.presence_heartbeat)),
             nats,
             meters: crate::metrics::Meters::new(),
             shutdown: CancellationToken::new(),
@@ -91,6 +92,16 @@ impl Gateway {
                 .run(),
             );
         }
+        tokio::spawn(
+            crate::presence::task::PresenceTask {
+                presence: Arc::clone(&state.presence),
+                client: state.nats.clone(),
+                flush: state.settings.presence_flush,
+                heartbeat: state.settings.presence_heartbeat,
+                shutdown: state.shutdown.clone(),
+            }
+            .run(),
+        );
         Ok(Gateway {
             state,
             listener,
@@ -142,8 +153,9 @@ impl Gateway {
         {
             tracing::warn!("drain grace elapsed with connections still open");
         }
-        // No NATS flush: the gateway publishes nothing, and a flush while NATS is unreachable
-        // never returns, which kept a draining gateway alive until it was killed.
+        // No NATS flush here: a flush while NATS is unreachable never returns, which kept a
+        // draining gateway alive until it was killed. (The presence task's goodbye is flushed
+        // by that task, within a second.)
         Ok(())
     }
 }

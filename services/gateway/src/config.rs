@@ -94,9 +94,26 @@ pub struct GatewaySettings {
     /// past it, 429. The address is the peer, or the forwarded one behind a trusted proxy.
     #[arg(long, env = "GATEWAY_NEGOTIATE_RATE_PER_SOURCE", default_value_t = 20)]
     pub negotiate_rate_per_source: u32,
+    /// Presence (who is connected, for the admin dashboard): changes are collected for this
+    /// long, then sent as one message to the other gateways and to watching admins, so a
+    /// reconnect storm costs a few messages per interval, not one per connection.
+    #[arg(long, env = "GATEWAY_PRESENCE_FLUSH", default_value = "500ms", value_parser = parse_interval)]
+    pub presence_flush: Duration,
+    /// How often each gateway tells the others it is alive and how many customers it has;
+    /// a gateway silent for three intervals is forgotten with all its customers.
+    #[arg(long, env = "GATEWAY_PRESENCE_HEARTBEAT", default_value = "5s", value_parser = parse_interval)]
+    pub presence_heartbeat: Duration,
     /// HTTP deadlines and connection caps (`ORDERFLOW_HTTP_*`, `ORDERFLOW_MAX_*`).
     #[command(flatten)]
     pub http: HttpLimits,
+}
+
+/// A duration that a timer repeats on: not zero.
+fn parse_interval(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err("must be longer than zero".to_owned()),
+        d => Ok(d),
+    }
 }
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {
@@ -137,6 +154,8 @@ impl GatewaySettings {
             tail_check: Duration::from_secs(5),
             connection_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET.to_owned())),
             negotiate_rate_per_source: 1_000_000,
+            presence_flush: Duration::from_millis(500),
+            presence_heartbeat: Duration::from_secs(5),
             http: HttpLimits {
                 max_unauthenticated_per_source: 1_000_000,
                 ..HttpLimits::default()

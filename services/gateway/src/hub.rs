@@ -1,5 +1,6 @@
 //! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard`,
-//! `Resume(positions)` and `ReplaySince(timestamp)`. Every invocation with an id gets exactly one Completion; id-less ones
+//! `Resume(positions)`, `ReplaySince(timestamp)` and the admins' presence methods
+//! (`presence_hub`). Every invocation with an id gets exactly one Completion; id-less ones
 //! (`send`) never get a reply. Invocations are rate limited per connection.
 
 use std::time::Instant;
@@ -67,6 +68,9 @@ impl Session {
             "leaveadmindashboard" => {
                 self.outbound.leave(&self.app.groups, GroupKey::Dashboard);
                 self.reply(socket, protocol.completion_ok(&id, None)).await
+            }
+            method if crate::presence_hub::METHODS.contains(&method) => {
+                Box::pin(self.presence_method(socket, &id, method)).await
             }
             "resume" => match parse_positions(&arguments) {
                 // Boxed: a replay's stream reads are large futures, needed once per reconnect.

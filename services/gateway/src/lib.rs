@@ -9,8 +9,9 @@
 //! [`connection_token`]; the checks shared with [`http_transport`] are in `admission`, its
 //! requests between gateways in `forward`) →
 //! [`session`] (one connection's life) → `socket` (the loop of one socket) → `hub` (hub
-//! methods) → `resume`, `replay_since`, [`replay`] and [`history`] (what a reconnecting client
-//! missed, what the dashboard asks for since a time), all
+//! methods; the admins' presence methods in `presence_hub`, on [`presence`]) → `resume`,
+//! `replay_since`, [`replay`] and [`history`] (what a reconnecting client missed, what the
+//! dashboard asks for since a time), all
 //! writing through [`connection`] (the [`session::Session`]'s parts: [`outbound`], `liveness`,
 //! `inbound`) → [`feed`] (NATS, gaps, [`window`]) → [`groups`] (fan-out) → [`stored`] and
 //! [`translate`] (events to hub messages) → [`app`] (wiring, drain; [`state`] is what every
@@ -40,6 +41,8 @@ pub mod metrics;
 mod nats;
 pub mod outbound;
 mod positions;
+pub mod presence;
+mod presence_hub;
 pub mod protocol;
 pub mod registry;
 pub mod replay;

@@ -32,6 +32,15 @@ pub const FEED_DUPLICATES: &str = "gateway_feed_duplicates_total";
 /// Counter: events the stream lost before they could be delivered (outage beyond retention).
 pub const FEED_LOST_EVENTS: &str = "gateway_feed_lost_events_total";
 
+/// Gauge: customers connected to any gateway, as this gateway's presence union has them.
+pub const PRESENCE_CUSTOMERS: &str = "gateway_presence_customers";
+/// Gauge: other gateways this gateway hears presence from.
+pub const PRESENCE_PEERS: &str = "gateway_presence_peers";
+/// Counter: presence messages this gateway published on NATS (deltas, heartbeats, snapshots).
+pub const PRESENCE_PUBLISHED: &str = "gateway_presence_messages_published_total";
+/// Counter: snapshots this gateway asked peers for (its copy was out of date: lost messages).
+pub const PRESENCE_SNAPSHOT_REQUESTS: &str = "gateway_presence_snapshot_requests_total";
+
 /// Counter: negotiates refused (429) because their client address exceeded
 /// `GATEWAY_NEGOTIATE_RATE_PER_SOURCE`.
 pub const NEGOTIATES_REFUSED: &str = "gateway_negotiates_refused_total";

@@ -51,6 +51,8 @@ pub struct Outbound {
     pub(crate) buffer: Option<MessageBuffer>,
     /// How far each stream has got.
     pub(crate) progress: Progress,
+    /// With `WatchPresence`: the presence messages for this admin (not events: no position).
+    pub(crate) presence: Option<mpsc::Receiver<crate::protocol::Frame>>,
 }
 
 impl Outbound {
@@ -67,6 +69,7 @@ impl Outbound {
             groups: Vec::new(),
             buffer,
             progress: Progress::default(),
+            presence: None,
         }
     }
 

@@ -88,6 +88,12 @@ pub async fn run(
         groups.push(GroupKey::Dashboard);
     }
     session.outbound.join(&app.groups, &groups);
+    // Presence lists customers; the user id and name are fixed for the connection's life (a
+    // re-attach must be the same user), so the same entry is taken off at the end.
+    let customer = (!identity.principal.is_admin()).then_some(identity.principal.user_id);
+    if let Some(id) = customer {
+        app.presence.connected(id, &identity.principal.name);
+    }
     if session
         .send_raw(&mut socket, protocol.handshake_ok())
         .await
@@ -95,6 +101,10 @@ pub async fn run(
         && let Flow::Continue = Box::pin(session.resume_at_connect(&mut socket)).await
     {
         session.serve(socket, attach_rx).await;
+    }
+    app.presence.unwatch(key);
+    if let Some(id) = customer {
+        app.presence.disconnected(id);
     }
     session.finish();
 }

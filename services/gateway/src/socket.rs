@@ -1,5 +1,5 @@
 //! Driving one attached socket: a single task multiplexes inbound frames, the outbound queue,
-//! keep-alive pings, stateful acks, the client timeout, token expiry, slow-consumer kicks and
+//! an admin's presence messages, keep-alive pings, stateful acks, the client timeout, token expiry, slow-consumer kicks and
 //! drain. One task per connection and no timers when idle beyond one sleep keep idle
 //! connections cheap.
 //!
@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Message;
+use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
 use crate::connection::{Flow, Outcome, SendFailure, Session};
 use crate::error::GatewayError;
 use crate::metrics as m;
-use crate::protocol::HubMessage;
+use crate::protocol::{Frame, HubMessage};
 use crate::registry::{Attach, AttachReceiver};
 use crate::translate::Delivery;
 use crate::transport::Transport;
@@ -26,6 +27,14 @@ const ACK_INTERVAL: Duration = Duration::from_secs(1);
 /// The next re-attached socket of a stateful connection; never, for any other.
 async fn next_attach(attach_rx: &mut Option<AttachReceiver>) -> Option<Box<Attach>> {
     match attach_rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next presence message of an admin that watches presence; never, for anyone else.
+async fn next_presence(presence: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match presence {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
@@ -98,6 +107,11 @@ impl Session {
                     // Sending only moves the keep-alive later: the timer may fire early, finds
                     // nothing due and is re-armed. One deadline per connection, not per write.
                     if let Err(failure) = self.deliver_queued(socket, delivery).await {
+                        return self.on_send_failure(socket, failure).await;
+                    }
+                }
+                Some(frame) = next_presence(&mut self.outbound.presence) => {
+                    if let Err(failure) = self.send_sequenced(socket, frame).await {
                         return self.on_send_failure(socket, failure).await;
                     }
                 }

@@ -36,6 +36,8 @@ pub struct Shared {
     pub history: History,
     /// NATS connection.
     pub nats: async_nats::Client,
+    /// Who is connected, here and on the other gateways (for the admin dashboard).
+    pub presence: Arc<crate::presence::Presence>,
     /// Per-delivery metric handles.
     pub meters: crate::metrics::Meters,
     /// Cancelled when the gateway drains.

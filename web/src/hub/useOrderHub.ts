@@ -15,6 +15,7 @@
 //   dashboard event since that time, then continues live (see since.ts).
 
 import {
+  type HubConnection,
   HubConnectionBuilder,
   HubConnectionState,
   LogLevel,
@@ -56,10 +57,13 @@ export function useOrderHub(options: OrderHubOptions): {
   lastReplayed: number | null;
   /** Admins: show every dashboard event since `since`, then live (rejects with the hub's error). */
   replaySince: (since: Date) => Promise<SinceOutcome>;
+  /** The connection, for features with methods of their own (presence); null when none. */
+  connection: HubConnection | null;
 } {
   const [state, setState] = useState<ConnectionState>("connecting");
   const [error, setError] = useState<string | null>(null);
   const [lastReplayed, setLastReplayed] = useState<number | null>(null);
+  const [current, setCurrent] = useState<HubConnection | null>(null);
   // The latest callbacks, without restarting the connection when they change.
   const callbacks = useRef(options);
   callbacks.current = options;
@@ -89,6 +93,7 @@ export function useOrderHub(options: OrderHubOptions): {
       })
       .configureLogging(LogLevel.Warning)
       .build();
+    setCurrent(connection);
 
     // The current connection attempt; replaced whenever `baseUrl` is set.
     let attempt = new ConnectAttempt(tracker, admin);
@@ -220,8 +225,9 @@ export function useOrderHub(options: OrderHubOptions): {
       window.removeEventListener("online", goOnline);
       for (const method of CLIENT_METHODS) connection.off(method);
       void connection.stop();
+      setCurrent(null);
     };
   }, [admin]);
 
-  return { state, error, lastReplayed, replaySince: (since) => replaySinceRef.current(since) };
+  return { state, error, lastReplayed, connection: current, replaySince: (since) => replaySinceRef.current(since) };
 }

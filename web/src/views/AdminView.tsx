@@ -1,5 +1,5 @@
 // Admin dashboard: low-stock alerts, live orders with fulfilment actions, stock levels with
-// restock, and the live feed of every change.
+// restock, the live feed of every change, and the customers online now (PresencePanel).
 import { useReducer, useState } from "react";
 
 import { type OrderAction, adjustStock, orderAction } from "../api";
@@ -7,6 +7,7 @@ import type { TokenStore } from "../auth";
 import { alertsReducer } from "../state/reducers";
 import { LiveFeed, type Notice, StatusPill, TableCard, ViewHeader, money } from "./common";
 import { SinceControl } from "./SinceControl";
+import { PresencePanel } from "./PresencePanel";
 import { useLiveData } from "./useLiveData";
 
 const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
@@ -109,6 +110,8 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
         </TableCard>
 
         <LiveFeed items={live.feed} title="Activity" />
+
+        <PresencePanel hub={live.hub} />
 
         <TableCard
           id="stock-title"

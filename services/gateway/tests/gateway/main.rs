@@ -5,12 +5,14 @@
 //!
 //! Every module but `support` is one subject: [`feed`] (NATS faults under live delivery),
 //! [`hub`] (the wire: auth, groups, protocol errors), [`limits`] (caps, rate limits,
-//! liveness, metrics), [`resume`] (nothing lost across reconnects), [`since`] (the dashboard's
-//! `ReplaySince`) and [`signalr_client`] (the launcher of the suite in `signalr-tests/`).
+//! liveness, metrics), [`presence`] (who is connected, across gateways), [`resume`] (nothing
+//! lost across reconnects), [`since`] (the dashboard's `ReplaySince`) and [`signalr_client`]
+//! (the launcher of the suite in `signalr-tests/`).
 
 mod feed;
 mod hub;
 mod limits;
+mod presence;
 mod resume;
 mod signalr_client;
 mod since;

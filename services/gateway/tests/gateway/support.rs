@@ -58,6 +58,11 @@ impl Env {
         Self::launch(true, |_| {}).await
     }
 
+    /// [`Env::start_behind_proxy`] with `tweak`ed settings.
+    pub async fn start_behind_proxy_with(tweak: impl FnOnce(&mut GatewaySettings)) -> Env {
+        Self::launch(true, tweak).await
+    }
+
     async fn launch(proxied: bool, tweak: impl FnOnce(&mut GatewaySettings)) -> Env {
         let nats = NatsServer::start().await;
         let client = async_nats::connect(nats.url()).await.unwrap();
