@@ -1,5 +1,5 @@
-//! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard` and
-//! `Resume(positions)`. Every invocation with an id gets exactly one Completion; id-less ones
+//! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard`,
+//! `WatchStock`, `UnwatchStock` and `Resume(positions)`. Every invocation with an id gets exactly one Completion; id-less ones
 //! (`send`) never get a reply. Invocations are rate limited per connection.
 
 use std::time::Instant;
@@ -66,6 +66,16 @@ impl Session {
             }
             "leaveadmindashboard" => {
                 self.outbound.leave(&self.app.groups, GroupKey::Dashboard);
+                self.reply(socket, protocol.completion_ok(&id, None)).await
+            }
+            // Any signed-in user may watch stock levels (the order form does while it is open);
+            // only watchers get them, so nobody else pays for every stock change.
+            "watchstock" => {
+                self.outbound.join(&self.app.groups, &[GroupKey::Stock]);
+                self.reply(socket, protocol.completion_ok(&id, None)).await
+            }
+            "unwatchstock" => {
+                self.outbound.leave(&self.app.groups, GroupKey::Stock);
                 self.reply(socket, protocol.completion_ok(&id, None)).await
             }
             "resume" => match parse_positions(&arguments) {
