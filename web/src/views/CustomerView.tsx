@@ -112,7 +112,7 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
           bySku={bySku}
           busy={busy !== null}
           placing={busy === "place"}
-          live={formOpen && live.hub.state === "connected"}
+          live={live.stockLive}
           onQuantity={setQuantity}
           onPlace={() => void place()}
         />

@@ -48,6 +48,9 @@ export function useLiveData(
     }
   }, [tokens]);
 
+  // Whether stock is live: watched on this connection and reloaded since the watch began.
+  const [stockLive, setStockLive] = useState(false);
+
   /** Coalesces bursts of changes into one catalog fetch. */
   const refreshProductsSoon = useCallback(() => {
     clearTimeout(productTimer.current);
@@ -91,8 +94,14 @@ export function useLiveData(
     watchStock,
     onStock: (message) => dispatchStock({ type: "pushed", message }),
     // What changed while not watching (before the call, or while reconnecting).
-    onStockWatch: () => void loadProducts(),
+    onStockWatch: () => void loadProducts().then(() => setStockLive(true)),
   });
+
+  const down = hub.state === "connecting" || hub.state === "reconnecting" || hub.state === "offline";
+  useEffect(() => {
+    // A new connection is in no stock group until the hook has watched again.
+    if (!watchStock || down) setStockLive(false);
+  }, [watchStock, down]);
 
   const liveProducts = useMemo(() => withLiveStock(products, stockLevels), [products, stockLevels]);
 
@@ -106,5 +115,7 @@ export function useLiveData(
     loadOrders,
     loadError,
     hub,
+    /** Stock levels are pushed to this page right now (`watchStock`, watched and reloaded). */
+    stockLive: watchStock && stockLive,
   };
 }
