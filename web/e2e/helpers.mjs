@@ -103,11 +103,26 @@ export async function placeAndConfirm(page, sku, quantity) {
   return orderNumber;
 }
 
-/** Clicks the admin action (Process, Ship, Deliver) on an order and waits for the new status. */
+/**
+ * Clicks the admin action (Process, Ship, Deliver) on an order, confirms it in the confirmation
+ * step ("Yes, ship") and waits for the new status.
+ */
 export async function advance(adminPage, orderNumber, action, expected) {
   await waitStatus(adminPage, orderNumber, { Process: "Confirmed", Ship: "Processing", Deliver: "Shipped" }[action]);
-  await orderRow(adminPage, orderNumber).getByRole("button", { name: action }).click();
+  const row = orderRow(adminPage, orderNumber);
+  await row.getByRole("button", { name: action, exact: true }).click();
+  await row.getByRole("button", { name: `Yes, ${action.toLowerCase()}`, exact: true }).click();
   await waitStatus(adminPage, orderNumber, expected);
+}
+
+/** The status an order row shows now. */
+export async function statusOf(page, orderNumber) {
+  return orderRow(page, orderNumber).locator('[data-testid="order-status"]').textContent();
+}
+
+/** How many pixels the page is wider than its viewport (0 or less: no sideways scrolling). */
+export async function horizontalOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 }
 
 /** Feed lines mentioning `text`. */

@@ -83,6 +83,15 @@ export function orderAction(tokens: TokenStore, id: string, action: OrderAction)
   });
 }
 
+/** `POST /api/orders/{id}/cancel` with the reason the customer will see (the API's default if empty). */
+export function cancelOrder(tokens: TokenStore, id: string, reason: string): Promise<Order> {
+  const trimmed = reason.trim();
+  return request<Order>(tokens, `/api/orders/${encodeURIComponent(id)}/cancel`, {
+    method: "POST",
+    body: trimmed ? { reason: trimmed } : {},
+  });
+}
+
 export function adjustStock(
   tokens: TokenStore,
   sku: string,

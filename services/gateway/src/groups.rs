@@ -1,5 +1,7 @@
 //! Groups and fan-out. A group is an in-memory list of member connections: `customer:<sub>`
-//! for one customer's order updates, `admin:dashboard` for everything the dashboard shows.
+//! for one customer's order updates, `admin:dashboard` for everything the dashboard shows,
+//! `stock:watchers` for connections that asked for live stock levels (`WatchStock`, an open
+//! order form), so stock changes reach only those who opted in.
 //! Joining and leaving never touch the network, so a reconnect storm costs no NATS round trips.
 //!
 //! Each stream's feed hands every event, in stream order, to [`Groups::fan_out`], which queues
@@ -31,6 +33,8 @@ pub enum GroupKey {
     Customer(Uuid),
     /// `admin:dashboard`: every order event and stock alert.
     Dashboard,
+    /// `stock:watchers`: every stock level change, live only.
+    Stock,
 }
 
 /// What the fan-out needs to reach one connection.
@@ -89,6 +93,7 @@ struct Tables {
     /// keys chosen against it cannot be precomputed.
     customers: HashMap<Uuid, Vec<Member>, foldhash::fast::RandomState>,
     dashboard: Vec<Member>,
+    stock: Vec<Member>,
 }
 
 /// Stream sequences per stream, indexed by `StreamName as usize`.
@@ -128,6 +133,7 @@ impl Groups {
                     member.in_dashboard.store(true, Ordering::Release);
                     &mut tables.dashboard
                 }
+                GroupKey::Stock => &mut tables.stock,
             };
             if !list.iter().any(|m| m.key == member.key) {
                 list.push(member.clone());
@@ -166,6 +172,7 @@ impl Groups {
                     !leaving
                 });
             }
+            GroupKey::Stock => tables.stock.retain(|m| m.key != key),
         }
         metrics::gauge!(m::GROUPS).set(group_count(&tables) as f64);
     }
@@ -190,6 +197,13 @@ impl Groups {
         for member in &tables.dashboard {
             if let Some(delivery) = event.wanted_by(Interest::Dashboard, member.protocol) {
                 offer(member, delivery);
+            }
+        }
+        if stream == StreamName::Inventory {
+            for member in &tables.stock {
+                if let Some(delivery) = event.stock_level(member.protocol) {
+                    offer(member, delivery);
+                }
             }
         }
         self.cursors[stream as usize].store(event.position.sequence, Ordering::Release);
@@ -217,7 +231,8 @@ impl Groups {
     /// Wakes every member (the gateway drains: they see it and close with a reconnect hint).
     pub fn raise_all(&self) {
         let tables = self.read();
-        for member in tables.customers.values().flatten().chain(&tables.dashboard) {
+        let everyone = tables.customers.values().flatten();
+        for member in everyone.chain(&tables.dashboard).chain(&tables.stock) {
             member.signal.raise();
         }
     }
@@ -233,12 +248,15 @@ impl Groups {
         match key {
             GroupKey::Customer(id) => tables.customers.get(&id).map_or(0, Vec::len),
             GroupKey::Dashboard => tables.dashboard.len(),
+            GroupKey::Stock => tables.stock.len(),
         }
     }
 }
 
 fn group_count(tables: &Tables) -> usize {
-    tables.customers.len() + usize::from(!tables.dashboard.is_empty())
+    tables.customers.len()
+        + usize::from(!tables.dashboard.is_empty())
+        + usize::from(!tables.stock.is_empty())
 }
 
 fn offer(member: &Member, delivery: &Arc<Delivery>) {
@@ -259,7 +277,8 @@ fn offer(member: &Member, delivery: &Arc<Delivery>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stored::tests::status_changed;
+    use crate::stored::tests::{status_changed, stock_changed};
+    use crate::translate::Audience;
 
     fn member(key: u64, capacity: usize) -> (Member, mpsc::Receiver<Arc<Delivery>>) {
         let (tx, rx) = mpsc::channel(capacity);
@@ -319,5 +338,36 @@ mod tests {
         assert!(!fast.signal.is_raised());
         assert_eq!(fast_rx.try_recv().unwrap().position.sequence, 1);
         assert_eq!(fast_rx.try_recv().unwrap().position.sequence, 2);
+    }
+
+    #[test]
+    fn stock_levels_reach_only_watchers() {
+        let groups = Groups::default();
+        let (watcher, mut watcher_rx) = member(1, 8);
+        let (customer, mut customer_rx) = member(2, 8);
+        let (admin, mut admin_rx) = member(3, 8);
+        groups.join(
+            &[GroupKey::Customer(Uuid::new_v4()), GroupKey::Stock],
+            &watcher,
+        );
+        groups.join(&[GroupKey::Customer(Uuid::new_v4())], &customer);
+        groups.join(&[GroupKey::Dashboard], &admin);
+        assert_eq!(groups.member_count(GroupKey::Stock), 1);
+        groups.fan_out(&stock_changed("KB-1", 2, 9, 1)); // a restock: no alert
+        groups.fan_out(&stock_changed("KB-1", 9, 3, 2)); // crosses the threshold
+        let got: Vec<Audience> = std::iter::from_fn(|| watcher_rx.try_recv().ok())
+            .map(|d| d.audience)
+            .collect();
+        assert_eq!(got, [Audience::StockWatchers, Audience::StockWatchers]);
+        assert!(customer_rx.try_recv().is_err(), "not opted in");
+        assert_eq!(admin_rx.try_recv().unwrap().audience, Audience::Dashboard);
+        assert!(
+            admin_rx.try_recv().is_err(),
+            "the dashboard gets the alert only"
+        );
+        groups.leave(GroupKey::Stock, 1);
+        groups.fan_out(&stock_changed("KB-1", 3, 1, 3));
+        assert!(watcher_rx.try_recv().is_err(), "left");
+        assert_eq!(groups.cursors(), [0, 3]);
     }
 }

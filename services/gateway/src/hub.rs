@@ -1,6 +1,6 @@
 //! The hub methods clients may invoke: `JoinAdminDashboard`, `LeaveAdminDashboard`,
-//! `Resume(positions)`, `ReplaySince(timestamp)` and the admins' presence methods
-//! (`presence_hub`). Every invocation with an id gets exactly one Completion; id-less ones
+//! `Resume(positions)`, `ReplaySince(timestamp)`, `WatchStock`, `UnwatchStock` and the admins'
+//! presence methods (`presence_hub`). Every invocation with an id gets exactly one Completion; id-less ones
 //! (`send`) never get a reply. Invocations are rate limited per connection.
 
 use std::time::Instant;
@@ -67,6 +67,16 @@ impl Session {
             }
             "leaveadmindashboard" => {
                 self.outbound.leave(&self.app.groups, GroupKey::Dashboard);
+                self.reply(socket, protocol.completion_ok(&id, None)).await
+            }
+            // Any signed-in user may watch stock levels (the order form does while it is open);
+            // only watchers get them, so nobody else pays for every stock change.
+            "watchstock" => {
+                self.outbound.join(&self.app.groups, &[GroupKey::Stock]);
+                self.reply(socket, protocol.completion_ok(&id, None)).await
+            }
+            "unwatchstock" => {
+                self.outbound.leave(&self.app.groups, GroupKey::Stock);
                 self.reply(socket, protocol.completion_ok(&id, None)).await
             }
             method if crate::presence_hub::METHODS.contains(&method) => {

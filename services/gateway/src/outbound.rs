@@ -84,7 +84,11 @@ impl Outbound {
         if keys.is_empty() {
             return;
         }
-        self.progress.live_from = groups.join(&keys, &self.member);
+        let cursors = groups.join(&keys, &self.member);
+        // Stock levels are live only: joining their group moves nothing a resume replays.
+        if keys.iter().any(|k| *k != GroupKey::Stock) {
+            self.progress.live_from = cursors;
+        }
         self.groups.extend(keys);
     }
 
@@ -115,10 +119,13 @@ impl Outbound {
     /// Whether a queued live delivery still applies (it may have been queued just before a
     /// dashboard leave, or replayed already), recording it as delivered.
     pub(crate) fn admit(&mut self, delivery: &Delivery) -> bool {
-        if delivery.audience == Audience::Dashboard && !self.groups.contains(&GroupKey::Dashboard) {
-            return false;
+        match delivery.audience {
+            Audience::Dashboard if !self.groups.contains(&GroupKey::Dashboard) => false,
+            // Live-only and position-less for the client: it neither counts as delivered (a
+            // dashboard's alert at the same position must still pass) nor is ever replayed.
+            Audience::StockWatchers => self.groups.contains(&GroupKey::Stock),
+            _ => self.progress.admit(delivery.position),
         }
-        self.progress.admit(delivery.position)
     }
 
     /// `first` and whatever else is queued already, up to about [`COALESCE_BYTES`], minus what

@@ -2,16 +2,18 @@
 //! back from the stream: its position, whose order it is (from the subject, so routing never
 //! decodes anything), the raw payload, and the hub message it becomes, translated at most once
 //! per hub protocol (only when a connection of that protocol wants it) and then shared by live
-//! fan-out and every replay.
+//! fan-out and every replay. A stock level change also becomes, separately and only when
+//! someone watches stock, the live `StockLevelChanged` message for stock watchers.
 
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use orderflow_events::{SCHEMA_NAMES, subjects};
+use orderflow_events::inventory::v1::StockLevelChanged;
+use orderflow_events::{Event, SCHEMA_NAMES, subjects};
 use uuid::Uuid;
 
 use crate::protocol::{Position, Protocol, StreamName};
-use crate::translate::{Audience, Delivery, StoredHeaders, translate};
+use crate::translate::{Audience, Delivery, StoredHeaders, translate, translate_stock_level};
 
 /// What a connection wants from a stream: everything the dashboard shows, or one customer's
 /// own order updates.
@@ -34,6 +36,8 @@ pub struct StoredEvent {
     payload: Bytes,
     /// The delivery in each protocol, indexed by `Protocol as usize`.
     deliveries: [OnceLock<Option<Arc<Delivery>>>; 2],
+    /// For a stock level change: the message for stock watchers in each protocol.
+    stock_levels: [OnceLock<Option<Arc<Delivery>>>; 2],
 }
 
 impl StoredEvent {
@@ -53,6 +57,7 @@ impl StoredEvent {
             // sliced from alive.
             payload: Bytes::copy_from_slice(payload),
             deliveries: Default::default(),
+            stock_levels: Default::default(),
         }
     }
 
@@ -79,6 +84,17 @@ impl StoredEvent {
             .as_ref()
     }
 
+    /// The `StockLevelChanged` message for stock watchers in `protocol` (`None` unless this is a
+    /// stock level change), translated on first use.
+    pub fn stock_level(&self, protocol: Protocol) -> Option<&Arc<Delivery>> {
+        if self.schema != Some(StockLevelChanged::SCHEMA_NAME) {
+            return None;
+        }
+        self.stock_levels[protocol as usize]
+            .get_or_init(|| translate_stock_level(&self.payload, self.position, protocol))
+            .as_ref()
+    }
+
     /// The hub message in `protocol` if `interest` wants this event. Checks the customer
     /// before translating, so other customers' events cost nothing.
     pub fn wanted_by(&self, interest: Interest, protocol: Protocol) -> Option<&Arc<Delivery>> {
@@ -95,7 +111,6 @@ impl StoredEvent {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use orderflow_events::Event;
     use orderflow_events::orders::v1::{OrderCreated, OrderStatusChanged};
 
     /// A status change of `customer` at ORDERS:`sequence`.
@@ -169,5 +184,51 @@ pub(crate) mod tests {
         }
         let unknown = StoredEvent::new(position, &subject, Some("x.y.Z"), b"");
         assert!(unknown.delivery(Protocol::Json).is_none());
+    }
+
+    /// A stock change of `sku` from `old` to `new` (threshold 5) at INVENTORY:`sequence`.
+    pub fn stock_changed(sku: &str, old: i64, new: i64, sequence: u64) -> StoredEvent {
+        let event = StockLevelChanged {
+            sku: sku.into(),
+            old_level: old,
+            new_level: new,
+            threshold: 5,
+            ..Default::default()
+        };
+        StoredEvent::new(
+            Position {
+                stream: StreamName::Inventory,
+                sequence,
+            },
+            &format!("inventory.v1.products.{sku}.stock_level_changed"),
+            Some(StockLevelChanged::SCHEMA_NAME),
+            &prost::Message::encode_to_vec(&event),
+        )
+    }
+
+    #[test]
+    fn stock_changes_have_a_watcher_message_and_order_events_none() {
+        let restock = stock_changed("KB-1", 2, 9, 4);
+        assert!(
+            restock
+                .wanted_by(Interest::Dashboard, Protocol::Json)
+                .is_none(),
+            "no alert"
+        );
+        let level = restock.stock_level(Protocol::Json).unwrap();
+        assert_eq!(level.audience, Audience::StockWatchers);
+        assert!(level.frame.as_text().unwrap().contains("\"stockLevel\":9"));
+        let crossing = stock_changed("KB-1", 9, 2, 5);
+        assert!(
+            crossing
+                .wanted_by(Interest::Dashboard, Protocol::Json)
+                .is_some()
+        );
+        assert!(crossing.stock_level(Protocol::MessagePack).is_some());
+        assert!(
+            status_changed(Uuid::new_v4(), 1)
+                .stock_level(Protocol::Json)
+                .is_none()
+        );
     }
 }

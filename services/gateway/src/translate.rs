@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use orderflow_events::inventory::v1::StockLevelChanged;
 use orderflow_events::orders::v1::{OrderCreated, OrderStatus, OrderStatusChanged};
-use orderflow_events::{AnyEvent, Timestamp, decode_by_schema, headers, timestamp};
+use orderflow_events::{AnyEvent, Event, Timestamp, decode_by_schema, headers, timestamp};
 
 use crate::protocol::client_methods::{self, ClientMethod, HubTime, Position};
 use crate::protocol::{Frame, Protocol};
@@ -19,6 +19,8 @@ pub enum Audience {
     CustomerAndDashboard,
     /// The admin dashboard only.
     Dashboard,
+    /// Connections watching stock levels (`WatchStock`); live only, never replayed.
+    StockWatchers,
 }
 
 /// One encoded hub message, shared (behind an `Arc`) by every connection that receives it.
@@ -106,6 +108,31 @@ pub fn translate(
     }))
 }
 
+/// The `StockLevelChanged` hub message for stock watchers of a stored `StockLevelChanged`
+/// event, encoded in `protocol`; `None` for any other event. Separate from [`translate`]
+/// because one stock event can make two messages: this one for watchers and a `LowStockAlert`
+/// for the dashboard.
+pub fn translate_stock_level(
+    payload: &[u8],
+    position: Position,
+    protocol: Protocol,
+) -> Option<Arc<Delivery>> {
+    let event = match decode_by_schema(StockLevelChanged::SCHEMA_NAME, payload) {
+        Ok(AnyEvent::StockLevelChanged(event)) => event,
+        Ok(_) => return None,
+        Err(error) => {
+            tracing::warn!(%error, %position, "undecodable stock event skipped");
+            return None;
+        }
+    };
+    Some(Arc::new(Delivery {
+        position,
+        frame: stock_level(event).encode(protocol),
+        audience: Audience::StockWatchers,
+        received_at: Instant::now(),
+    }))
+}
+
 /// The pure mapping from an event to the client call, used by live fan-out and replay alike so
 /// both produce identical messages.
 pub fn to_client_method(event: AnyEvent, position: Position) -> Option<(ClientMethod, Audience)> {
@@ -141,6 +168,7 @@ fn status_changed(e: OrderStatusChanged, position: Position) -> ClientMethod {
         updated_at: hub_time(e.updated_at.as_ref()),
         new_status: status_name(e.new_status),
         old_status: status_name(e.old_status),
+        reason: e.reason,
         order_id: e.order_id,
         order_number: e.order_number,
         position,
@@ -150,12 +178,24 @@ fn status_changed(e: OrderStatusChanged, position: Position) -> ClientMethod {
 fn created(e: OrderCreated, position: Position) -> ClientMethod {
     ClientMethod::NewOrderCreated(client_methods::NewOrderCreated {
         created_at: hub_time(e.created_at.as_ref()),
-        // Minor units to a decimal amount; exact for any realistic total (< 2^53 minor units).
-        total: e.total_minor as f64 / 100.0,
+        // Minor units as they are: only the browser knows how to show them (its currency
+        // data says how many digits the currency's minor unit has).
+        total_minor: e.total_minor,
+        currency: e.currency,
         order_id: e.order_id,
         order_number: e.order_number,
         customer_name: e.customer_name,
         position,
+    })
+}
+
+/// What a stock watcher sees of every change: the new level and the product's version.
+fn stock_level(e: StockLevelChanged) -> ClientMethod {
+    ClientMethod::StockLevelChanged(client_methods::StockLevelChanged {
+        version: e.metadata.map_or(0, |m| m.aggregate_version),
+        product_id: e.product_id,
+        sku: e.sku,
+        stock_level: e.new_level,
     })
 }
 
@@ -222,14 +262,63 @@ mod tests {
     }
 
     #[test]
-    fn created_goes_to_the_dashboard_with_a_decimal_total() {
+    fn created_goes_to_the_dashboard_with_minor_units_and_currency() {
         let e = AnyEvent::OrderCreated(OrderCreated {
             total_minor: 1999,
+            currency: "JPY".into(),
             ..Default::default()
         });
         let (m, audience) = to_client_method(e, pos()).unwrap();
         assert_eq!(audience, Audience::Dashboard);
         let frame = m.encode(Protocol::Json);
-        assert!(frame.as_text().unwrap().contains("\"total\":19.99"));
+        assert!(
+            frame
+                .as_text()
+                .unwrap()
+                .contains("\"totalMinor\":1999,\"currency\":\"JPY\"")
+        );
+    }
+
+    #[test]
+    fn status_changes_carry_the_reason() {
+        let e = AnyEvent::OrderStatusChanged(OrderStatusChanged {
+            new_status: OrderStatus::Cancelled as i32,
+            old_status: OrderStatus::Confirmed as i32,
+            reason: "Out of stock: KB-001".into(),
+            ..Default::default()
+        });
+        let (m, audience) = to_client_method(e, pos()).unwrap();
+        assert_eq!(audience, Audience::CustomerAndDashboard);
+        let ClientMethod::OrderStatusChanged(m) = m else {
+            panic!("{m:?}");
+        };
+        assert_eq!(m.reason, "Out of stock: KB-001");
+        assert_eq!(m.new_status, "Cancelled");
+    }
+
+    #[test]
+    fn every_stock_change_becomes_a_level_for_watchers() {
+        let restock = StockLevelChanged {
+            metadata: Some(orderflow_events::common::v1::EventMetadata {
+                aggregate_version: 9,
+                ..Default::default()
+            }),
+            sku: "SKU-1".into(),
+            product_id: "p1".into(),
+            old_level: 3,
+            new_level: 8,
+            threshold: 5,
+            ..Default::default()
+        };
+        let payload = prost::Message::encode_to_vec(&restock);
+        // A restock raises no alert, but watchers still see the new level.
+        assert!(to_client_method(AnyEvent::StockLevelChanged(restock), pos()).is_none());
+        let d = translate_stock_level(&payload, pos(), Protocol::Json).unwrap();
+        assert_eq!(d.audience, Audience::StockWatchers);
+        assert_eq!(
+            d.frame.as_text().unwrap(),
+            "{\"type\":1,\"target\":\"StockLevelChanged\",\"arguments\":[{\"productId\":\"p1\",\"sku\":\"SKU-1\",\"stockLevel\":8,\"version\":9}]}\u{1e}"
+        );
+        assert!(translate_stock_level(b"\xff\xff", pos(), Protocol::Json).is_none());
     }
 }

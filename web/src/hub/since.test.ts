@@ -64,7 +64,7 @@ describe("resettable feed", () => {
     const reduce = resettable(feedReducer, []);
     const event: HubEvent = {
       kind: "created",
-      message: { orderId: "o", orderNumber: "ORD-1", customerName: "A", total: 1, createdAt: "", position: "ORDERS:1" },
+      message: { orderId: "o", orderNumber: "ORD-1", customerName: "A", totalMinor: 100, currency: "EUR", createdAt: "", position: "ORDERS:1" },
     };
     const one = reduce([], event);
     expect(one).toHaveLength(1);

@@ -13,6 +13,10 @@
 // - Unmounting stops the connection and removes every listener.
 // - `replaySince(time)` (admins) starts over on a new connection that asks the gateway for every
 //   dashboard event since that time, then continues live (see since.ts).
+// - `watchStock`: while true, the connection is in the hub's stock watchers (`WatchStock`) and
+//   `onStock` gets every `StockLevelChanged`. Those are live only, so the hook calls
+//   `WatchStock` again after every (re)connect and then `onStockWatch`, for the caller to reload
+//   stock from REST (what changed while it was not watching).
 
 import {
   type HubConnection,
@@ -22,14 +26,14 @@ import {
 } from "@microsoft/signalr";
 import { useEffect, useRef, useState } from "react";
 
-import type { ConnectionState, HubEvent } from "../state/types";
+import type { ConnectionState, HubEvent, StockLevelChanged } from "../state/types";
 import { PositionTracker } from "./positions";
 import { ConnectAttempt, HUB_URL } from "./resume";
 import { type SinceOutcome, onReplayedSince } from "./since";
 
 export { HUB_URL };
 const RETRY_DELAYS_MS = [0, 1000, 2000, 5000];
-const CLIENT_METHODS = ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert", "Resumed"];
+const CLIENT_METHODS = ["OrderStatusChanged", "NewOrderCreated", "LowStockAlert", "StockLevelChanged", "Resumed"];
 
 /**
  * The client only resolves the URL given to `withUrl`; one set through `baseUrl` is used as is
@@ -48,6 +52,12 @@ export interface OrderHubOptions {
   onReload: (streams: string[]) => void;
   /** A since replay starts over: forget what was shown (the replayed events follow). */
   onRestart?: () => void;
+  /** Be in the hub's stock watchers (an open order form). */
+  watchStock?: boolean;
+  /** A pushed stock level (only while `watchStock`). */
+  onStock?: (message: StockLevelChanged) => void;
+  /** The connection has just started watching stock: reload stock from REST. */
+  onStockWatch?: () => void;
 }
 
 export function useOrderHub(options: OrderHubOptions): {
@@ -71,6 +81,8 @@ export function useOrderHub(options: OrderHubOptions): {
   const replaySinceRef = useRef<(since: Date) => Promise<SinceOutcome>>(() =>
     Promise.reject(new Error("Not connected yet.")),
   );
+  // Brings the connection's stock watching in line with `options.watchStock`; set by the effect.
+  const syncStockWatch = useRef<() => void>(() => {});
 
   useEffect(() => {
     let disposed = false;
@@ -111,6 +123,31 @@ export function useOrderHub(options: OrderHubOptions): {
     connection.on("OrderStatusChanged", deliver("status"));
     connection.on("NewOrderCreated", deliver("created"));
     connection.on("LowStockAlert", deliver("lowStock"));
+    // Live only and position-less: not de-duplicated by position, ordered by version instead.
+    connection.on("StockLevelChanged", (message: StockLevelChanged) => {
+      if (disposed || !callbacks.current.watchStock) return;
+      callbacks.current.onStock?.(message);
+    });
+
+    // Whether this connection is in the stock watchers (a new connection never is).
+    let watching = false;
+    let watchCall: Promise<void> = Promise.resolve();
+    syncStockWatch.current = () => {
+      // One call at a time, so a quick open-close-open of the form ends in the right state.
+      watchCall = watchCall.then(async () => {
+        if (disposed || connection.state !== HubConnectionState.Connected) return;
+        const want = callbacks.current.watchStock === true;
+        if (want === watching) return;
+        try {
+          await connection.invoke(want ? "WatchStock" : "UnwatchStock");
+          watching = want;
+          if (want) callbacks.current.onStockWatch?.();
+        } catch {
+          // The connection dropped; the next connect watches again if still wanted.
+        }
+      });
+    };
+
     // After the replay, before any live message.
     connection.on("Resumed", (result: unknown) => {
       if (disposed) return;
@@ -124,6 +161,9 @@ export function useOrderHub(options: OrderHubOptions): {
     // `start()` resolved or the client reconnected. `Resumed` may already have been handled.
     const connected = () => {
       if (disposed) return;
+      // A new connection is in no stock group yet.
+      watching = false;
+      syncStockWatch.current();
       const { state: next, reload } = attempt.connected();
       if (reload.length > 0) callbacks.current.onReload(reload);
       if (next === null) return;
@@ -220,6 +260,7 @@ export function useOrderHub(options: OrderHubOptions): {
 
     return () => {
       disposed = true;
+      syncStockWatch.current = () => {};
       clearTimeout(retryTimer);
       window.removeEventListener("offline", goOffline);
       window.removeEventListener("online", goOnline);
@@ -228,6 +269,11 @@ export function useOrderHub(options: OrderHubOptions): {
       setCurrent(null);
     };
   }, [admin]);
+
+  const { watchStock } = options;
+  useEffect(() => {
+    syncStockWatch.current();
+  }, [watchStock]);
 
   return { state, error, lastReplayed, connection: current, replaySince: (since) => replaySinceRef.current(since) };
 }

@@ -5,11 +5,18 @@ import { describe, expect, it } from "vitest";
 import { FEED_LIMIT, alertsReducer, feedReducer, isUnknownOrder, ordersReducer } from "./reducers";
 import type { HubEvent, Order, OrderStatusChanged } from "./types";
 
-const status = (seq: number, orderId: string, oldStatus: string, newStatus: string): OrderStatusChanged => ({
+const status = (
+  seq: number,
+  orderId: string,
+  oldStatus: string,
+  newStatus: string,
+  reason = "",
+): OrderStatusChanged => ({
   orderId,
   orderNumber: `ORD-${orderId}`,
   oldStatus,
   newStatus,
+  reason,
   updatedAt: "2026-01-01T10:00:00Z",
   position: `ORDERS:${seq}`,
 });
@@ -66,19 +73,34 @@ describe("ordersReducer", () => {
     expect(next.map((o) => o.status)).toEqual(["Confirmed", "Processing"]);
   });
 
-  it("adds a new order on top, once", () => {
+  it("takes a cancellation's reason from the pushed status change", () => {
+    const next = ordersReducer([order("a", "Confirmed"), order("b", "Confirmed")], {
+      type: "status",
+      message: status(4, "a", "Confirmed", "Cancelled", "Out of stock: KB-001"),
+    });
+    expect(next[0]).toMatchObject({ status: "Cancelled", cancelReason: "Out of stock: KB-001" });
+    expect(next[1].cancelReason).toBeUndefined();
+    // A change without a reason keeps whatever the order had.
+    const plain = ordersReducer([order("c", "Confirmed")], { type: "status", message: status(5, "c", "Confirmed", "Processing") });
+    expect(plain[0].cancelReason).toBeUndefined();
+  });
+
+  it("adds a new order on top, once, with its total in its own currency", () => {
     const created = {
       orderId: "n",
       orderNumber: "ORD-n",
       customerName: "Bob",
-      total: 19.9,
+      totalMinor: 1990,
+      currency: "EUR",
       createdAt: "2026-01-01T10:00:00Z",
       position: "ORDERS:9",
     };
     const once = ordersReducer([order("a", "Confirmed")], { type: "created", message: created });
     expect(once.map((o) => o.id)).toEqual(["n", "a"]);
-    expect(once[0].total).toBe("19.90");
+    expect(once[0]).toMatchObject({ total: "19.90", currency: "EUR" });
     expect(ordersReducer(once, { type: "created", message: created })).toBe(once);
+    const yen = ordersReducer([], { type: "created", message: { ...created, totalMinor: 1990, currency: "JPY" } });
+    expect(yen[0]).toMatchObject({ total: "1990", currency: "JPY" });
   });
 
   it("upserts an order from an API answer unless it is older than what is shown", () => {

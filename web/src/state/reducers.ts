@@ -1,6 +1,7 @@
 // Pure state transitions for the views: the live feed (latest 50), the order list patched by
 // hub events, and the low-stock alerts. Kept free of React so they are unit tested directly.
 
+import { minorToDecimal } from "../money/money";
 import type { HubEvent, LowStockAlert, NewOrderCreated, Order, OrderStatusChanged } from "./types";
 
 export const FEED_LIMIT = 50;
@@ -54,7 +55,13 @@ export function ordersReducer(orders: Order[], action: OrdersAction): Order[] {
       const m = action.message;
       return orders.map((o) =>
         o.id === m.orderId && statusRank(m.newStatus) > statusRank(o.status)
-          ? { ...o, status: m.newStatus, updatedAt: m.updatedAt || o.updatedAt }
+          ? {
+              ...o,
+              status: m.newStatus,
+              updatedAt: m.updatedAt || o.updatedAt,
+              // The REST order's `cancelReason`, pushed live with the cancellation.
+              ...(m.newStatus === "Cancelled" && m.reason ? { cancelReason: m.reason } : {}),
+            }
           : o,
       );
     }
@@ -68,8 +75,9 @@ export function ordersReducer(orders: Order[], action: OrdersAction): Order[] {
         customerName: m.customerName,
         status: "Draft",
         lines: [],
-        total: m.total.toFixed(2),
-        currency: "USD",
+        // The REST shape: an exact decimal string in the order's own currency.
+        total: minorToDecimal(m.totalMinor, m.currency),
+        currency: m.currency,
         version: 0,
         createdAt: m.createdAt,
         updatedAt: m.createdAt,

@@ -42,6 +42,8 @@ export interface OrderStatusChanged {
   orderNumber: string;
   newStatus: string;
   oldStatus: string;
+  /** Why, for people (a cancellation's reason); "" when the change has none. */
+  reason: string;
   updatedAt: string;
   position: string;
 }
@@ -50,7 +52,10 @@ export interface NewOrderCreated {
   orderId: string;
   orderNumber: string;
   customerName: string;
-  total: number;
+  /** Integer minor units of `currency` (format with money/money.ts, never divide by 100). */
+  totalMinor: number;
+  /** ISO 4217. */
+  currency: string;
   createdAt: string;
   position: string;
 }
@@ -61,6 +66,15 @@ export interface LowStockAlert {
   stockLevel: number;
   threshold: number;
   position: string;
+}
+
+/** Pushed to connections that called `WatchStock` (an open order form); live only, no position. */
+export interface StockLevelChanged {
+  productId: string;
+  sku: string;
+  stockLevel: number;
+  /** The product's version after the change (the REST product's `version`). */
+  version: number;
 }
 
 export type HubEvent =

@@ -1,20 +1,16 @@
-// Admin dashboard: low-stock alerts, live orders with fulfilment actions, stock levels with
-// restock, the live feed of every change, and the customers online now (PresencePanel).
+// Admin dashboard: low-stock alerts, live orders with fulfilment and cancel actions (each
+// confirmed first, see OrderActions), stock levels with restock, the live feed of every change
+// (from a chosen time with SinceControl), and the customers online now (PresencePanel).
 import { useReducer, useState } from "react";
 
-import { type OrderAction, adjustStock, orderAction } from "../api";
+import { adjustStock } from "../api";
 import type { TokenStore } from "../auth";
 import { alertsReducer } from "../state/reducers";
 import { LiveFeed, type Notice, StatusPill, TableCard, ViewHeader, money } from "./common";
 import { SinceControl } from "./SinceControl";
 import { PresencePanel } from "./PresencePanel";
+import { OrderActions } from "./OrderActions";
 import { useLiveData } from "./useLiveData";
-
-const NEXT: Record<string, { action: OrderAction; label: string } | undefined> = {
-  Confirmed: { action: "process", label: "Process" },
-  Processing: { action: "ship", label: "Ship" },
-  Shipped: { action: "deliver", label: "Deliver" },
-};
 
 export function AdminView({ tokens }: { tokens: TokenStore }) {
   const [alerts, dispatchAlerts] = useReducer(alertsReducer, []);
@@ -76,37 +72,32 @@ export function AdminView({ tokens }: { tokens: TokenStore }) {
           }
           columns={["Order", "Customer", "Total", "Status", <span className="sr-only">Action</span>]}
         >
-          {live.orders.map((o) => {
-            const next = NEXT[o.status];
-            return (
-              <tr key={o.id} data-testid="order-row" data-order-number={o.orderNumber} data-order-id={o.id}>
-                <td>{o.orderNumber}</td>
-                <td>{o.customerName}</td>
-                <td>{money(o.total, o.currency)}</td>
-                <td>
-                  <StatusPill status={o.status} />
-                </td>
-                <td>
-                  {next && (
-                    <button
-                      type="button"
-                      className="btn"
-                      disabled={busy !== null}
-                      onClick={() =>
-                        void act(o.id, async () => {
-                          const order = await orderAction(tokens, o.id, next.action);
-                          live.dispatchOrders({ type: "upsert", order });
-                          return `${order.orderNumber} is now ${order.status}.`;
-                        })
-                      }
-                    >
-                      {next.label}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
+          {live.orders.map((o) => (
+            <tr key={o.id} data-testid="order-row" data-order-number={o.orderNumber} data-order-id={o.id}>
+              <td>{o.orderNumber}</td>
+              <td>{o.customerName}</td>
+              <td>{money(o.total, o.currency)}</td>
+              <td>
+                <StatusPill status={o.status} />
+                {o.status === "Cancelled" && o.cancelReason && (
+                  <div className="cancel-reason small" data-testid="cancel-reason">
+                    {o.cancelReason}
+                  </div>
+                )}
+              </td>
+              <td>
+                <OrderActions
+                  tokens={tokens}
+                  order={o}
+                  disabled={busy !== null}
+                  onDone={(order, text) => {
+                    live.dispatchOrders({ type: "upsert", order });
+                    setMessage({ text, error: false });
+                  }}
+                />
+              </td>
+            </tr>
+          ))}
         </TableCard>
 
         <LiveFeed items={live.feed} title="Activity" />

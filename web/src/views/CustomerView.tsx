@@ -1,10 +1,12 @@
-// Customer view: catalog, cart, place and confirm orders, "My orders" updating live, live feed.
+// Customer view: catalog, the order form (cart, stock-aware and live while it holds lines),
+// place and confirm orders, "My orders" updating live with cancel reasons, live feed.
 import { useMemo, useState } from "react";
 
 import { ApiError, createOrder, orderAction } from "../api";
 import type { TokenStore } from "../auth";
 import type { Order, Product } from "../state/types";
 import { LiveFeed, type Notice, StatusPill, ViewHeader, money } from "./common";
+import { OrderForm } from "./OrderForm";
 import { useLiveData } from "./useLiveData";
 
 function availability(p: Product): { label: string; tone: string } {
@@ -14,19 +16,17 @@ function availability(p: Product): { label: string; tone: string } {
 }
 
 export function CustomerView({ tokens }: { tokens: TokenStore }) {
-  const live = useLiveData(tokens, false);
   const [cart, setCart] = useState<Record<string, number>>({});
+  const cartLines = Object.entries(cart).filter(([, q]) => q > 0);
+  // The order form is open while it holds lines: only then does this page watch stock live.
+  const formOpen = cartLines.length > 0;
+  const live = useLiveData(tokens, false, undefined, { watchStock: formOpen });
   const [busy, setBusy] = useState<string | null>(null);
   const [message, setMessage] = useState<Notice | null>(null);
 
   const bySku = useMemo(
     () => new Map((live.products ?? []).map((p) => [p.sku, p])),
     [live.products],
-  );
-  const cartLines = Object.entries(cart).filter(([, q]) => q > 0);
-  const cartTotal = cartLines.reduce(
-    (sum, [sku, q]) => sum + Number(bySku.get(sku)?.unitPrice ?? 0) * q,
-    0,
   );
 
   const setQuantity = (sku: string, quantity: number) =>
@@ -88,13 +88,14 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
                         max={999}
                         value={cart[p.sku] ?? 0}
                         onChange={(e) => setQuantity(p.sku, Number(e.target.value))}
+                        aria-invalid={(cart[p.sku] ?? 0) > p.stockLevel ? true : undefined}
                         data-testid="quantity"
                       />
                     </label>
                     <button
                       type="button"
                       className="btn"
-                      disabled={p.stockLevel <= 0}
+                      disabled={(cart[p.sku] ?? 0) >= p.stockLevel}
                       onClick={() => setQuantity(p.sku, (cart[p.sku] ?? 0) + 1)}
                     >
                       Add to cart
@@ -106,43 +107,15 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
           )}
         </section>
 
-        <section className="card" aria-labelledby="cart-title">
-          <h2 id="cart-title">Cart</h2>
-          {cartLines.length === 0 ? (
-            <p className="empty">Your cart is empty. Add products from the catalog.</p>
-          ) : (
-            <>
-              <ul className="cart" data-testid="cart">
-                {cartLines.map(([sku, q]) => (
-                  <li key={sku}>
-                    <span>
-                      {q} × {bySku.get(sku)?.name ?? sku}
-                    </span>
-                    <button
-                      type="button"
-                      className="btn ghost small"
-                      onClick={() => setQuantity(sku, 0)}
-                      aria-label={`Remove ${bySku.get(sku)?.name ?? sku}`}
-                    >
-                      Remove
-                    </button>
-                  </li>
-                ))}
-              </ul>
-              <p className="total">
-                Total <strong>{money(cartTotal)}</strong>
-              </p>
-            </>
-          )}
-          <button
-            type="button"
-            className="btn primary wide"
-            disabled={cartLines.length === 0 || busy !== null}
-            onClick={() => void place()}
-          >
-            {busy === "place" ? "Placing…" : "Place order"}
-          </button>
-        </section>
+        <OrderForm
+          lines={cartLines.map(([sku, quantity]) => ({ sku, quantity }))}
+          bySku={bySku}
+          busy={busy !== null}
+          placing={busy === "place"}
+          live={live.stockLive}
+          onQuantity={setQuantity}
+          onPlace={() => void place()}
+        />
 
         <section className="card span-2" aria-labelledby="orders-title">
           <h2 id="orders-title">My orders</h2>
@@ -172,7 +145,11 @@ export function CustomerView({ tokens }: { tokens: TokenStore }) {
                       {busy === o.id ? "Confirming…" : "Confirm order"}
                     </button>
                   )}
-                  {o.cancelReason && <div className="muted small">{o.cancelReason}</div>}
+                  {o.status === "Cancelled" && o.cancelReason && (
+                    <div className="cancel-reason small" data-testid="cancel-reason">
+                      Cancelled: {o.cancelReason}
+                    </div>
+                  )}
                 </li>
               ))}
             </ul>

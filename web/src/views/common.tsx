@@ -1,6 +1,7 @@
 // Small shared pieces: view header, connection badge, status pill, live feed, table card, money.
-import type { ReactNode } from "react";
+import { Children, type ReactElement, type ReactNode, cloneElement, isValidElement } from "react";
 
+import { formatDecimal, formatMinor } from "../money/money";
 import type { FeedItem } from "../state/reducers";
 import type { ConnectionState } from "../state/types";
 
@@ -81,18 +82,23 @@ export function StatusPill({ status }: { status: string }) {
   );
 }
 
-export function money(amount: string | number, currency = "USD"): string {
-  const value = typeof amount === "number" ? amount : Number(amount);
-  return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(value);
+/** A REST amount (exact decimal string) in its currency; see money/money.ts. */
+export function money(amount: string, currency: string): string {
+  return formatDecimal(amount, currency);
 }
 
 function describe(item: FeedItem): string {
   const e = item.event;
   switch (e.kind) {
-    case "status":
-      return `Order ${e.message.orderNumber}: ${e.message.oldStatus} → ${e.message.newStatus}`;
-    case "created":
-      return `New order ${e.message.orderNumber} from ${e.message.customerName} (${money(e.message.total)})`;
+    case "status": {
+      const m = e.message;
+      const why = m.reason ? ` (${m.reason})` : "";
+      return `Order ${m.orderNumber}: ${m.oldStatus} → ${m.newStatus}${why}`;
+    }
+    case "created": {
+      const m = e.message;
+      return `New order ${m.orderNumber} from ${m.customerName} (${formatMinor(m.totalMinor, m.currency)})`;
+    }
     case "lowStock":
       return `Low stock: ${e.message.sku} at ${e.message.stockLevel} (threshold ${e.message.threshold})`;
   }
@@ -125,9 +131,33 @@ export function LiveFeed({ items, title = "Live updates" }: { items: FeedItem[];
   );
 }
 
+/** A column's name as text, for a cell's `data-label` ("" for a column without a text name). */
+function columnLabel(column: ReactNode): string {
+  return typeof column === "string" ? column : "";
+}
+
+/**
+ * Gives each cell of `rows` (`<tr>`s of `<td>`s) its column's name as `data-label`, which the
+ * phone layout shows before the value when the table stacks into one card per row (styles.css,
+ * `.stack-table`), so a narrow screen never needs to scroll sideways.
+ */
+function labelCells(rows: ReactNode, columns: ReactNode[]): ReactNode {
+  return Children.map(rows, (row) => {
+    if (!isValidElement<{ children?: ReactNode }>(row)) return row;
+    let i = 0;
+    const cells = Children.map(row.props.children, (cell) => {
+      if (!isValidElement(cell)) return cell;
+      const label = columnLabel(columns[i++]);
+      return cloneElement(cell as ReactElement<{ "data-label"?: string }>, { "data-label": label });
+    });
+    return cloneElement(row, {}, cells);
+  });
+}
+
 /**
  * A card with a heading (`id` labels the section) over a table with `columns` and the rows in
- * `children`; `placeholder`, when set, stands instead of the table (loading, nothing yet).
+ * `children`; `placeholder`, when set, stands instead of the table (loading, nothing yet). On a
+ * phone the table stacks: one block per row, each value under its column's name.
  */
 export function TableCard({
   id,
@@ -151,7 +181,7 @@ export function TableCard({
         <p className="empty">{placeholder}</p>
       ) : (
         <div className="table-wrap">
-          <table>
+          <table className="stack-table">
             <thead>
               <tr>
                 {columns.map((column, i) => (
@@ -161,7 +191,7 @@ export function TableCard({
                 ))}
               </tr>
             </thead>
-            <tbody>{children}</tbody>
+            <tbody>{labelCells(children, columns)}</tbody>
           </table>
         </div>
       )}

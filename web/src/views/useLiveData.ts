@@ -1,19 +1,28 @@
 // State shared by both views: the order list and the live feed, fed by REST loads and hub
-// events, plus the product list (refetched after changes, since stock moves without a push).
-import { useCallback, useEffect, useReducer, useRef, useState } from "react";
+// events, plus the product list (refetched after changes, since stock moves without a push,
+// except while `watchStock`: then the hub pushes every stock level and they are merged in by
+// product version, see state/stock.ts).
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 
 import { listOrders, listProducts } from "../api";
 import type { TokenStore } from "../auth";
 import { resettable } from "../hub/since";
 import { useOrderHub } from "../hub/useOrderHub";
 import { feedReducer, isUnknownOrder, ordersReducer } from "../state/reducers";
+import { stockReducer, withLiveStock } from "../state/stock";
 import type { HubEvent, Product } from "../state/types";
 
 /** The feed, which a since replay empties before refilling it. */
 const resettableFeed = resettable(feedReducer, []);
 
-export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: HubEvent) => void) {
+export function useLiveData(
+  tokens: TokenStore,
+  admin: boolean,
+  onEvent?: (e: HubEvent) => void,
+  { watchStock = false }: { watchStock?: boolean } = {},
+) {
   const [orders, dispatchOrders] = useReducer(ordersReducer, []);
+  const [stockLevels, dispatchStock] = useReducer(stockReducer, {});
   const [feed, pushFeed] = useReducer(resettableFeed, []);
   const [products, setProducts] = useState<Product[] | null>(null);
   const [ordersLoaded, setOrdersLoaded] = useState(false);
@@ -34,12 +43,17 @@ export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: Hu
 
   const loadProducts = useCallback(async () => {
     try {
-      setProducts(await listProducts(tokens));
+      const loaded = await listProducts(tokens);
+      setProducts(loaded);
+      dispatchStock({ type: "loaded", products: loaded });
       setLoadError(null);
     } catch (e) {
       setLoadError(e instanceof Error ? e.message : String(e));
     }
   }, [tokens]);
+
+  // Whether stock is live: watched on this connection and reloaded since the watch began.
+  const [stockLive, setStockLive] = useState(false);
 
   /** Coalesces bursts of changes into one catalog fetch. */
   const refreshProductsSoon = useCallback(() => {
@@ -50,13 +64,16 @@ export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: Hu
   useEffect(() => {
     void loadOrders();
     void loadProducts();
-    // Stock also moves without a pushed event (reservations that cross no threshold).
-    const poll = setInterval(() => void loadProducts(), 10_000);
-    return () => {
-      clearInterval(poll);
-      clearTimeout(productTimer.current);
-    };
+    return () => clearTimeout(productTimer.current);
   }, [loadOrders, loadProducts]);
+
+  useEffect(() => {
+    // Stock also moves without a pushed event (reservations that cross no threshold), unless
+    // stock levels are watched: then every change is pushed.
+    if (watchStock) return undefined;
+    const poll = setInterval(() => void loadProducts(), 10_000);
+    return () => clearInterval(poll);
+  }, [loadProducts, watchStock]);
 
   const onEventRef = useRef(onEvent);
   onEventRef.current = onEvent;
@@ -79,17 +96,31 @@ export function useLiveData(tokens: TokenStore, admin: boolean, onEvent?: (e: Hu
       if (streams.includes("ORDERS")) void loadOrders();
       refreshProductsSoon();
     },
+    watchStock,
+    onStock: (message) => dispatchStock({ type: "pushed", message }),
+    // What changed while not watching (before the call, or while reconnecting).
+    onStockWatch: () => void loadProducts().then(() => setStockLive(true)),
   });
+
+  const down = hub.state === "connecting" || hub.state === "reconnecting" || hub.state === "offline";
+  useEffect(() => {
+    // A new connection is in no stock group until the hook has watched again.
+    if (!watchStock || down) setStockLive(false);
+  }, [watchStock, down]);
+
+  const liveProducts = useMemo(() => withLiveStock(products, stockLevels), [products, stockLevels]);
 
   return {
     orders,
     ordersLoaded,
     dispatchOrders,
     feed,
-    products,
+    products: liveProducts,
     loadProducts,
     loadOrders,
     loadError,
     hub,
+    /** Stock levels are pushed to this page right now (`watchStock`, watched and reloaded). */
+    stockLive: watchStock && stockLive,
   };
 }

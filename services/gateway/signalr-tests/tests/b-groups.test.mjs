@@ -18,7 +18,7 @@ test("two customers each receive only their own updates; the admin receives all"
   const oa = crypto.randomUUID(), ob = crypto.randomUUID(), oc = crypto.randomUUID();
   const p1 = await statusChange(alice, oa, "Confirmed", "Shipped", "ORD-A1");
   const p2 = await statusChange(bob, ob, "Draft", "Confirmed", "ORD-B1");
-  const p3 = await publish({ kind: "created", customerId: bob, orderId: oc, orderNumber: "ORD-B2", customerName: "Bob Builder", totalMinor: 4250 });
+  const p3 = await publish({ kind: "created", customerId: bob, orderId: oc, orderNumber: "ORD-B2", customerName: "Bob Builder", totalMinor: 4250, currency: "JPY" });
   const p4 = await publish({ kind: "stock", sku: "SKU-RED", old: 12, new: 3, threshold: 5 });
 
   await waitFor(() => gd.length >= 4, "admin traffic");
@@ -26,7 +26,8 @@ test("two customers each receive only their own updates; the admin receives all"
   assert.deepEqual(ga.map((m) => m.position), [p1.position]);
   assert.deepEqual(gb.map((m) => m.position), [p2.position]);
   const a = ga[0];
-  assert.deepEqual(Object.keys(a).sort(), ["method", "newStatus", "oldStatus", "orderId", "orderNumber", "position", "updatedAt"]);
+  assert.deepEqual(Object.keys(a).sort(), ["method", "newStatus", "oldStatus", "orderId", "orderNumber", "position", "reason", "updatedAt"]);
+  assert.equal(a.reason, "");
   assert.equal(a.method, "OrderStatusChanged");
   assert.equal(a.orderId, oa);
   assert.equal(a.orderNumber, "ORD-A1");
@@ -42,8 +43,11 @@ test("two customers each receive only their own updates; the admin receives all"
   ]);
   const { method, ...created } = gd[2];
   assert.equal(method, "NewOrderCreated");
-  assert.deepEqual(Object.keys(created).sort(), ["createdAt", "customerName", "orderId", "orderNumber", "position", "total"]);
-  assert.equal(created.total, 42.5);
+  assert.deepEqual(Object.keys(created).sort(), ["createdAt", "currency", "customerName", "orderId", "orderNumber", "position", "totalMinor"]);
+  // Integer minor units and the currency, never a float: ¥4,250 stays 4250.
+  assert.equal(created.totalMinor, 4250);
+  assert.ok(Number.isInteger(created.totalMinor));
+  assert.equal(created.currency, "JPY");
   assert.equal(created.customerName, "Bob Builder");
   const { method: m4, ...alert } = gd[3];
   assert.deepEqual(alert, { productId: alert.productId, sku: "SKU-RED", stockLevel: 3, threshold: 5, position: p4.position });
@@ -82,4 +86,52 @@ test("LowStockAlert fires once per crossing, not on every later decrease", async
   await sleep(300);
   assert.equal(got.length, 2, "no alerts after leaving the dashboard");
   await c.stop();
+});
+
+test("a cancellation's reason reaches the customer and the dashboard", async () => {
+  const alice = crypto.randomUUID(), admin = crypto.randomUUID(), order = crypto.randomUUID();
+  const customer = build(env.a, () => token({ sub: alice }));
+  const dashboard = build(env.b, () => token({ sub: admin, admin: true }));
+  const [gc, gd] = [record(customer, ["OrderStatusChanged"]), record(dashboard, ["OrderStatusChanged"])];
+  await Promise.all([customer.start(), dashboard.start()]);
+  await dashboard.invoke("JoinAdminDashboard");
+  const reason = "Out of stock: KB-001 — sorry \u001e \"quoted\"";
+  const { position } = await statusChange(alice, order, "Confirmed", "Cancelled", "ORD-R1", reason);
+  await waitFor(() => gc.length >= 1 && gd.some((m) => m.position === position), "both");
+  for (const m of [gc[0], gd.find((x) => x.position === position)]) {
+    assert.equal(m.position, position);
+    assert.equal(m.newStatus, "Cancelled");
+    assert.equal(m.reason, reason);
+  }
+  await Promise.all([customer.stop(), dashboard.stop()]);
+});
+
+test("stock levels reach only connections that watch stock, until they unwatch", async () => {
+  const watcher = build(env.a, () => token({ sub: crypto.randomUUID() }));
+  const other = build(env.b, () => token({ sub: crypto.randomUUID() }));
+  const admin = build(env.a, () => token({ sub: crypto.randomUUID(), admin: true }));
+  const methods = ["StockLevelChanged", "LowStockAlert", "OrderStatusChanged", "NewOrderCreated"];
+  const [gw, go, ga] = [record(watcher, methods), record(other, methods), record(admin, methods)];
+  await Promise.all([watcher.start(), other.start(), admin.start()]);
+  await watcher.invoke("WatchStock");
+  await admin.invoke("JoinAdminDashboard");
+  const sku = `SKU-W-${crypto.randomUUID().slice(0, 8)}`;
+  // Other test files may publish stock changes meanwhile: look at this sku only.
+  const mine = (got) => got.filter((m) => m.sku === sku);
+  // A restock (no alert) and a crossing (an alert for the dashboard): watchers see both levels.
+  await publish({ kind: "stock", sku, old: 2, new: 9, threshold: 5, version: 7 });
+  const crossing = await publish({ kind: "stock", sku, old: 9, new: 3, threshold: 5, version: 8 });
+  await waitFor(() => mine(gw).length >= 2 && mine(ga).length >= 1, "watcher and dashboard");
+  await sleep(300);
+  const [first, second] = mine(gw);
+  assert.deepEqual(first, { method: "StockLevelChanged", productId: first.productId, sku, stockLevel: 9, version: 7 });
+  assert.deepEqual(second, { method: "StockLevelChanged", productId: second.productId, sku, stockLevel: 3, version: 8 });
+  assert.equal(mine(gw).length, 2, "live only, no position, no alert");
+  assert.deepEqual(mine(ga).map((m) => [m.method, m.position]), [["LowStockAlert", crossing.position]], "the dashboard is not a watcher");
+  assert.deepEqual(go, [], "nobody else pays for stock changes");
+  await watcher.invoke("UnwatchStock");
+  await publish({ kind: "stock", sku, old: 3, new: 30, threshold: 5, version: 9 });
+  await sleep(500);
+  assert.equal(mine(gw).length, 2, "nothing after UnwatchStock");
+  await Promise.all([watcher.stop(), other.stop(), admin.stop()]);
 });

@@ -32,6 +32,25 @@ test("four status changes arrive in order with the JSON protocol's fields", asyn
   // The MessagePack timestamp extension, which the client turns into a Date.
   assert.ok(first.updatedAt instanceof Date, `updatedAt is ${typeof first.updatedAt}`);
   assert.ok(Math.abs(first.updatedAt.getTime() - Date.now()) < 60_000);
+  assert.equal(first.reason, "");
+  await c.stop();
+});
+
+test("MessagePack: the cancel reason and WatchStock's stock levels", async () => {
+  const user = crypto.randomUUID(), order = crypto.randomUUID();
+  const c = build(env.b, () => token({ sub: user }), { protocol: msgpack(), reconnect: false });
+  const got = record(c, ["OrderStatusChanged", "StockLevelChanged"]);
+  await c.start();
+  await c.invoke("WatchStock");
+  const cancelled = await statusChange(user, order, "Confirmed", "Cancelled", "ORD-43", "Payment failed — é");
+  const sku = `SKU-M-${crypto.randomUUID().slice(0, 8)}`;
+  await publish({ kind: "stock", sku, old: 5, new: 4, threshold: 2, version: 3 });
+  const level = () => got.find((m) => m.method === "StockLevelChanged" && m.sku === sku);
+  await waitFor(() => got.some((m) => m.method === "OrderStatusChanged") && level(), "reason and level");
+  const status = got.find((m) => m.method === "OrderStatusChanged");
+  assert.equal(status.position, cancelled.position);
+  assert.equal(status.reason, "Payment failed — é");
+  assert.deepEqual(level(), { method: "StockLevelChanged", productId: level().productId, sku, stockLevel: 4, version: 3 });
   await c.stop();
 });
 
@@ -88,8 +107,13 @@ test("one dashboard, both protocols: every admin gets every new order", async ()
   });
   await waitFor(() => got.every((g) => g.some((m) => m.position === position)), "both admins");
   const [a, b] = got.map((g) => g.find((m) => m.position === position));
-  assert.equal(a.total, 12.34);
-  assert.equal(b.total, 12.34);
+  // Integer minor units and the currency in both protocols (MessagePack: an integer, not a float 64).
+  for (const m of [a, b]) {
+    assert.equal(m.totalMinor, 1234);
+    assert.ok(Number.isInteger(m.totalMinor));
+    assert.equal(m.currency, "EUR");
+    assert.equal(m.total, undefined);
+  }
   assert.equal(a.customerName, b.customerName);
   assert.equal(typeof a.createdAt, "string");
   assert.ok(b.createdAt instanceof Date);

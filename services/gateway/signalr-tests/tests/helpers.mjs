@@ -117,8 +117,8 @@ export async function publish(body) {
   return res.json();
 }
 
-export const statusChange = (customerId, orderId, old, next, orderNumber = "ORD-1") =>
-  publish({ kind: "status", customerId, orderId, orderNumber, old, new: next });
+export const statusChange = (customerId, orderId, old, next, orderNumber = "ORD-1", reason = "") =>
+  publish({ kind: "status", customerId, orderId, orderNumber, old, new: next, reason });
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

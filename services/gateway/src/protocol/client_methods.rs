@@ -171,6 +171,9 @@ pub struct OrderStatusChanged {
     pub order_number: String,
     pub new_status: &'static str,
     pub old_status: &'static str,
+    /// Why the status changed, free text for people (a cancellation's reason); `""` when the
+    /// event gives none.
+    pub reason: String,
     pub updated_at: HubTime,
     pub position: Position,
 }
@@ -182,8 +185,11 @@ pub struct NewOrderCreated {
     pub order_id: String,
     pub order_number: String,
     pub customer_name: String,
-    /// A decimal amount (e.g. `12.34`) derived from the event's minor units.
-    pub total: f64,
+    /// The total in minor units of `currency` (an integer, exact: `1999` is 19.99 EUR, `1999`
+    /// is ¥1,999); the browser divides by the currency's own minor-unit digits.
+    pub total_minor: i64,
+    /// ISO 4217 currency code of the total, e.g. `EUR`.
+    pub currency: String,
     pub created_at: HubTime,
     pub position: Position,
 }
@@ -197,6 +203,22 @@ pub struct LowStockAlert {
     pub stock_level: i64,
     pub threshold: i64,
     pub position: Position,
+}
+
+/// `StockLevelChanged` → connections that called `WatchStock` (a customer's open order form),
+/// for every stock level change. Live only, not resumable, so it carries no `position`: a
+/// watcher reloads stock from the REST API after every (re)connect and keeps, per product,
+/// whichever of the two has the higher `version` (the product's aggregate version, which the
+/// REST API's `version` also is).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLevelChanged {
+    pub product_id: String,
+    pub sku: String,
+    /// Units available after the change.
+    pub stock_level: i64,
+    /// The product's version after the change.
+    pub version: u64,
 }
 
 /// How a resume went: `{"status":"ok","replayed":n}`, or `{"status":"reload","streams":[…],
@@ -232,6 +254,7 @@ pub enum ClientMethod {
     OrderStatusChanged(OrderStatusChanged),
     NewOrderCreated(NewOrderCreated),
     LowStockAlert(LowStockAlert),
+    StockLevelChanged(StockLevelChanged),
     Resumed(ResumeResult),
 }
 
@@ -242,6 +265,7 @@ impl ClientMethod {
             ClientMethod::OrderStatusChanged(_) => "OrderStatusChanged",
             ClientMethod::NewOrderCreated(_) => "NewOrderCreated",
             ClientMethod::LowStockAlert(_) => "LowStockAlert",
+            ClientMethod::StockLevelChanged(_) => "StockLevelChanged",
             ClientMethod::Resumed(_) => "Resumed",
         }
     }
@@ -254,6 +278,7 @@ impl ClientMethod {
             (ClientMethod::OrderStatusChanged(m), _) => protocol.invocation(target, m),
             (ClientMethod::NewOrderCreated(m), _) => protocol.invocation(target, m),
             (ClientMethod::LowStockAlert(m), _) => protocol.invocation(target, m),
+            (ClientMethod::StockLevelChanged(m), _) => protocol.invocation(target, m),
             (ClientMethod::Resumed(m), _) => protocol.invocation(target, m),
         }
     }
@@ -262,11 +287,13 @@ impl ClientMethod {
 impl OrderStatusChanged {
     /// The record, written directly: this is the message of every per-customer delivery, and
     /// serde_json's struct path escaped the constant keys on every call (encoding was a tenth
-    /// of the gateway's instructions per delivery). Only the two free-text fields are escaped,
+    /// of the gateway's instructions per delivery). Only the three free-text fields are escaped,
     /// by serde_json; the rest are ASCII of known shape. A test holds it equal to the serde
     /// encoding.
     fn encode_json(&self) -> String {
-        let mut out = Vec::with_capacity(192 + self.order_id.len() + self.order_number.len());
+        let mut out = Vec::with_capacity(
+            208 + self.order_id.len() + self.order_number.len() + self.reason.len(),
+        );
         out.extend_from_slice(
             br#"{"type":1,"target":"OrderStatusChanged","arguments":[{"orderId":"#,
         );
@@ -276,11 +303,14 @@ impl OrderStatusChanged {
         for (key, value) in [
             (&br#","newStatus":""#[..], self.new_status),
             (br#"","oldStatus":""#, self.old_status),
-            (br#"","updatedAt":""#, &self.updated_at.rfc3339()),
         ] {
             out.extend_from_slice(key);
             out.extend_from_slice(value.as_bytes());
         }
+        out.extend_from_slice(br#"","reason":"#);
+        json_string(&mut out, &self.reason);
+        out.extend_from_slice(br#","updatedAt":""#);
+        out.extend_from_slice(self.updated_at.rfc3339().as_bytes());
         out.extend_from_slice(br#"","position":""#);
         out.extend_from_slice(self.position.stream.as_str().as_bytes());
         out.push(b':');
@@ -319,12 +349,47 @@ mod tests {
             order_number: "ORD-1".into(),
             new_status: "Shipped",
             old_status: "Confirmed",
+            reason: String::new(),
             updated_at: at("2026-11-25T14:00:00Z"),
             position: Position {
                 stream: StreamName::Orders,
                 sequence: 9,
             },
         })
+    }
+
+    /// `OrderStatusChanged` of order `o-2` from Confirmed to Cancelled with `reason`, at
+    /// ORDERS:10, without a time (nil in MessagePack, so the payload decodes as plain values).
+    fn cancelled(reason: &str) -> OrderStatusChanged {
+        OrderStatusChanged {
+            order_id: "o-2".into(),
+            order_number: "ORD-2".into(),
+            new_status: "Cancelled",
+            old_status: "Confirmed",
+            reason: reason.into(),
+            updated_at: HubTime::default(),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 10,
+            },
+        }
+    }
+
+    /// The single argument of a MessagePack Invocation frame, decoded, with its target.
+    fn msgpack_argument(method: &ClientMethod) -> (String, serde_json::Value) {
+        let Frame::Binary(frame) = method.encode(Protocol::MessagePack) else {
+            panic!("MessagePack frames are binary");
+        };
+        let bodies = msgpack::split_messages(&frame).unwrap();
+        assert_eq!(bodies.len(), 1);
+        match msgpack::parse_message(bodies[0]).unwrap() {
+            crate::protocol::HubMessage::Invocation(i) => {
+                assert_eq!(i.invocation_id, None);
+                assert_eq!(i.arguments.len(), 1);
+                (i.target, i.arguments[0].clone())
+            }
+            other => panic!("not an invocation: {other:?}"),
+        }
     }
 
     fn json(method: &ClientMethod) -> String {
@@ -370,9 +435,16 @@ mod tests {
             v,
             serde_json::json!({"type":1,"target":"OrderStatusChanged","arguments":[{
                 "orderId":"0192f3a0-0000-7000-8000-000000000001","orderNumber":"ORD-1",
-                "newStatus":"Shipped","oldStatus":"Confirmed","updatedAt":"2026-11-25T14:00:00Z",
-                "position":"ORDERS:9"}]})
+                "newStatus":"Shipped","oldStatus":"Confirmed","reason":"",
+                "updatedAt":"2026-11-25T14:00:00Z","position":"ORDERS:9"}]})
         );
+        let with_reason = json(&ClientMethod::OrderStatusChanged(cancelled(
+            "Out of stock: KB-001",
+        )));
+        let v: serde_json::Value =
+            serde_json::from_str(with_reason.trim_end_matches('\u{1e}')).unwrap();
+        assert_eq!(v["arguments"][0]["reason"], "Out of stock: KB-001");
+        assert_eq!(v["arguments"][0]["newStatus"], "Cancelled");
     }
 
     #[test]
@@ -389,6 +461,8 @@ mod tests {
                 order_number: text.to_owned(),
                 new_status: "Shipped",
                 old_status: "Confirmed",
+                // Every text case through the third free-text field as well.
+                reason: format!("reason: {text}"),
                 updated_at: at("2026-11-25T14:00:00.123456789Z"),
                 position: Position {
                     stream: StreamName::Orders,
@@ -398,6 +472,12 @@ mod tests {
             let serde = messages::invocation("OrderStatusChanged", &m);
             assert_eq!(m.encode_json(), serde, "{text:?}");
         }
+        // The empty reason (most status changes) and a missing time.
+        let m = cancelled("");
+        assert_eq!(
+            m.encode_json(),
+            messages::invocation("OrderStatusChanged", &m)
+        );
     }
 
     #[test]
@@ -415,12 +495,13 @@ mod tests {
     }
 
     #[test]
-    fn decimal_total_and_alert_shape() {
+    fn integer_total_with_currency_and_alert_shape() {
         let m = ClientMethod::NewOrderCreated(NewOrderCreated {
             order_id: "o".into(),
             order_number: "ORD-2".into(),
             customer_name: "Ada \u{1e} Lovelace".into(),
-            total: 1234.0 / 100.0,
+            total_minor: 1234,
+            currency: "JPY".into(),
             created_at: at("2026-11-25T14:00:00Z"),
             position: Position {
                 stream: StreamName::Orders,
@@ -433,7 +514,14 @@ mod tests {
             1,
             "separator inside a string is escaped"
         );
-        assert!(frame.contains("\"total\":12.34"), "{frame}");
+        assert!(
+            frame.contains("\"totalMinor\":1234,\"currency\":\"JPY\""),
+            "{frame}"
+        );
+        assert!(
+            !frame.contains("\"total\":"),
+            "the float total is gone: {frame}"
+        );
         let alert = ClientMethod::LowStockAlert(LowStockAlert {
             product_id: "p".into(),
             sku: "SKU-1".into(),
@@ -492,6 +580,7 @@ mod tests {
             "orderNumber",
             "newStatus",
             "oldStatus",
+            "reason",
             "updatedAt",
             "position",
         ];
@@ -506,5 +595,57 @@ mod tests {
             "timestamp extension"
         );
         assert!(body.ends_with(b"ORDERS:9"));
+    }
+
+    #[test]
+    fn messagepack_payloads_hold_the_reason_integer_money_and_stock_levels() {
+        let (target, status) = msgpack_argument(&ClientMethod::OrderStatusChanged(cancelled(
+            "Out of stock: KB-001 \u{1e} é",
+        )));
+        assert_eq!(target, "OrderStatusChanged");
+        assert_eq!(
+            status,
+            serde_json::json!({"orderId":"o-2","orderNumber":"ORD-2","newStatus":"Cancelled",
+                "oldStatus":"Confirmed","reason":"Out of stock: KB-001 \u{1e} é",
+                "updatedAt":null,"position":"ORDERS:10"})
+        );
+
+        let created = ClientMethod::NewOrderCreated(NewOrderCreated {
+            order_id: "o".into(),
+            order_number: "ORD-3".into(),
+            customer_name: "Ada".into(),
+            total_minor: 4250,
+            currency: "EUR".into(),
+            created_at: HubTime::default(),
+            position: Position {
+                stream: StreamName::Orders,
+                sequence: 11,
+            },
+        });
+        let (_, created_value) = msgpack_argument(&created);
+        assert_eq!(created_value["totalMinor"], serde_json::json!(4250));
+        assert!(
+            created_value["totalMinor"].is_i64(),
+            "an integer, not a float: {created_value}"
+        );
+        assert_eq!(created_value["currency"], "EUR");
+        assert!(created_value.get("total").is_none());
+
+        let stock = ClientMethod::StockLevelChanged(StockLevelChanged {
+            product_id: "p".into(),
+            sku: "KB-001".into(),
+            stock_level: 7,
+            version: 12,
+        });
+        let (target, stock_value) = msgpack_argument(&stock);
+        assert_eq!(target, "StockLevelChanged");
+        assert_eq!(
+            stock_value,
+            serde_json::json!({"productId":"p","sku":"KB-001","stockLevel":7,"version":12})
+        );
+        assert_eq!(
+            json(&stock),
+            "{\"type\":1,\"target\":\"StockLevelChanged\",\"arguments\":[{\"productId\":\"p\",\"sku\":\"KB-001\",\"stockLevel\":7,\"version\":12}]}\u{1e}"
+        );
     }
 }

@@ -41,7 +41,8 @@ fn uuid(v: &Value) -> Uuid {
         .unwrap_or_else(Uuid::now_v7)
 }
 
-/// `POST /publish`: `{kind: "status"|"created"|"stock", ...}` → `{sequence, position}`.
+/// `POST /publish`: `{kind: "status"|"created"|"stock", ...}` → `{sequence, position}`
+/// (optional: `reason` of a status change, `currency` of a creation, `version` of a stock change).
 async fn publish_handler(
     State(js): State<jetstream::Context>,
     Json(body): Json<Value>,
@@ -50,13 +51,14 @@ async fn publish_handler(
     let int = |k: &str| body[k].as_i64().unwrap_or_default();
     let (stream, sequence) = match body["kind"].as_str() {
         Some("status") => {
-            let e = status_changed(
+            let mut e = status_changed(
                 uuid(&body["customerId"]),
                 uuid(&body["orderId"]),
                 &text("orderNumber"),
                 status(&text("old")),
                 status(&text("new")),
             );
+            e.reason = text("reason");
             ("ORDERS", publish(&js, &e).await)
         }
         Some("created") => {
@@ -67,16 +69,18 @@ async fn publish_handler(
                 int("totalMinor"),
             );
             e.customer_name = text("customerName");
+            if let Some(currency) = body["currency"].as_str() {
+                e.currency = currency.to_owned();
+            }
             ("ORDERS", publish(&js, &e).await)
         }
-        Some("stock") => (
-            "INVENTORY",
-            publish(
-                &js,
-                &stock(&text("sku"), int("old"), int("new"), int("threshold")),
-            )
-            .await,
-        ),
+        Some("stock") => {
+            let mut e = stock(&text("sku"), int("old"), int("new"), int("threshold"));
+            if let (Some(meta), Some(version)) = (e.metadata.as_mut(), body["version"].as_u64()) {
+                meta.aggregate_version = version;
+            }
+            ("INVENTORY", publish(&js, &e).await)
+        }
         other => panic!("unknown kind {other:?}"),
     };
     Json(json!({ "sequence": sequence, "position": format!("{stream}:{sequence}") }))
