@@ -17,6 +17,7 @@ mod codegen;
 mod demo;
 mod fuzz;
 mod process;
+mod stack;
 mod test;
 mod token;
 mod tools;
