@@ -91,11 +91,10 @@ fn admin_token() -> anyhow::Result<String> {
 }
 
 /// Loads the demo catalog into the running inventory service (idempotent: existing products are
-/// left as they are).
-pub fn load(running: &[&str]) -> anyhow::Result<()> {
+/// left as they are); says what it did.
+pub fn load(running: &[&str]) -> anyhow::Result<String> {
     if !running.contains(&"inventory") {
-        println!("inventory service not present; no demo catalog loaded");
-        return Ok(());
+        return Ok("inventory service not present; no demo catalog loaded".to_owned());
     }
     let path = repo_root().join("services/inventory/demo/catalog.json");
     let text =
@@ -120,11 +119,10 @@ pub fn load(running: &[&str]) -> anyhow::Result<()> {
             ),
         }
     }
-    println!(
-        "demo catalog: {created} products created, {} already present",
+    Ok(format!(
+        "{created} products created, {} already present",
         products.len() - created
-    );
-    Ok(())
+    ))
 }
 
 /// The shell variable that holds `user`'s token in the token file: `ALICE_TOKEN` for Alice

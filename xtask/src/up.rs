@@ -232,8 +232,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
 
     let started = starting("demo catalog");
-    crate::demo::load(&services.iter().map(|s| s.name).collect::<Vec<_>>())?;
-    ready(started);
+    let loaded = crate::demo::load(&services.iter().map(|s| s.name).collect::<Vec<_>>())?;
+    println!("{loaded} in {}", seconds(started));
 
     if with_web {
         let started = starting("web app (Vite dev server)");
