@@ -5,13 +5,14 @@
 # Cargo compiles a crate again when the features it resolves for it (or for anything below it)
 # differ between builds; xtask/Cargo.toml ("Built once") and `up`'s build command keep them equal.
 #
-# Compares cargo's unit graphs (`--unit-graph`, nightly only; nothing is compiled, a few seconds).
-# Prints how many units each build compiles after the ones before it.
+# Compares cargo's unit graphs (nothing is compiled; a few seconds). `--unit-graph` is unstable:
+# RUSTC_BOOTSTRAP=1 lets this cargo, the one that builds, print it (a nightly cargo might resolve
+# differently). Prints how many units each build compiles after the ones before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-graph() { cargo +nightly "$@" --unit-graph -Z unstable-options; }
+graph() { RUSTC_BOOTSTRAP=1 cargo "$@" --unit-graph -Z unstable-options; }
 # The same commands as the alias (.cargo/config.toml), `up` (xtask/src/up.rs, `build_command`)
 # and `test` (xtask/src/test.rs).
 graph build --package xtask >"$out/xtask.json"

@@ -62,6 +62,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         "Deploy files are valid",
         Command::new("bash").arg("deploy/validate.sh"),
     );
+    // The same command as scripts/check-built-once.sh's test build: the dependencies `up` and
+    // the build of xtask compiled are reused here only while the two agree.
     suite(
         "Rust tests",
         Command::new("cargo")
