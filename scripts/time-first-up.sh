@@ -17,6 +17,8 @@ cleanup() {
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
+# Interrupted (Ctrl-C, a closed terminal): stop `up` on the way out too.
+trap 'exit 130' INT TERM HUP
 git clone --quiet --no-local "$repo" "$work/orderflow"
 cd "$work/orderflow"
 export CARGO_TARGET_DIR="$work/target"

@@ -102,8 +102,7 @@ fn main() -> anyhow::Result<()> {
 fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
     let root = process::repo_root();
     tools::ensure()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    process::run_checked(std::process::Command::new(cargo).current_dir(&root).args([
+    process::run_checked(process::cargo().current_dir(&root).args([
         "build",
         "--release",
         "-p",

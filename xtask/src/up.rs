@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use orderflow_test_support::PgCluster;
 
-use crate::process::{repo_root, run_checked, step};
+use crate::process::{cargo, repo_root, run_checked, step};
 use crate::stack::{Process, Stack};
 use crate::tools;
 
@@ -282,7 +282,7 @@ const TOKEN_FILE: &str = "demo-tokens.env";
 /// does, and the test build reuses every dependency compiled here instead of compiling it again
 /// with other features. `scripts/check-built-once.sh` checks that.
 fn build_command(binaries: &[&str], release: bool) -> Command {
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut build = cargo();
     build.arg("build");
     if release {
         build.arg("--release");
