@@ -57,6 +57,7 @@ sed -n '/==> Stopping/,$p' "$log"
 open=$(for port in 4222 5433 8080 8081 8082 8090 5173; do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && echo "$port"; done || true)
 [ -z "$open" ] || { echo "still listening after the stop: $open" >&2; exit 1; }
-awk -v r="$ready" -v c="$compiled" 'BEGIN {
-  printf "\nfirst `cargo xtask up`: ready after %.0f s (%d min %02d s), %d crates compiled\n", r, r / 60, r % 60, c
+# The load average again: a figure taken while other work ran is that work's as much as ours.
+awk -v r="$ready" -v c="$compiled" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  printf "\nfirst `cargo xtask up`: ready after %d s (%d min %02d s), %d crates compiled; load now %s\n", r, r / 60, r % 60, c, load
 }'
