@@ -12,6 +12,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/orderflow-first-up.XXXXXX)
+# mktemp makes it 0700; as root, PostgreSQL runs as `postgres`, which must reach .run/pg in it.
+chmod 755 "$work"
 cleanup() {
   if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then kill -INT "$pid" || true; wait "$pid" || true; fi
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
