@@ -27,10 +27,19 @@ export function assert(condition, message) {
  * A signed-in page for the demo user whose name starts with `name`, connected to the hub.
  * `blockWebSockets`: every WebSocket fails before it opens, as behind a proxy that refuses the
  * upgrade; `window.__eventSources` then counts the Server-Sent Events streams the page opens.
+ * `tokenTtlSeconds`: the page's tokens live this long (the dev identity provider takes a lifetime
+ * per request; the page's own requests get it added on the way), so one can expire within a
+ * scenario instead of after the run-wide lifetime.
  */
-export async function signIn(browser, name, { blockWebSockets = false } = {}) {
+export async function signIn(browser, name, { blockWebSockets = false, tokenTtlSeconds } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   if (blockWebSockets) await context.addInitScript(blockedWebSockets);
+  if (tokenTtlSeconds !== undefined) {
+    await context.route("**/dev-idp/token", (route) => {
+      const body = JSON.parse(route.request().postData() ?? "{}");
+      return route.continue({ postData: JSON.stringify({ ...body, ttlSeconds: tokenTtlSeconds }) });
+    });
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const navigations = { count: 0 };

@@ -22,7 +22,8 @@ if (!existsSync(CHROMIUM)) {
 const started = Date.now();
 console.log("e2e: starting the system with `cargo xtask up` …");
 // Short-lived demo tokens (the dev identity provider's TTL, inherited through `cargo xtask up`),
-// so that the run sees tokens expire and be replaced on reconnect.
+// so that the run sees tokens expire and be replaced on reconnect on every page that lives long
+// enough. The expiry scenario signs in with 20-second tokens of its own so as not to wait for these.
 const TOKEN_TTL_SECONDS = 75;
 const system = await startSystem(root, path.join(artifacts, "xtask-up.log"), {
   env: { DEV_IDP_TOKEN_TTL_SECONDS: String(TOKEN_TTL_SECONDS) },

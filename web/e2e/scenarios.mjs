@@ -301,7 +301,10 @@ export function scenarios(browser, artifacts) {
     {
       name: "an expired token is replaced on reconnect and live updates continue",
       async run() {
-        const { alice, admin } = shared;
+        const { admin } = shared;
+        // A sign-in of its own whose tokens live 20 s, so the expiry comes within the scenario
+        // (with the run-wide lifetime it waited about a minute for Alice's first token).
+        const alice = await signIn(browser, "Alice", { tokenTtlSeconds: 20 });
         const number = await placeAndConfirm(alice.page, "MP-011", 1);
         // Record every connection state the badge shows from now on.
         await alice.page.evaluate(() => {
@@ -327,6 +330,7 @@ export function scenarios(browser, artifacts) {
         await waitStatus(alice.page, number, "Processing");
         const states = await alice.page.evaluate(() => window.__states);
         assert(!states.includes("offline"), `never offline: ${states.join(" → ")}`);
+        await alice.context.close();
       },
     },
     {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::process::{repo_root, run_checked, step};
+use crate::process::{cargo, repo_root, run_checked, step};
 use crate::tools;
 
 /// Options of `cargo xtask chaos`: everything goes to the suite.
@@ -25,7 +25,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let tools = tools::ensure()?;
 
     step("Building the services and the suite (release)");
-    run_checked(Command::new("cargo").current_dir(&root).args([
+    run_checked(cargo().current_dir(&root).args([
         "build",
         "--release",
         "-p",

@@ -121,7 +121,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<()> {
 /// itself runs with.
 fn cargo_fuzz(root: &Path) -> Command {
     let mut command = Command::new("cargo");
-    command
+    crate::process::without_cargo_run_env(&mut command)
         .current_dir(root)
         .args(["+nightly", "fuzz"])
         .env_remove("RUSTUP_TOOLCHAIN")

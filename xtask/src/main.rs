@@ -3,23 +3,21 @@
 //! - `cargo xtask up`: the whole system with demo data on this machine (Ctrl-C stops it).
 //! - `cargo xtask test`: installs what the tests need and runs every test in the repository.
 //! - `cargo xtask tools`: installs nats-server, PostgreSQL, Chromium and pysignalr if missing.
-//! - `cargo xtask bench <orders|inventory|storm|delivery|instructions>`: the benchmarks recorded
-//!   in `docs/benchmarks.md` (the last three run `orderflow-loadgen <name> ARGS`, see
-//!   `tools/loadgen`).
+//! - `cargo xtask bench <orders|inventory|storm|delivery|instructions>`: builds `orderflow-bench`
+//!   (`tools/bench`, the benchmarks recorded in `docs/benchmarks.md`), the load tool and the
+//!   gateway in release, then runs `orderflow-bench <name> ARGS`. The benchmarks are not part of
+//!   xtask, so building xtask does not build what only they need.
 //! - `cargo xtask fuzz [--seconds N] [--target NAME]`: the fuzz targets in `fuzz/` (nightly).
 //! - `cargo xtask token`: prints a development token.
 //! - `cargo xtask codegen [--check]`: regenerates what derives from `proto-schemas/` (the Rust
 //!   and TypeScript bindings, the AsyncAPI document), or checks it is fresh.
 
-mod bench_inventory;
-mod bench_orders;
-mod bench_support;
 mod chaos;
 mod codegen;
-mod cpu;
 mod demo;
 mod fuzz;
 mod process;
+mod stack;
 mod test;
 mod token;
 mod tools;
@@ -42,13 +40,13 @@ enum Command {
     Test(test::TestArgs),
     /// Install nats-server, PostgreSQL and pysignalr when missing (Chromium: `test` does).
     Tools,
-    /// Run a benchmark and print its figures (build with --release for real numbers).
+    /// Build the benchmarks (`tools/bench`) in release and run one (`orderflow-bench --help`).
     Bench {
         /// What to measure.
         #[arg(value_enum)]
         target: BenchTarget,
-        /// Passed on to the benchmark (`storm` and `delivery` take them: `orderflow-loadgen
-        /// <name> --help`).
+        /// Passed on to the benchmark (`storm`, `delivery` and `instructions` take them:
+        /// `orderflow-loadgen <name> --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -90,14 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tools => tools::ensure()
             .and_then(|_| tools::ensure_pysignalr())
             .map(drop),
-        Command::Bench { target, args } => match target {
-            BenchTarget::Storm => bench_loadgen("storm", &args),
-            BenchTarget::Delivery => bench_loadgen("delivery", &args),
-            BenchTarget::Instructions => bench_loadgen("instructions", &args),
-            _ if !args.is_empty() => anyhow::bail!("this benchmark takes no arguments"),
-            BenchTarget::Orders => bench_orders::run(),
-            BenchTarget::Inventory => bench_inventory::run(),
-        },
+        Command::Bench { target, args } => bench(target, &args),
         Command::Chaos(args) => chaos::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Token(args) => token::run(args),
@@ -105,25 +96,32 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `bench storm`, `delivery` and `instructions`: the load tool and the gateway in release, then
-/// the tool's command of that name.
-fn bench_loadgen(benchmark: &str, args: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask bench <name> ARGS`: `orderflow-bench`, the load tool and the gateway in release
+/// (the storm, delivery and instructions benchmarks start the gateway next to the tool), then
+/// `orderflow-bench <name> ARGS`.
+fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
     let root = process::repo_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    process::run_checked(std::process::Command::new(cargo).current_dir(&root).args([
+    tools::ensure()?;
+    process::run_checked(process::cargo().current_dir(&root).args([
         "build",
         "--release",
+        "-p",
+        "orderflow-bench",
         "-p",
         "orderflow-loadgen",
         "-p",
         "orderflow-gateway",
     ]))?;
-    let target =
+    let name = clap::ValueEnum::to_possible_value(&target)
+        .expect("every benchmark has a name")
+        .get_name()
+        .to_owned();
+    let target_dir: std::path::PathBuf =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-    // The tool starts the `gateway` next to itself, i.e. the one just built.
     process::run_checked(
-        std::process::Command::new(target.join("release").join("orderflow-loadgen"))
-            .arg(benchmark)
+        std::process::Command::new(target_dir.join("release").join("orderflow-bench"))
+            .current_dir(&root)
+            .arg(name)
             .args(args),
     )
 }

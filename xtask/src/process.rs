@@ -25,7 +25,68 @@ pub fn run_checked(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo`, without the variables `cargo run` set for xtask itself ([`without_cargo_run_env`]).
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    without_cargo_run_env(&mut command);
+    command
+}
+
+/// Removes from `command`'s environment what `cargo run` sets for the program it runs: xtask's
+/// package name, version and manifest, and its build script's `OUT_DIR`. A cargo started from
+/// xtask (directly or through npm, bash or the tests) must not inherit them: build scripts that
+/// ask to rerun when one changes (ring's does, for `CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR` and
+/// `OUT_DIR`) would see other values than in a plain shell, and cargo would compile them and
+/// everything above them (rustls, reqwest, async-nats, the services) again, and again in the
+/// next build started from a shell.
+pub fn without_cargo_run_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo_run {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Prints a step header so long outputs stay readable.
 pub fn step(title: &str) {
     println!("\n==> {title}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_do_not_see_what_cargo_set_for_xtask() {
+        // `cargo test` sets these for this test binary as `cargo run` does for xtask.
+        for name in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR"] {
+            assert!(
+                std::env::var_os(name).is_some(),
+                "{name} is set under cargo"
+            );
+        }
+        let shown = without_cargo_run_env(Command::new("sh").args([
+            "-c",
+            "echo ${CARGO_PKG_NAME-unset} ${CARGO_PKG_VERSION-unset} ${CARGO_MANIFEST_DIR-unset} ${PATH:+path}",
+        ]))
+        .output()
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(shown.stdout).unwrap().trim(),
+            "unset unset unset path"
+        );
+    }
 }

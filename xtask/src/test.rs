@@ -8,7 +8,7 @@ use anyhow::bail;
 use orderflow_test_support::PgCluster;
 use orderflow_test_support::discover::{CHROMIUM_BIN_ENV, TEST_PG_URL_ENV};
 
-use crate::process::{repo_root, run_checked, step};
+use crate::process::{repo_root, run_checked, step, without_cargo_run_env};
 use crate::tools;
 
 /// Options of `cargo xtask test`.
@@ -39,7 +39,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     let mut suite = |name: &str, command: &mut Command| -> bool {
         step(name);
-        command
+        // Every suite may start cargo (the web suite through npm and `cargo xtask up`).
+        without_cargo_run_env(command)
             .current_dir(&root)
             .envs(env.iter().map(|(k, v)| (k, v)));
         let result = run_checked(command);
@@ -62,6 +63,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         "Deploy files are valid",
         Command::new("bash").arg("deploy/validate.sh"),
     );
+    // The same command as scripts/check-built-once.sh's test build: the dependencies `up` and
+    // the build of xtask compiled are reused here only while the two agree.
     suite(
         "Rust tests",
         Command::new("cargo")

@@ -5,13 +5,16 @@
 //! nats-server (JetStream, data under `.run/nats`) and a throwaway PostgreSQL cluster
 //! (`.run/pg`, wiped on every start), one database per service, builds and starts every
 //! service binary, loads the demo catalog, starts the web app's Vite dev server (which proxies
-//! the APIs and the hub on one origin), and prints the URLs and demo tokens. Ctrl-C stops
-//! everything in reverse order.
+//! the APIs and the hub on one origin), writes demo tokens to `.run/demo-tokens.env` (owner
+//! only) and prints the URLs. Every step prints a line (cargo's own progress while building, then
+//! what is starting and when it is ready). Ctrl-C stops everything in reverse order of start,
+//! one line per stop (`crate::stack`).
 
 use std::fs;
+use std::io::Write as _;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use orderflow_test_support::PgCluster;
 
-use crate::process::{repo_root, run_checked, step};
+use crate::process::{cargo, repo_root, run_checked, step};
+use crate::stack::{Process, Stack};
 use crate::tools;
 
 /// Options of `cargo xtask up`.
@@ -29,8 +33,8 @@ pub struct UpArgs {
     #[arg(long)]
     release: bool,
     /// Run the binaries already in the target directory instead of building them (the test
-    /// run's browser suite does: `cargo test --workspace` built them with other features, and
-    /// building again would recompile most dependencies for nothing).
+    /// run's browser suite does: `cargo test --workspace --all-targets` has just built them, and
+    /// even a no-op cargo build takes seconds).
     #[arg(long, conflicts_with = "release")]
     prebuilt: bool,
 }
@@ -79,8 +83,10 @@ const SERVICES: &[Service] = &[
 
 /// Runs until Ctrl-C.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let began = Instant::now();
     let root = repo_root();
     let run_dir = root.join(".run");
+    step("Checking nats-server and PostgreSQL (installed when missing)");
     let tools = tools::ensure()?;
     let web_dir = root.join("web");
     let with_web = web_dir.join("package.json").exists();
@@ -104,63 +110,70 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 .exists()
         })
         .collect();
+    let binaries: Vec<&str> = services
+        .iter()
+        .map(|s| s.binary)
+        .chain(["dev-idp"])
+        .collect();
     let profile = if args.release { "release" } else { "debug" };
     if args.prebuilt {
-        for bin in services.iter().map(|s| s.binary).chain(["dev-idp"]) {
+        for bin in &binaries {
             let path = target_dir(&root).join(profile).join(bin);
             if !path.exists() {
                 bail!("--prebuilt: {} is missing; build it first", path.display());
             }
         }
     } else {
-        step("Building the services");
-        let mut build = Command::new("cargo");
-        build
-            .current_dir(&root)
-            .arg("build")
-            .args(["--bin", "dev-idp"])
-            .args(services.iter().flat_map(|s| ["--bin", s.binary]));
-        if args.release {
-            build.arg("--release");
-        }
-        run_checked(&mut build)?;
+        step("Building the services (cargo's progress below; the first build takes minutes)");
+        let built = Instant::now();
+        run_checked(build_command(&binaries, args.release).current_dir(&root))?;
+        println!("built in {}", seconds(built));
     }
     // Stopped in reverse order when dropped, also when start-up fails half-way.
-    let mut children = Children(Vec::new());
+    let mut stack = Stack::new();
 
-    step("Starting the dev identity provider (development only)");
-    let idp = Command::new(target_dir(&root).join(profile).join("dev-idp"))
-        .env("DEV_IDP_ENABLED", "true")
-        .env("DEV_IDP_LISTEN", format!("127.0.0.1:{DEV_IDP_PORT}"))
-        .env("DEV_IDP_ISSUER", DEV_IDP_ISSUER)
-        .env("DEV_IDP_AUDIENCE", DEV_IDP_AUDIENCE)
-        .stdout(log_file(&run_dir, "dev-idp")?)
-        .stderr(log_file(&run_dir, "dev-idp.err")?)
-        .spawn()
-        .context("starting dev-idp")?;
-    children.0.push(("dev-idp".into(), idp));
+    step("Starting");
+    let started = starting("dev-idp (development identity provider)");
+    let idp = Process::spawn(
+        Command::new(target_dir(&root).join(profile).join("dev-idp"))
+            .env("DEV_IDP_ENABLED", "true")
+            .env("DEV_IDP_LISTEN", format!("127.0.0.1:{DEV_IDP_PORT}"))
+            .env("DEV_IDP_ISSUER", DEV_IDP_ISSUER)
+            .env("DEV_IDP_AUDIENCE", DEV_IDP_AUDIENCE)
+            .stdout(log_file(&run_dir, "dev-idp")?)
+            .stderr(log_file(&run_dir, "dev-idp.err")?),
+    )
+    .context("starting dev-idp")?;
+    stack.push("dev-idp", idp);
     wait_ready("dev-idp", DEV_IDP_PORT)?;
+    ready(started);
 
-    step("Starting nats-server and PostgreSQL");
-    let _ = fs::remove_dir_all(run_dir.join("pg"));
+    let started = starting("nats-server");
     fs::create_dir_all(run_dir.join("nats"))?;
-    let nats = Command::new(&tools.nats_server)
-        .args([
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &NATS_PORT.to_string(),
-            "-sd",
-        ])
-        .arg(run_dir.join("nats"))
-        .stdout(log_file(&run_dir, "nats")?)
-        .stderr(log_file(&run_dir, "nats.err")?)
-        .spawn()
-        .context("starting nats-server")?;
-    children.0.push(("nats-server".into(), nats));
+    let nats = Process::spawn(
+        Command::new(&tools.nats_server)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &NATS_PORT.to_string(),
+                "-sd",
+            ])
+            .arg(run_dir.join("nats"))
+            .stdout(log_file(&run_dir, "nats-server")?)
+            .stderr(log_file(&run_dir, "nats-server.err")?),
+    )
+    .context("starting nats-server")?;
+    stack.push("nats-server", nats);
+    wait_port("nats-server", NATS_PORT)?;
+    ready(started);
+
+    let started = starting("PostgreSQL (a fresh cluster in .run/pg)");
+    let _ = fs::remove_dir_all(run_dir.join("pg"));
     let pg = PgCluster::start_in(&run_dir.join("pg"), Some(PG_PORT))?;
     let pg_url = pg.url();
+    stack.push("postgres", pg);
     let base = pg_url
         .rsplit_once('/')
         .map(|(b, _)| b.to_owned())
@@ -172,8 +185,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 .stdout(Stdio::null()),
         )?;
     }
+    ready(started);
 
-    step("Starting the services");
+    // All at once (one may wait for what another sets up), then each awaited in turn.
+    let services_started = Instant::now();
     for service in &services {
         let mut command = Command::new(target_dir(&root).join(profile).join(service.binary));
         command
@@ -205,50 +220,98 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 format!("{base}/{db}"),
             );
         }
-        children.0.push((
-            service.name.to_owned(),
-            command
-                .spawn()
-                .with_context(|| format!("starting {}", service.name))?,
-        ));
+        let process =
+            Process::spawn(&mut command).with_context(|| format!("starting {}", service.name))?;
+        stack.push(service.name, process);
     }
     for service in &services {
+        print!("  {} … ", service.name);
+        let _ = std::io::stdout().flush();
         wait_ready(service.name, service.port)?;
+        ready(services_started);
     }
 
-    step("Loading demo data");
-    crate::demo::load(&services.iter().map(|s| s.name).collect::<Vec<_>>())?;
+    let started = starting("demo catalog");
+    let loaded = crate::demo::load(&services.iter().map(|s| s.name).collect::<Vec<_>>())?;
+    println!("{loaded} in {}", seconds(started));
 
     if with_web {
-        step("Starting the web app (Vite dev server)");
-        children
-            .0
-            .push(("web".into(), start_web(&web_dir, &run_dir)?));
+        let started = starting("web app (Vite dev server)");
+        stack.push("web", start_web(&web_dir, &run_dir)?);
         wait_web()?;
+        ready(started);
     }
 
-    print_banner(&services, with_web)?;
+    let tokens_path = run_dir.join(TOKEN_FILE);
+    let tokens = crate::demo::USERS
+        .iter()
+        .map(|(_, user)| Ok((user, crate::demo::token(user)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    crate::demo::write_token_file(&tokens_path, &tokens)?;
+
+    print_banner(&services, with_web, began);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc_flag(flag)?;
     while !stop.load(Ordering::SeqCst) {
-        for (name, child) in &mut children.0 {
-            if let Ok(Some(status)) = child.try_wait() {
-                eprintln!("{name} exited with {status}; see .run/{name}.err. Stopping everything.");
+        for (name, process) in stack.processes() {
+            if let Some(status) = process.exited() {
+                eprintln!(
+                    "{name} exited with {status}; see .run/{name}.err.log. Stopping everything."
+                );
                 stop.store(true, Ordering::SeqCst);
             }
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    step("Stopping");
-    drop(children);
-    drop(pg);
+    step("Stopping, last started first");
+    stack.stop_all();
+    println!("OrderFlow stopped.");
     Ok(())
+}
+
+/// The token file, in `.run/`.
+const TOKEN_FILE: &str = "demo-tokens.env";
+
+/// `cargo build` of `binaries` (their output goes to the terminal: cargo's progress shows).
+///
+/// In debug, the build selects the whole workspace (`--workspace`, building only the named
+/// binaries) with `--examples` (there are none to build; asking for them makes cargo resolve
+/// dev-dependencies) and xtask's own binary (already built, so free): cargo then resolves every
+/// dependency's features exactly as `cargo xtask test`'s `cargo test --workspace --all-targets`
+/// does, and the test build reuses every dependency compiled here instead of compiling it again
+/// with other features. `scripts/check-built-once.sh` checks that.
+fn build_command(binaries: &[&str], release: bool) -> Command {
+    let mut build = cargo();
+    build.arg("build");
+    if release {
+        build.arg("--release");
+    } else {
+        build.args(["--workspace", "--examples", "--bin", "xtask"]);
+    }
+    build.args(binaries.iter().flat_map(|b| ["--bin", b]));
+    build
+}
+
+/// Prints "  NAME … " and returns when it began; [`ready`] ends the line.
+fn starting(what: &str) -> Instant {
+    print!("  {what} … ");
+    let _ = std::io::stdout().flush();
+    Instant::now()
+}
+
+/// Ends a [`starting`] line.
+fn ready(since: Instant) {
+    println!("ready in {}", seconds(since));
+}
+
+fn seconds(since: Instant) -> String {
+    format!("{:.1} s", since.elapsed().as_secs_f64())
 }
 
 /// Installs the web app's dependencies when missing and starts Vite directly (not through npm,
 /// so that stopping this one process stops the server).
-fn start_web(web_dir: &Path, run_dir: &Path) -> anyhow::Result<Child> {
+fn start_web(web_dir: &Path, run_dir: &Path) -> anyhow::Result<Process> {
     if !web_dir.join("node_modules").exists() {
         run_checked(Command::new("npm").current_dir(web_dir).args([
             "ci",
@@ -256,21 +319,22 @@ fn start_web(web_dir: &Path, run_dir: &Path) -> anyhow::Result<Child> {
             "--no-fund",
         ]))?;
     }
-    Command::new("node")
-        .current_dir(web_dir)
-        .args([
-            "node_modules/vite/bin/vite.js",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &WEB_PORT.to_string(),
-            "--strictPort",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log_file(run_dir, "web")?)
-        .stderr(log_file(run_dir, "web.err")?)
-        .spawn()
-        .context("starting the Vite dev server (is Node.js installed?)")
+    Process::spawn(
+        Command::new("node")
+            .current_dir(web_dir)
+            .args([
+                "node_modules/vite/bin/vite.js",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &WEB_PORT.to_string(),
+                "--strictPort",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log_file(run_dir, "web")?)
+            .stderr(log_file(run_dir, "web.err")?),
+    )
+    .context("starting the Vite dev server (is Node.js installed?)")
 }
 
 fn wait_web() -> anyhow::Result<()> {
@@ -284,18 +348,6 @@ fn wait_web() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(250));
     }
     bail!("the web app did not start on port {WEB_PORT}; see .run/web.err.log")
-}
-
-/// The started processes; dropping stops them, last started first.
-struct Children(Vec<(String, Child)>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for (name, mut child) in self.0.drain(..).rev() {
-            terminate(&mut child);
-            println!("stopped {name}");
-        }
-    }
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<fs::File> {
@@ -317,20 +369,16 @@ fn wait_ready(name: &str, port: u16) -> anyhow::Result<()> {
     bail!("{name} did not become ready on port {port}; see .run/{name}.err.log")
 }
 
-/// Sends SIGTERM so the child drains, then waits up to 10 s before killing it.
-fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
+/// Waits until something accepts connections on `port` (nats-server has no `/readyz`).
+fn wait_port(name: &str, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    bail!("{name} did not listen on port {port}; see .run/{name}.err.log")
 }
 
 fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -338,8 +386,13 @@ fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
         .context("installing the Ctrl-C handler")
 }
 
-fn print_banner(services: &[&Service], with_web: bool) -> anyhow::Result<()> {
-    println!("\nOrderFlow is running. Press Ctrl-C to stop everything.\n");
+/// Where to go and what runs where: one line per URL, one for the token file. No tokens: they
+/// are credentials, and this output ends up in terminals' scrollback and CI logs.
+fn print_banner(services: &[&Service], with_web: bool, began: Instant) {
+    println!(
+        "\nOrderFlow is running ({} since `cargo xtask up`). Ctrl-C stops everything.\n",
+        seconds(began)
+    );
     if with_web {
         println!("  {:<10} http://127.0.0.1:{WEB_PORT}", "web");
     }
@@ -352,16 +405,13 @@ fn print_banner(services: &[&Service], with_web: bool) -> anyhow::Result<()> {
     );
     println!("  {:<10} nats://127.0.0.1:{NATS_PORT}", "nats");
     println!(
-        "\nDemo tokens from dev-idp (valid 12 h; more: POST {}/dev-idp/token {{\"userId\": …}}):",
-        crate::demo::DEV_IDP_URL
+        "  {:<10} postgres://postgres@127.0.0.1:{PG_PORT}",
+        "postgres"
     );
-    for (label, user) in crate::demo::USERS {
-        println!("  {label:<22} {}", crate::demo::token(user)?);
-    }
-    println!("\nTry: curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8081/api/orders");
-    println!("Logs are in .run/*.log");
+    println!(
+        "\nOpen http://127.0.0.1:{WEB_PORT} · demo tokens: .run/{TOKEN_FILE} (`. .run/{TOKEN_FILE}`, then $ALICE_TOKEN) · logs: .run/*.log"
+    );
     println!("\nOrderFlow is ready.");
-    Ok(())
 }
 
 /// Where cargo puts binaries: `CARGO_TARGET_DIR` when set, else `target/` in the repository.

@@ -11,6 +11,7 @@
 //! events are not turned into span events) and nothing is buffered or sent, which keeps its
 //! cost to a few small allocations per span.
 
+use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -97,8 +98,12 @@ pub fn init_with(default_filter: &str, json: bool, tracing: Tracing) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // The log filter applies to the log lines only: a `RUST_LOG=warn` must not disable the
     // spans that carry the trace context on.
+    // Colour only on a terminal: `cargo xtask up` and container runtimes send stdout to files,
+    // where escape codes are noise for grep and for log shippers.
+    let ansi = std::io::stdout().is_terminal();
     let fmt_layer = if json {
         fmt::layer()
+            .with_ansi(false)
             .with_target(true)
             .json()
             .flatten_event(true)
@@ -106,6 +111,7 @@ pub fn init_with(default_filter: &str, json: bool, tracing: Tracing) {
             .boxed()
     } else {
         fmt::layer()
+            .with_ansi(ansi)
             .with_target(true)
             .compact()
             .with_filter(filter)

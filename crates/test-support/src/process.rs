@@ -95,6 +95,13 @@ pub(crate) fn spawn(spec: Spec<'_>) -> Result<Supervised> {
         .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log2);
+    {
+        use std::os::unix::process::CommandExt;
+        // A process group of its own: a Ctrl-C in the terminal then reaches only the process
+        // that started the server (`cargo xtask up` stops its servers in reverse order of
+        // start), not the server too. The watchdog still stops it if that process dies.
+        cmd.process_group(0);
+    }
     if let Some((uid, gid)) = spec.run_as {
         use std::os::unix::process::CommandExt;
         cmd.uid(uid).gid(gid);

@@ -1,5 +1,6 @@
-//! `cargo xtask bench inventory`: how fast inventory reserves stock for a burst of confirmed
-//! orders, end to end through the real orders service, JetStream and the inbox consumer.
+//! `orderflow-bench inventory` (`cargo xtask bench inventory`): how fast inventory reserves
+//! stock for a burst of confirmed orders, end to end through the real orders service, JetStream
+//! and the inbox consumer.
 //!
 //! Runs orders and inventory in-process (build with `--release`) on a durable PostgreSQL
 //! (fsync on) and a real nats-server. Creates the draft orders first (not measured), then
@@ -25,8 +26,8 @@ use orderflow_test_support::{NatsServer, PgCluster};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bench_support::{OrdersApi, bench_admin, create_database, serve};
-use crate::process::step;
+use crate::step;
+use crate::support::{OrdersApi, bench_admin, create_database, serve};
 
 /// Orders confirmed in the burst.
 const ORDERS: usize = 5_000;

@@ -1,8 +1,8 @@
-//! `cargo xtask bench orders`: order status transitions over HTTP against a durable PostgreSQL
-//! and a real nats-server. Two phases: as fast as 32 closed-loop clients can go (transitions/s,
-//! and commit→stored-in-JetStream latency at saturation), then at a steady offered rate of
-//! 2,000 transitions/s (open loop: latency at the goal's rate, not at saturation). pgbench's
-//! simple-update rate on the same PostgreSQL gives the scale.
+//! `orderflow-bench orders` (`cargo xtask bench orders`): order status transitions over HTTP
+//! against a durable PostgreSQL and a real nats-server. Two phases: as fast as 32 closed-loop
+//! clients can go (transitions/s, and commit→stored-in-JetStream latency at saturation), then at
+//! a steady offered rate of 2,000 transitions/s (open loop: latency at the goal's rate, not at
+//! saturation). pgbench's simple-update rate on the same PostgreSQL gives the scale.
 //!
 //! Everything runs on this machine: the orders service in-process (build with `--release`), the
 //! HTTP load from this process on a runtime of its own, PostgreSQL and nats-server as child
@@ -24,10 +24,9 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::bench_support::{OrdersApi, bench_admin, create_database, serve};
 use crate::cpu::CpuTimes;
-use crate::process::step;
-use crate::tools;
+use crate::step;
+use crate::support::{OrdersApi, bench_admin, create_database, serve};
 
 /// Orders driven through their life in each phase; each makes four HTTP transitions.
 const ORDERS: usize = 2_500;
@@ -42,7 +41,7 @@ const PGBENCH_SECONDS: u32 = 15;
 
 /// Runs the benchmark and prints its figures.
 pub fn run() -> anyhow::Result<()> {
-    let tools = tools::ensure()?;
+    let pg_bin_dir = crate::pg_bin_dir()?;
     let scratch = tempfile::tempdir()?;
     // A durable cluster (fsync on), as in production: the comparison with pgbench is fair.
     let pg = PgCluster::start_in(scratch.path(), None)?;
@@ -62,7 +61,7 @@ pub fn run() -> anyhow::Result<()> {
     step(&format!(
         "pgbench simple-update (-N), 16 clients, {PGBENCH_SECONDS} s"
     ));
-    let pgbench = tools.pg_bin_dir.join("pgbench");
+    let pgbench = pg_bin_dir.join("pgbench");
     let (base, _) = pg
         .url()
         .rsplit_once('/')
