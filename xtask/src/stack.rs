@@ -256,10 +256,19 @@ mod tests {
 
     #[test]
     fn a_process_that_ignores_sigterm_is_killed_after_its_drain_time() {
-        let mut process = Process::spawn(
-            Command::new("sh").args(["-c", "trap '' TERM; while true; do sleep 0.05; done"]),
-        )
-        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        // The file says the trap is set: a SIGTERM before that would end the shell at once.
+        let script = format!(
+            "trap '' TERM; touch {}; while true; do sleep 0.05; done",
+            ready.display()
+        );
+        let mut process = Process::spawn(Command::new("sh").args(["-c", &script])).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the shell did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         process.drain = Duration::from_millis(300);
         let began = Instant::now();
         process.stop();
