@@ -34,7 +34,12 @@ test("SIGTERM: clients are told to reconnect and resume elsewhere without loss",
   for (const k of clients) {
     await waitFor(() => k.resumed.length === 1, `${k.name}: resumed elsewhere`, 8000);
     assert.equal(k.resumed[0].status, "ok", k.name);
-    assert.match(k.reasons[0], /Server shutting down/, k.name);
+    // Long polling has no socket to carry the Close: the poll in flight at SIGTERM receives it,
+    // but a poll that starts after the load balancer was retargeted cannot reach the draining
+    // gateway, and the client reconnects from that failed request instead. Either way it
+    // resumes elsewhere with nothing lost (asserted here and below).
+    const why = k.name === "long polling" ? /Server shutting down|fetch failed/ : /Server shutting down/;
+    assert.match(k.reasons[0], why, k.name);
     k.sent.push((await statusChange(k.user, k.order, "Processing", "Shipped")).position);
   }
   for (const k of clients) await waitFor(() => k.positions().length >= 3, `${k.name}: everything`);
