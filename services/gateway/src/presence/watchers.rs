@@ -71,9 +71,9 @@ pub struct Watcher {
     pub signal: Arc<Signal>,
 }
 
-/// The messages that tell a new watcher who is connected: the first resets its list.
-pub fn list_messages(everyone: &[(Uuid, Name)]) -> Vec<PresenceChanged<'_>> {
-    let mut messages: Vec<PresenceChanged<'_>> = everyone
+/// `entries` as joins, in messages of at most [`CUSTOMERS_PER_MESSAGE`].
+fn joined_messages(entries: &[(Uuid, Name)]) -> Vec<PresenceChanged<'_>> {
+    entries
         .chunks(CUSTOMERS_PER_MESSAGE)
         .map(|chunk| PresenceChanged {
             reset: false,
@@ -83,7 +83,12 @@ pub fn list_messages(everyone: &[(Uuid, Name)]) -> Vec<PresenceChanged<'_>> {
                 .collect(),
             left: Vec::new(),
         })
-        .collect();
+        .collect()
+}
+
+/// The messages that tell a new watcher who is connected: the first resets its list.
+pub fn list_messages(everyone: &[(Uuid, Name)]) -> Vec<PresenceChanged<'_>> {
+    let mut messages = joined_messages(everyone);
     match messages.first_mut() {
         Some(first) => first.reset = true,
         None => messages.push(PresenceChanged {
@@ -97,18 +102,7 @@ pub fn list_messages(everyone: &[(Uuid, Name)]) -> Vec<PresenceChanged<'_>> {
 
 /// The messages of one flush's changes (none when nothing changed).
 pub fn change_messages(changes: &Changes) -> Vec<PresenceChanged<'_>> {
-    let mut messages: Vec<PresenceChanged<'_>> = changes
-        .joined
-        .chunks(CUSTOMERS_PER_MESSAGE)
-        .map(|chunk| PresenceChanged {
-            reset: false,
-            joined: chunk
-                .iter()
-                .map(|(id, n)| CustomerEntry::new(*id, n))
-                .collect(),
-            left: Vec::new(),
-        })
-        .collect();
+    let mut messages = joined_messages(&changes.joined);
     for chunk in changes.left.chunks(CUSTOMERS_PER_MESSAGE) {
         messages.push(PresenceChanged {
             reset: false,
