@@ -69,6 +69,19 @@ impl NatsServer {
     /// loopback port (see [`Self::websocket_port`]), so that NATS-over-WebSocket clients can be
     /// compared with the gateway on the same server and the same messages.
     pub async fn start_with_websocket() -> NatsServer {
+        Self::start_extended(true, "").await
+    }
+
+    /// Like [`Self::start`], but every client must log in as `user` with `password` (put
+    /// them in the URL: `nats://user:password@127.0.0.1:<port>`).
+    pub async fn start_with_user(user: &str, password: &str) -> NatsServer {
+        let block =
+            format!("authorization {{\n  user: \"{user}\"\n  password: \"{password}\"\n}}\n");
+        Self::start_extended(false, &block).await
+    }
+
+    /// A single server, with a WebSocket listener if asked, and `extra` configuration.
+    async fn start_extended(websocket: bool, extra: &str) -> NatsServer {
         let mut last_error = None;
         for _ in 0..3 {
             let [port, http_port, ws_port] = free_ports::<3>();
@@ -78,7 +91,8 @@ impl NatsServer {
                     port,
                     http_port,
                     None,
-                    Some(ws_port),
+                    websocket.then_some(ws_port),
+                    extra,
                 )?;
                 server.spawn()?;
                 server.wait_healthy(READY_TIMEOUT).await?;
@@ -111,7 +125,7 @@ impl NatsServer {
         http_port: u16,
         cluster: Option<RouteConfig>,
     ) -> Result<NatsServer> {
-        Self::prepare_with(name, port, http_port, cluster, None)
+        Self::prepare_with(name, port, http_port, cluster, None, "")
     }
 
     fn prepare_with(
@@ -120,6 +134,7 @@ impl NatsServer {
         http_port: u16,
         cluster: Option<RouteConfig>,
         websocket_port: Option<u16>,
+        extra: &str,
     ) -> Result<NatsServer> {
         let temp = tempfile::Builder::new()
             .prefix("orderflow-nats-")
@@ -130,6 +145,7 @@ impl NatsServer {
         if let Some(ws_port) = websocket_port {
             config.push_str(&websocket_block(ws_port));
         }
+        config.push_str(extra);
         std::fs::write(dir.join("nats.conf"), config)
             .map_err(|e| Error::io("writing nats-server config", e))?;
         Ok(NatsServer {
