@@ -243,6 +243,38 @@ pub fn nats_context(headers: &async_nats::HeaderMap) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(&NatsHeaders(headers))
 }
 
+/// The W3C trace context of a `traceparent` and `tracestate` already read from a message;
+/// an invalid or missing one gives an empty context.
+pub fn trace_context(
+    traceparent: Option<&str>,
+    tracestate: Option<&str>,
+) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&TraceHeaders {
+        traceparent,
+        tracestate,
+    })
+}
+
+/// Two trace headers read beforehand.
+struct TraceHeaders<'h> {
+    traceparent: Option<&'h str>,
+    tracestate: Option<&'h str>,
+}
+
+impl Extractor for TraceHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent,
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
 /// Reads W3C trace context headers from a NATS message's headers.
 struct NatsHeaders<'h>(&'h async_nats::HeaderMap);
 

@@ -84,6 +84,8 @@ impl Gateway {
                     feed: Arc::clone(feed),
                     groups: Arc::clone(&state.groups),
                     client: state.nats.clone(),
+                    nats_url: state.settings.nats_url.clone(),
+                    link_kind: state.settings.live_link,
                     history: state.history.clone(),
                     link: link_changes.clone(),
                     tail_check: state.settings.tail_check,

@@ -85,6 +85,12 @@ pub struct GatewaySettings {
     /// lost last message is delivered even when nothing newer reveals the gap.
     #[arg(long, env = "GATEWAY_TAIL_CHECK", default_value = "5s", value_parser = parse_duration)]
     pub tail_check: Duration,
+    /// How live messages arrive: `direct`, a NATS connection of each feed's own read without
+    /// building a header map per message (the cheaper path; plain TCP, so servers that require
+    /// TLS switch it to `client` by themselves), or `client`, a subscription on the general
+    /// NATS client.
+    #[arg(long, env = "GATEWAY_LIVE_LINK", value_enum, default_value = "direct")]
+    pub live_link: crate::live_link::LinkKind,
     /// Key of the connection tokens (at least 32 bytes), the same on every gateway of a
     /// deployment so that a negotiate and its WebSocket may reach different gateways. Unset:
     /// a random key, valid on this gateway only.
@@ -152,6 +158,7 @@ impl GatewaySettings {
             max_replay_since: 5_000,
             replay_window: 65_536,
             tail_check: Duration::from_secs(5),
+            live_link: crate::live_link::LinkKind::Direct,
             connection_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET.to_owned())),
             negotiate_rate_per_source: 1_000_000,
             presence_flush: Duration::from_millis(500),

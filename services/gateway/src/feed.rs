@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::groups::Groups;
 use crate::history::{Bounds, History, HistoryError};
+use crate::live_link::{Arrival, LinkKind, Live, LiveMessage};
 use crate::metrics as m;
 use crate::protocol::StreamName;
 use crate::stored::{Interest, StoredEvent};
@@ -108,6 +108,10 @@ pub struct FeedTask {
     pub groups: Arc<Groups>,
     /// The NATS connection.
     pub client: async_nats::Client,
+    /// Its servers (comma separated), for the direct live link.
+    pub nats_url: String,
+    /// Which link carries live messages.
+    pub link_kind: LinkKind,
     /// Reads gaps back.
     pub history: History,
     /// Changes whenever the NATS connection (re)connects or dropped messages.
@@ -144,8 +148,11 @@ impl FeedTask {
             let deadline = due.map_or_else(Instant::now, |(_, at)| at);
             tokio::select! {
                 () = self.shutdown.cancelled() => return,
-                message = live.next() => match message {
-                    Some(message) => self.on_live(&message).await,
+                arrival = live.next() => match arrival {
+                    Some(Arrival::Message(message)) => self.on_live(&message).await,
+                    // Resubscribed after the link dropped: what was published meanwhile never
+                    // came live. Fill at once.
+                    Some(Arrival::Linked) => probe = Some(self.probe(Duration::ZERO)),
                     None => return,
                 },
                 Ok(()) = self.link.changed() => {
@@ -193,20 +200,23 @@ impl FeedTask {
 
     /// Subscribes, then reads where the stream stands: every message stored after that arrives
     /// on the subscription, which the server registered before answering the read.
-    async fn start(&mut self) -> Option<async_nats::Subscriber> {
+    async fn start(&mut self) -> Option<Live> {
         let subject = orderflow_events::subjects::live(match self.stream() {
             StreamName::Orders => orderflow_events::subjects::ALL_ORDER_EVENTS,
             StreamName::Inventory => orderflow_events::subjects::ALL_INVENTORY_EVENTS,
         });
-        let live = loop {
-            match self.client.subscribe(subject.clone()).await {
-                Ok(live) => break live,
-                Err(error) => {
-                    tracing::warn!(%error, stream = self.stream().as_str(), "live subscription failed; retrying");
-                    self.pause(Duration::from_secs(1)).await?;
-                }
+        let mut live = Live::new(self.link_kind, &self.nats_url, self.client.clone(), subject);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                arrival = live.next() => match arrival {
+                    Some(Arrival::Linked) => break,
+                    // Nothing comes before the subscription is in place.
+                    Some(Arrival::Message(_)) => {}
+                    None => return None,
+                },
             }
-        };
+        }
         let bounds = loop {
             match self.history.bounds(self.stream()).await {
                 Ok(bounds) => break bounds,
@@ -279,8 +289,10 @@ impl FeedTask {
         }
     }
 
-    async fn on_live(&mut self, message: &async_nats::Message) {
-        let Some(event) = StoredEvent::from_message(message) else {
+    async fn on_live(&mut self, message: &LiveMessage<'_>) {
+        let Some(event) =
+            StoredEvent::from_parts(message.subject, &message.headers, message.payload)
+        else {
             tracing::warn!(subject = %message.subject, "live message without a stream position skipped");
             return;
         };
@@ -293,7 +305,7 @@ impl FeedTask {
         if sequence > cursor + 1 {
             self.fill(sequence - 1).await;
         }
-        let push = crate::trace::push_span(message, event.position);
+        let push = crate::trace::push_span(&message.headers, event.position);
         let _in_push = push.as_ref().map(tracing::Span::enter);
         self.accept(Arc::new(event));
     }

@@ -36,6 +36,7 @@ mod http_ends;
 pub mod http_transport;
 mod hub;
 mod inbound;
+pub mod live_link;
 mod liveness;
 pub mod metrics;
 mod nats;

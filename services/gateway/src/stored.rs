@@ -65,14 +65,19 @@ impl StoredEvent {
     /// `Nats-Stream`, `Nats-Sequence` and the original headers. `None` without a position.
     pub fn from_message(message: &async_nats::Message) -> Option<Self> {
         let headers = StoredHeaders::read(message.headers.as_ref()?);
+        StoredEvent::from_parts(&message.subject, &headers, &message.payload)
+    }
+
+    /// The same from a message's parts: the subject it came on, its headers and payload.
+    pub fn from_parts(came_on: &str, headers: &StoredHeaders<'_>, payload: &[u8]) -> Option<Self> {
         let subject = headers
             .subject
-            .unwrap_or_else(|| subjects::strip_live(&message.subject).unwrap_or(&message.subject));
+            .unwrap_or_else(|| subjects::strip_live(came_on).unwrap_or(came_on));
         Some(StoredEvent::new(
             headers.position()?,
             subject,
             headers.schema,
-            &message.payload,
+            payload,
         ))
     }
 

@@ -10,23 +10,23 @@ use orderflow_runtime::telemetry;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::protocol::Position;
+use crate::translate::StoredHeaders;
 
-/// The span of fanning out the event at `position`, continuing the trace `message` carries;
-/// `None` when spans are not exported or the message has no headers.
-pub(crate) fn push_span(
-    message: &async_nats::Message,
-    position: Position,
-) -> Option<tracing::Span> {
+/// The span of fanning out the event at `position`, continuing the trace its `headers` carry;
+/// `None` when spans are not exported.
+pub(crate) fn push_span(headers: &StoredHeaders<'_>, position: Position) -> Option<tracing::Span> {
     if !telemetry::exporting() {
         return None;
     }
-    let headers = message.headers.as_ref()?;
     let span = tracing::info_span!(
         "gateway.push",
         stream = position.stream.as_str(),
         sequence = position.sequence
     );
     // Fails only without the OpenTelemetry layer installed: then there is nothing to join.
-    let _ = span.set_parent(telemetry::nats_context(headers));
+    let _ = span.set_parent(telemetry::trace_context(
+        headers.traceparent,
+        headers.tracestate,
+    ));
     Some(span)
 }

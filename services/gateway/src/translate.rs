@@ -37,9 +37,10 @@ pub struct Delivery {
     pub received_at: Instant,
 }
 
-/// The headers of a stored message the gateway reads, found in one pass over the map: a
-/// lookup hashes its name (SipHash, in async-nats's map), and four lookups per delivery cost
-/// more than comparing the nine names a republished message carries.
+/// The headers of a stored message the gateway reads, found in one pass: over the general
+/// client's map (a lookup hashes its name with SipHash, and six lookups per delivery cost more
+/// than comparing the nine names a republished message carries), or over the raw header block
+/// of the direct live link.
 #[derive(Debug, Default)]
 pub struct StoredHeaders<'a> {
     /// `Nats-Stream`.
@@ -50,23 +51,57 @@ pub struct StoredHeaders<'a> {
     pub subject: Option<&'a str>,
     /// `Orderflow-Schema`.
     pub schema: Option<&'a str>,
+    /// `traceparent` (W3C Trace Context, set by the outbox relay).
+    pub traceparent: Option<&'a str>,
+    /// `tracestate`.
+    pub tracestate: Option<&'a str>,
 }
 
 impl<'a> StoredHeaders<'a> {
-    /// Reads the four headers (the first value of each).
+    /// Reads the general client's map (the first value of each header).
     pub fn read(map: &'a async_nats::HeaderMap) -> StoredHeaders<'a> {
         let mut found = StoredHeaders::default();
         for (name, values) in map.iter() {
-            let slot = match name.as_ref() {
-                headers::NATS_STREAM => &mut found.stream,
-                headers::NATS_SEQUENCE => &mut found.sequence,
-                headers::NATS_SUBJECT => &mut found.subject,
-                headers::SCHEMA => &mut found.schema,
-                _ => continue,
-            };
-            *slot = values.first().map(|v| v.as_str());
+            let name: &str = name.as_ref();
+            if let (Some(slot), Some(value)) = (found.slot(name.as_bytes()), values.first()) {
+                slot.get_or_insert(value.as_str());
+            }
         }
         found
+    }
+
+    /// Reads a raw header block (the direct live link's); the first value of a repeated header
+    /// wins. Only the values kept are checked to be text.
+    pub fn from_block(block: crate::live_link::wire::Headers<'a>) -> StoredHeaders<'a> {
+        let mut found = StoredHeaders::default();
+        for (name, value) in block.fields() {
+            if let Some(slot) = found.slot(name)
+                && slot.is_none()
+            {
+                *slot = crate::live_link::wire::value_str(value);
+            }
+        }
+        found
+    }
+
+    /// Where the value of header `name` goes, if it is one the gateway reads.
+    fn slot(&mut self, name: &[u8]) -> Option<&mut Option<&'a str>> {
+        let is = |known: &str| name == known.as_bytes();
+        Some(if is(headers::NATS_STREAM) {
+            &mut self.stream
+        } else if is(headers::NATS_SEQUENCE) {
+            &mut self.sequence
+        } else if is(headers::NATS_SUBJECT) {
+            &mut self.subject
+        } else if is(headers::SCHEMA) {
+            &mut self.schema
+        } else if is(headers::TRACEPARENT) {
+            &mut self.traceparent
+        } else if is(headers::TRACESTATE) {
+            &mut self.tracestate
+        } else {
+            return None;
+        })
     }
 
     /// The stream position (added by republish and by direct gets alike).

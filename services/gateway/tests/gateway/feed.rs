@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use async_nats::connection::State;
+use orderflow_gateway::live_link::LinkKind;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -93,7 +94,17 @@ async fn a_stalled_link_delays_updates_but_loses_and_repeats_none() {
 
 #[tokio::test]
 async fn updates_stored_right_after_a_nats_restart_all_arrive_in_order() {
-    let mut env = Env::start().await;
+    restart_twice(LinkKind::Direct).await;
+}
+
+/// The same over the general client's subscription, which a TLS-only NATS gets.
+#[tokio::test]
+async fn over_the_general_client_updates_across_a_nats_restart_all_arrive_in_order() {
+    restart_twice(LinkKind::Client).await;
+}
+
+async fn restart_twice(link: LinkKind) {
+    let mut env = Env::start_with(|s| s.live_link = link).await;
     let alice = Uuid::now_v7();
     let mut c = RawClient::connect(env.addr, &token(alice, false)).await;
     let mut expected = vec![update(&env, alice).await];

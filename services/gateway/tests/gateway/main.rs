@@ -12,6 +12,7 @@
 mod feed;
 mod hub;
 mod limits;
+mod live_link;
 mod presence;
 mod resume;
 mod signalr_client;
