@@ -63,7 +63,7 @@ impl<'a> StoredHeaders<'a> {
         let mut found = StoredHeaders::default();
         for (name, values) in map.iter() {
             let name: &str = name.as_ref();
-            if let (Some(slot), Some(value)) = (found.slot(name.as_bytes()), values.first()) {
+            if let (Some((_, slot)), Some(value)) = (found.slot(name.as_bytes()), values.first()) {
                 slot.get_or_insert(value.as_str());
             }
         }
@@ -71,34 +71,37 @@ impl<'a> StoredHeaders<'a> {
     }
 
     /// Reads a raw header block (the direct live link's); the first value of a repeated header
-    /// wins. Only the values kept are checked to be text.
+    /// wins (and one that is not text counts as absent). Only the values kept are checked.
     pub fn from_block(block: crate::live_link::wire::Headers<'a>) -> StoredHeaders<'a> {
         let mut found = StoredHeaders::default();
+        let mut decided = 0u8;
         for (name, value) in block.fields() {
-            if let Some(slot) = found.slot(name)
-                && slot.is_none()
+            if let Some((bit, slot)) = found.slot(name)
+                && decided & bit == 0
             {
+                decided |= bit;
                 *slot = crate::live_link::wire::value_str(value);
             }
         }
         found
     }
 
-    /// Where the value of header `name` goes, if it is one the gateway reads.
-    fn slot(&mut self, name: &[u8]) -> Option<&mut Option<&'a str>> {
+    /// Where the value of header `name` goes, if it is one the gateway reads, with a bit of
+    /// its own.
+    fn slot(&mut self, name: &[u8]) -> Option<(u8, &mut Option<&'a str>)> {
         let is = |known: &str| name == known.as_bytes();
         Some(if is(headers::NATS_STREAM) {
-            &mut self.stream
+            (1, &mut self.stream)
         } else if is(headers::NATS_SEQUENCE) {
-            &mut self.sequence
+            (2, &mut self.sequence)
         } else if is(headers::NATS_SUBJECT) {
-            &mut self.subject
+            (4, &mut self.subject)
         } else if is(headers::SCHEMA) {
-            &mut self.schema
+            (8, &mut self.schema)
         } else if is(headers::TRACEPARENT) {
-            &mut self.traceparent
+            (16, &mut self.traceparent)
         } else if is(headers::TRACESTATE) {
-            &mut self.tracestate
+            (32, &mut self.tracestate)
         } else {
             return None;
         })
@@ -258,6 +261,24 @@ mod tests {
             stream: StreamName::Inventory,
             sequence: 5,
         }
+    }
+
+    #[test]
+    fn a_raw_header_block_reads_like_the_general_clients_map() {
+        let block = b"NATS/1.0\r\nNats-Stream: ORDERS\r\nNats-Sequence: 7\r\nNats-Sequence: 8\r\n\
+            Orderflow-Schema:  orderflow.orders.v1.OrderCreated \r\nNats-Subject: \xff\r\n\
+            Nats-Subject: orders.v1.c.created\r\ntraceparent: 00-ab\r\n\r\n";
+        let raw = StoredHeaders::from_block(crate::live_link::wire::Headers::new(block));
+        assert_eq!(raw.stream, Some("ORDERS"));
+        // The first of a repeated header wins, even when it is not text.
+        assert_eq!(raw.sequence, Some("7"));
+        assert_eq!(raw.subject, None);
+        assert_eq!(raw.schema, Some("orderflow.orders.v1.OrderCreated"));
+        assert_eq!((raw.traceparent, raw.tracestate), (Some("00-ab"), None));
+        assert_eq!(
+            raw.position().map(|p| p.to_string()).as_deref(),
+            Some("ORDERS:7")
+        );
     }
 
     fn stock(old: i64, new: i64, threshold: i64) -> AnyEvent {

@@ -178,6 +178,11 @@ fn number(field: &[u8]) -> Result<usize, WireError> {
 pub struct Headers<'a>(&'a [u8]);
 
 impl<'a> Headers<'a> {
+    /// A header block (`NATS/1.0\r\n…\r\n\r\n`).
+    pub fn new(block: &'a [u8]) -> Headers<'a> {
+        Headers(block)
+    }
+
     /// The block as it came (`NATS/1.0…`); empty when the message had none.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
@@ -187,8 +192,8 @@ impl<'a> Headers<'a> {
     /// map does), trimmed; `None` if absent or not UTF-8. A value folded over several lines
     /// is not joined: nothing the gateway reads is ever folded.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.fields()
-            .find_map(|(n, value)| (n == name.as_bytes()).then(|| value_str(value)).flatten())
+        let (_, value) = self.fields().find(|(n, _)| *n == name.as_bytes())?;
+        value_str(value)
     }
 
     /// Every `(name, value)` line in order, as bytes, the value untrimmed; lines without a
@@ -327,7 +332,10 @@ mod tests {
         assert_eq!(block.get("nats-sequence"), None);
         assert_eq!(block.get("NATS/1.0"), None);
         assert_eq!(Headers(b"NATS/1.0 503\r\n\r\n").status(), Some("503"));
-        assert_eq!(Headers(b"NATS/1.0\r\nA: \xff\r\n\r\n").get("A"), None);
+        assert_eq!(
+            Headers(b"NATS/1.0\r\nA: \xff\r\nA: b\r\n\r\n").get("A"),
+            None
+        );
         assert_eq!(Headers(b"").get("A"), None);
     }
 
