@@ -86,7 +86,7 @@ impl Live {
         }
     }
 
-    /// Whether messages come over the direct link (tests and metrics ask).
+    /// Whether messages come over the direct link (it may have handed over to the client).
     pub fn is_direct(&self) -> bool {
         matches!(self.link, Link::Direct(_))
     }
