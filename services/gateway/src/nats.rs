@@ -17,7 +17,7 @@ pub async fn connect(
     link: watch::Sender<u64>,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
     let link = std::sync::Arc::new(link);
-    ConnectOptions::new()
+    orderflow_runtime::connect::with_url_credentials(ConnectOptions::new(), urls)
         .name("orderflow-gateway")
         .retry_on_initial_connect()
         .ping_interval(PING_INTERVAL)

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_nats::ServerAddr;
 use bytes::{Buf, BytesMut};
+use orderflow_runtime::connect::{UrlCredentials, url_credentials};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -355,10 +356,10 @@ impl Conn {
 
 /// `CONNECT`, `SUB` and the `PING` whose answer confirms both.
 fn connect_line(server: &ServerAddr, name: &str, subject: &str) -> Vec<u8> {
-    let (user, pass, auth_token) = match (server.username(), server.password()) {
-        (Some(user), Some(pass)) => (Some(user), Some(pass), None),
-        (Some(token), None) => (None, None, Some(token)),
-        _ => (None, None, None),
+    let (user, pass, auth_token) = match url_credentials(server.as_url_str()) {
+        Some(UrlCredentials::UserPassword(user, pass)) => (Some(user), Some(pass), None),
+        Some(UrlCredentials::Token(token)) => (None, None, Some(token)),
+        None => (None, None, None),
     };
     let options = serde_json::json!({
         "verbose": false,
