@@ -240,7 +240,8 @@ pub fn exporting() -> bool {
 /// The W3C trace context a NATS message carries in its `traceparent`/`tracestate` headers
 /// (put there by the outbox relay); an invalid or missing one gives an empty context.
 pub fn nats_context(headers: &async_nats::HeaderMap) -> opentelemetry::Context {
-    TraceContextPropagator::new().extract(&NatsHeaders(headers))
+    let value = |name| headers.get(name).map(async_nats::HeaderValue::as_str);
+    trace_context(value("traceparent"), value("tracestate"))
 }
 
 /// The W3C trace context of a `traceparent` and `tracestate` already read from a message;
@@ -272,18 +273,5 @@ impl Extractor for TraceHeaders<'_> {
 
     fn keys(&self) -> Vec<&str> {
         vec!["traceparent", "tracestate"]
-    }
-}
-
-/// Reads W3C trace context headers from a NATS message's headers.
-struct NatsHeaders<'h>(&'h async_nats::HeaderMap);
-
-impl Extractor for NatsHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(async_nats::HeaderValue::as_str)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(name, _)| name.as_ref()).collect()
     }
 }
