@@ -28,6 +28,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Back-off after a whole round of servers failed, doubling from this up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How the link's connections are named in nats-server's monitoring.
+const CONNECTION_NAME: &str = "orderflow-gateway-live";
 /// Read buffer to start with and to reserve per read: a burst of live events fits.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -51,8 +53,8 @@ enum LinkError {
     Wire(#[from] WireError),
     #[error("the server said: {0}")]
     Server(String),
-    #[error("the server did not answer for {0:?}")]
-    Stalled(Duration),
+    #[error("the server did not answer a ping in {PING_INTERVAL:?}")]
+    Stalled,
     #[error("connection closed by the server")]
     Closed,
     #[error("the server requires TLS")]
@@ -76,7 +78,6 @@ struct Info {
 pub struct DirectLink {
     servers: Vec<ServerAddr>,
     subject: String,
-    name: String,
     conn: Option<Conn>,
     /// Index of the server to try next.
     next_server: usize,
@@ -90,12 +91,11 @@ pub struct DirectLink {
 
 impl DirectLink {
     /// A link that will subscribe to `subject` on `servers`; it connects on the first
-    /// [`next`](Self::next).
-    pub fn new(servers: Vec<ServerAddr>, subject: String, name: String) -> DirectLink {
+    /// [`ready`](Self::ready).
+    pub fn new(servers: Vec<ServerAddr>, subject: String) -> DirectLink {
         DirectLink {
             servers,
             subject,
-            name,
             conn: None,
             next_server: 0,
             failures: 0,
@@ -154,7 +154,7 @@ impl DirectLink {
             }
             let server = self.servers[self.next_server % self.servers.len()].clone();
             self.next_server = self.next_server.wrapping_add(1);
-            let attempt = Conn::open(&server, &self.subject, &self.name);
+            let attempt = Conn::open(&server, &self.subject);
             match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
                 Ok(Ok(conn)) => {
                     if self.failures > 0 {
@@ -204,7 +204,7 @@ impl Conn {
     /// Connects, identifies, subscribes and waits for the server to confirm (a PONG after the
     /// SUB proves the subscription registered). Messages that arrive before the PONG stay in
     /// the buffer.
-    async fn open(server: &ServerAddr, subject: &str, name: &str) -> Result<Conn, LinkError> {
+    async fn open(server: &ServerAddr, subject: &str) -> Result<Conn, LinkError> {
         if server.tls_required() || server.is_websocket() {
             return Err(LinkError::NeedsTls);
         }
@@ -242,8 +242,7 @@ impl Conn {
         } else {
             info.max_payload
         };
-        conn.write
-            .extend_from_slice(&connect_line(server, name, subject));
+        conn.write.extend_from_slice(&connect_line(server, subject));
         conn.flush().await?;
         // Skip over messages (they stay), take everything else out, until the PONG.
         let mut at = 0;
@@ -313,7 +312,7 @@ impl Conn {
                 }
                 () = tokio::time::sleep_until(self.ping_due) => {
                     if self.ping_outstanding {
-                        return Err(LinkError::Stalled(2 * PING_INTERVAL));
+                        return Err(LinkError::Stalled);
                     }
                     self.ping_outstanding = true;
                     self.ping_due = Instant::now() + PING_INTERVAL;
@@ -355,7 +354,7 @@ impl Conn {
 }
 
 /// `CONNECT`, `SUB` and the `PING` whose answer confirms both.
-fn connect_line(server: &ServerAddr, name: &str, subject: &str) -> Vec<u8> {
+fn connect_line(server: &ServerAddr, subject: &str) -> Vec<u8> {
     let (user, pass, auth_token) = match url_credentials(server.as_url_str()) {
         Some(UrlCredentials::UserPassword(user, pass)) => (Some(user), Some(pass), None),
         Some(UrlCredentials::Token(token)) => (None, None, Some(token)),
@@ -366,7 +365,7 @@ fn connect_line(server: &ServerAddr, name: &str, subject: &str) -> Vec<u8> {
         "pedantic": false,
         "lang": "rust",
         "version": env!("CARGO_PKG_VERSION"),
-        "name": name,
+        "name": CONNECTION_NAME,
         "protocol": 1,
         "headers": true,
         "no_responders": false,
@@ -392,9 +391,8 @@ mod tests {
 
     #[test]
     fn credentials_from_the_url_go_into_connect_as_the_general_client_sends_them() {
-        let line = |url: &str| {
-            String::from_utf8(connect_line(&url.parse().unwrap(), "gw", "live.>")).unwrap()
-        };
+        let line =
+            |url: &str| String::from_utf8(connect_line(&url.parse().unwrap(), "live.>")).unwrap();
         let with_user = line("nats://alice:s3cret@127.0.0.1:4222");
         assert!(with_user.contains(r#""user":"alice""#), "{with_user}");
         assert!(with_user.contains(r#""pass":"s3cret""#));

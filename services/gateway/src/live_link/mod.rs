@@ -64,6 +64,16 @@ enum Link {
     },
 }
 
+impl Link {
+    /// A subscription on the general client, made at the first read.
+    fn general() -> Link {
+        Link::Client {
+            subscriber: None,
+            last: None,
+        }
+    }
+}
+
 impl Live {
     /// A subscription to `subject` over `kind`, on the servers of `urls` (comma separated, as
     /// the general client takes them). It connects on the first [`next`](Self::next).
@@ -71,13 +81,10 @@ impl Live {
         let servers: Option<Vec<ServerAddr>> =
             urls.split(',').map(|url| url.trim().parse().ok()).collect();
         let link = match (kind, servers) {
-            (LinkKind::Direct, Some(servers)) if !servers.is_empty() => Link::Direct(
-                DirectLink::new(servers, subject.clone(), "orderflow-gateway-live".into()),
-            ),
-            _ => Link::Client {
-                subscriber: None,
-                last: None,
-            },
+            (LinkKind::Direct, Some(servers)) if !servers.is_empty() => {
+                Link::Direct(DirectLink::new(servers, subject.clone()))
+            }
+            _ => Link::general(),
         };
         Live {
             subject,
@@ -104,10 +111,7 @@ impl Live {
                         subject = %self.subject,
                         "live messages go over the general NATS client instead"
                     );
-                    self.link = Link::Client {
-                        subscriber: None,
-                        last: None,
-                    };
+                    self.link = Link::general();
                 }
             }
         }

@@ -42,7 +42,7 @@ impl MessageAt {
     /// The message in `buf`, the buffer it was parsed from.
     pub fn read<'a>(&self, buf: &'a [u8]) -> Message<'a> {
         Message {
-            // Checked by `parse`; a buffer other than the parsed one gives an empty subject.
+            // `parse` checked it, in this same buffer.
             subject: std::str::from_utf8(&buf[self.subject.clone()]).unwrap_or_default(),
             headers: Headers(&buf[self.headers.clone()]),
             payload: &buf[self.payload.clone()],
@@ -214,14 +214,6 @@ impl<'a> Headers<'a> {
                 Some((&line[..colon], &line[colon + 1..]))
             })
     }
-
-    /// The status code of the version line (`NATS/1.0 503`), if any: a status message is the
-    /// server speaking (no responders, idle heartbeat), never a stored event.
-    pub fn status(&self) -> Option<&'a str> {
-        let version_line = self.0.split(|b| *b == b'\r').next()?;
-        let rest = version_line.strip_prefix(b"NATS/1.0")?;
-        std::str::from_utf8(rest).ok()?.split_whitespace().next()
-    }
 }
 
 /// A header value as text, trimmed; `None` if it is not UTF-8.
@@ -265,7 +257,6 @@ mod tests {
         assert_eq!(m.headers.get("Nats-Sequence"), Some("12"));
         assert_eq!(m.headers.get("A"), Some("b"));
         assert_eq!(m.headers.get("Nats-Stream"), None);
-        assert_eq!(m.headers.status(), None);
         assert_eq!(&input[used..], b"PING\r\n");
     }
 
@@ -331,7 +322,8 @@ mod tests {
         assert_eq!(block.get("Nats-Sequence"), Some("42"));
         assert_eq!(block.get("nats-sequence"), None);
         assert_eq!(block.get("NATS/1.0"), None);
-        assert_eq!(Headers(b"NATS/1.0 503\r\n\r\n").status(), Some("503"));
+        // A status message (the server speaking) has no header of a stored event.
+        assert_eq!(Headers(b"NATS/1.0 503\r\n\r\n").get("Nats-Sequence"), None);
         assert_eq!(
             Headers(b"NATS/1.0\r\nA: \xff\r\nA: b\r\n\r\n").get("A"),
             None
