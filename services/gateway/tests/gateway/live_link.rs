@@ -36,6 +36,11 @@ impl From<LiveMessage<'_>> for Seen {
     }
 }
 
+/// A subscription to the test subjects `live.t.>`.
+fn subscription(kind: LinkKind, urls: &str, client: async_nats::Client) -> Live {
+    Live::new(kind, urls, client, "live.t.>".into())
+}
+
 async fn linked(live: &mut Live) {
     match tokio::time::timeout(WAIT, live.next()).await {
         Ok(Some(Arrival::Linked)) => {}
@@ -76,18 +81,8 @@ async fn publish(client: &async_nats::Client, subject: &str, sequence: u64) {
 async fn both_links_read_the_same_message_the_same_way() {
     let nats = NatsServer::start().await;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let mut direct = Live::new(
-        LinkKind::Direct,
-        &nats.url(),
-        client.clone(),
-        "live.t.>".into(),
-    );
-    let mut general = Live::new(
-        LinkKind::Client,
-        &nats.url(),
-        client.clone(),
-        "live.t.>".into(),
-    );
+    let mut direct = subscription(LinkKind::Direct, &nats.url(), client.clone());
+    let mut general = subscription(LinkKind::Client, &nats.url(), client.clone());
     linked(&mut direct).await;
     linked(&mut general).await;
     assert!(direct.is_direct() && !general.is_direct());
@@ -116,14 +111,14 @@ async fn both_links_log_in_with_the_urls_user_and_password() {
     let client = orderflow_runtime::connect::nats(&url, "test")
         .await
         .unwrap();
-    let mut live = Live::new(LinkKind::Direct, &url, client.clone(), "live.t.>".into());
+    let mut live = subscription(LinkKind::Direct, &url, client.clone());
     linked(&mut live).await;
     publish(&client, "live.t.y", 7).await;
     assert_eq!(message(&mut live).await.sequence.as_deref(), Some("7"));
 
     // A wrong password never links (and never falls back to the general client).
     let wrong = format!("nats://gateway:wrong@127.0.0.1:{}", nats.port());
-    let mut refused = Live::new(LinkKind::Direct, &wrong, client, "live.t.>".into());
+    let mut refused = subscription(LinkKind::Direct, &wrong, client);
     let attempt = tokio::time::timeout(Duration::from_secs(2), refused.next()).await;
     assert!(attempt.is_err(), "linked with a wrong password");
     assert!(refused.is_direct());
@@ -133,12 +128,7 @@ async fn both_links_log_in_with_the_urls_user_and_password() {
 async fn the_direct_link_says_it_is_linked_again_after_a_restart() {
     let mut nats = NatsServer::start().await;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let mut live = Live::new(
-        LinkKind::Direct,
-        &nats.url(),
-        client.clone(),
-        "live.t.>".into(),
-    );
+    let mut live = subscription(LinkKind::Direct, &nats.url(), client.clone());
     linked(&mut live).await;
     nats.kill();
     nats.restart().await;
@@ -166,12 +156,7 @@ async fn a_server_that_requires_tls_hands_the_feed_to_the_general_client() {
             });
         }
     });
-    let mut live = Live::new(
-        LinkKind::Direct,
-        &tls_url,
-        client.clone(),
-        "live.t.>".into(),
-    );
+    let mut live = subscription(LinkKind::Direct, &tls_url, client.clone());
     linked(&mut live).await;
     assert!(!live.is_direct());
     publish(&client, "live.t.w", 4).await;
