@@ -60,9 +60,15 @@ pub fn without_cargo_run_env(command: &mut Command) -> &mut Command {
     command
 }
 
-/// Prints a step header so long outputs stay readable.
+/// Prints a step header so long outputs stay readable, with the seconds since the first step:
+/// where a long run (CI, the first `up`) spends its time shows in its log.
 pub fn step(title: &str) {
-    println!("\n==> {title}");
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let since = FIRST
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    println!("\n==> [{since} s] {title}");
 }
 
 #[cfg(test)]
