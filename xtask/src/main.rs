@@ -82,6 +82,8 @@ enum BenchTarget {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The blocking reqwest clients of `up` and the demo need rustls's provider installed.
+    orderflow_runtime::http::install_crypto_provider();
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),

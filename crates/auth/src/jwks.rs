@@ -57,7 +57,7 @@ impl JwksCache {
                 url.scheme()
             )));
         }
-        let client = reqwest::Client::builder()
+        let client = orderflow_runtime::http::client_builder()
             .timeout(FETCH_TIMEOUT)
             .build()
             .map_err(|e| AuthError::Config(format!("cannot build the JWKS HTTP client: {e}")))?;

@@ -166,7 +166,8 @@ fn provider(tracing: &Tracing) -> SdkTracerProvider {
         return builder.build();
     };
     // The async reqwest client shares the workspace's reqwest; it needs the processor that runs
-    // on Tokio rather than the SDK's own thread.
+    // on Tokio rather than the SDK's own thread, and rustls's provider installed.
+    crate::http::install_crypto_provider();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)

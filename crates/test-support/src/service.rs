@@ -52,7 +52,7 @@ impl Served {
         let base = serve(router, &shutdown).await;
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: orderflow_runtime::http::client(),
             shutdown,
         }
     }

@@ -17,7 +17,7 @@ async fn start() -> (String, DevIdpSettings) {
 }
 
 async fn issue(base: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
+    orderflow_runtime::http::client()
         .post(format!("{base}/dev-idp/token"))
         .json(&body)
         .send()
@@ -35,7 +35,9 @@ async fn issued_tokens_validate_against_the_published_jwks() {
     ))
     .unwrap();
 
-    let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+    let jwks: Value = orderflow_runtime::http::client()
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -51,7 +53,9 @@ async fn issued_tokens_validate_against_the_published_jwks() {
         "the private scalar must never be published"
     );
 
-    let users: Value = reqwest::get(format!("{base}/dev-idp/users"))
+    let users: Value = orderflow_runtime::http::client()
+        .get(format!("{base}/dev-idp/users"))
+        .send()
         .await
         .unwrap()
         .json()

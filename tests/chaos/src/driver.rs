@@ -242,7 +242,7 @@ impl Worker {
         if customers.is_empty() {
             return customers;
         }
-        let http = reqwest::Client::builder()
+        let http = orderflow_runtime::http::client_builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("an HTTP client");

@@ -456,7 +456,7 @@ async fn connect_from_attacker(
 
 /// An HTTP client that opens a new connection for every request, with a 5 s timeout.
 fn unpooled_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    orderflow_runtime::http::client_builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(5))
         .build()

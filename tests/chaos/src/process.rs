@@ -119,7 +119,7 @@ impl Service {
 
     /// Waits until `/readyz` answers 200; fails early if the process exits.
     pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let http = reqwest::Client::builder()
+        let http = orderflow_runtime::http::client_builder()
             .timeout(Duration::from_secs(2))
             .build()?;
         let url = format!("{}/readyz", self.url());

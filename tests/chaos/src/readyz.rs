@@ -46,7 +46,7 @@ impl ReadyzWatch {
 }
 
 async fn watch(urls: Vec<String>, stop: Arc<AtomicBool>) -> ReadyzFigures {
-    let http = reqwest::Client::builder()
+    let http = orderflow_runtime::http::client_builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("an HTTP client");

@@ -180,7 +180,7 @@ impl System {
         };
         let orders_pool = pool(orders_db, "orders").await?;
         let inventory_pool = pool(inventory_db, "inventory").await?;
-        let http = reqwest::Client::builder()
+        let http = orderflow_runtime::http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(System {

@@ -92,7 +92,7 @@ async fn npm_ci(dir: &Path) {
 async fn no_update_is_lost_when_a_nats_node_and_a_gateway_die() {
     let run_started = Instant::now();
     let mut system = System::start().await;
-    let http = reqwest::Client::new();
+    let http = orderflow_runtime::http::client();
     system.seed(&http).await;
     system.drain_outbox().await;
     let start = system

@@ -135,7 +135,7 @@ async fn one_trace_spans_the_orders_request_the_reservation_and_both_events() {
     .unwrap();
     inventory.spawn_background(&shutdown);
     let inventory_base = serve(inventory.router(), &shutdown).await;
-    let http = reqwest::Client::new();
+    let http = orderflow_runtime::http::client();
     // A gateway, live on both streams before the traced change, pushes what it receives.
     let gateway = Gateway::build(GatewaySettings::for_tests(nats.url(), auth(), vec![]))
         .await

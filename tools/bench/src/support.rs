@@ -61,7 +61,7 @@ impl OrdersApi {
     /// A client for `base` keeping up to `connections` idle connections, as admin `user`.
     pub fn admin(base: &str, user: Uuid, connections: usize) -> anyhow::Result<Self> {
         Ok(Self {
-            client: reqwest::Client::builder()
+            client: orderflow_runtime::http::client_builder()
                 .pool_max_idle_per_host(connections)
                 .build()?,
             token: dev::issue_hs256(

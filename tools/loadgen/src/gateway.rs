@@ -189,7 +189,7 @@ impl GatewayProcess {
             addr,
             log,
         };
-        let http = reqwest::Client::new();
+        let http = orderflow_runtime::http::client();
         let deadline = std::time::Instant::now() + how.ready_within;
         while std::time::Instant::now() < deadline {
             if let Some(status) = gateway.child.exited() {

@@ -98,7 +98,7 @@ pub async fn run(cfg: &InstructionsConfig) -> Result<InstructionsReport, Error> 
     )
     .await?;
     let customers: Vec<Uuid> = (0..cfg.clients.max(1)).map(|_| Uuid::now_v7()).collect();
-    let http = reqwest::Client::new();
+    let http = orderflow_runtime::http::client();
     let mut clients = Vec::new();
     for (i, customer) in customers.iter().enumerate() {
         let jwt = dev::issue_hs256(dev::SECRET, DevClaims::new(*customer));

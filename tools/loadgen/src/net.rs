@@ -31,7 +31,7 @@ pub fn http_clients(sources: &[IpAddr]) -> Result<Vec<reqwest::Client>, Error> {
     sources
         .iter()
         .map(|s| {
-            reqwest::Client::builder()
+            orderflow_runtime::http::client_builder()
                 .local_address(*s)
                 // Few idle negotiate connections: each also costs the gateway a descriptor.
                 .pool_max_idle_per_host(2)

@@ -31,7 +31,7 @@ async fn refuses_bad_credentials_and_origins_before_upgrading() {
     });
     assert_eq!(negotiate(env.addr, &forged, false).await.status(), 401);
     assert_eq!(negotiate(env.addr, &wrong_aud, false).await.status(), 401);
-    let no_token = reqwest::Client::new()
+    let no_token = orderflow_runtime::http::client()
         .post(format!(
             "http://{}/hubs/orders/negotiate?negotiateVersion=1",
             env.addr
@@ -91,7 +91,7 @@ async fn negotiate_answers_cors_with_the_exact_origin() {
         "http://{}/hubs/orders/negotiate?negotiateVersion=1",
         env.addr
     );
-    let preflight = reqwest::Client::new()
+    let preflight = orderflow_runtime::http::client()
         .request(reqwest::Method::OPTIONS, &url)
         .header("Origin", ORIGIN)
         .header("Access-Control-Request-Method", "POST")
@@ -113,7 +113,7 @@ async fn negotiate_answers_cors_with_the_exact_origin() {
     for name in ["authorization", "x-requested-with", "x-signalr-user-agent"] {
         assert!(allowed.contains(name), "{allowed}");
     }
-    let evil = reqwest::Client::new()
+    let evil = orderflow_runtime::http::client()
         .request(reqwest::Method::OPTIONS, &url)
         .header("Origin", "http://evil.test")
         .header("Access-Control-Request-Method", "POST")
@@ -430,7 +430,7 @@ async fn admins_can_be_in_the_dashboard_from_the_start() {
         "http://{}/hubs/orders/negotiate?negotiateVersion=1&dashboard=true",
         env.addr
     );
-    let refused = reqwest::Client::new()
+    let refused = orderflow_runtime::http::client()
         .post(url)
         .bearer_auth(&customer)
         .send()

@@ -80,13 +80,17 @@ async fn metrics_and_health_endpoints() {
     let _c = RawClient::connect(env.addr, &token(Uuid::now_v7(), false)).await;
     let base = format!("http://{}", env.addr);
     for probe in ["healthz", "readyz"] {
-        let status = reqwest::get(format!("{base}/{probe}"))
+        let status = orderflow_runtime::http::client()
+            .get(format!("{base}/{probe}"))
+            .send()
             .await
             .unwrap()
             .status();
         assert_eq!(status, 200, "{probe}");
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = orderflow_runtime::http::client()
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -336,7 +336,9 @@ async fn drain_tells_clients_to_reconnect() {
         .unwrap()
         .unwrap();
     assert!(
-        reqwest::get(format!("http://{}/healthz", env.addr))
+        orderflow_runtime::http::client()
+            .get(format!("http://{}/healthz", env.addr))
+            .send()
             .await
             .is_err(),
         "no longer accepting"

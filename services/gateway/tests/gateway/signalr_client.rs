@@ -112,7 +112,9 @@ async fn spawn_gateway(nats: &NatsServer, logs: &Path, name: &str) -> (Child, So
         .unwrap();
     let ready = format!("http://{addr}/readyz");
     for _ in 0..200 {
-        if reqwest::get(&ready)
+        if orderflow_runtime::http::client()
+            .get(&ready)
+            .send()
             .await
             .is_ok_and(|r| r.status().is_success())
         {

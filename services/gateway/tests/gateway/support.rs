@@ -278,7 +278,7 @@ pub async fn negotiate(addr: SocketAddr, jwt: &str, stateful: bool) -> reqwest::
     if stateful {
         url.push_str("&useStatefulReconnect=true");
     }
-    reqwest::Client::new()
+    orderflow_runtime::http::client()
         .post(url)
         .bearer_auth(jwt)
         .send()

@@ -224,7 +224,7 @@ pub async fn drive(
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<DriverLog>>,
 ) {
-    let http = reqwest::Client::builder()
+    let http = orderflow_runtime::http::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
