@@ -8,6 +8,7 @@ use orderflow_gateway::{Gateway, GatewaySettings};
 /// load. jemalloc cut the gateway's CPU per delivery by about a fifth with no more memory per
 /// connection; mimalloc saved as much CPU but cost 3 KiB more per idle connection. Measured side
 /// by side in docs/benchmarks.md ("Allocator").
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
