@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::child::ServerChild;
 use crate::error::Error;
+use crate::histogram::{Buckets, GATEWAY_DELIVERY_LATENCY};
 use crate::procfs;
 
 /// The connection-token secret the benchmark gateway signs negotiate tokens with (the gateway
@@ -222,6 +223,24 @@ impl GatewayProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its delivery-latency histogram as of now, from its `/metrics`.
+    pub async fn delivery_latency(&self) -> Result<Buckets, Error> {
+        let url = format!("http://{}/metrics", self.addr);
+        let read = async {
+            orderflow_runtime::http::client()
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await
+        };
+        let text = read
+            .await
+            .map_err(|e| Error::Gateway(format!("reading {url}: {e}")))?;
+        Ok(Buckets::parse(&text, GATEWAY_DELIVERY_LATENCY))
     }
 
     /// Resident set size in KiB.

@@ -16,7 +16,8 @@
 //! streams, optionally a WebSocket listener), [`gateway`] (the gateway process), [`floor`] (the
 //! floor server and its process), [`publish`] (real events to JetStream, paced or as fast as
 //! the consumers keep up, with the ledger of what was acknowledged), [`ledger`] (lost /
-//! duplicated / out-of-order checks), [`latency`] (deliveries and their latency), [`signalr`]
+//! duplicated / out-of-order checks), [`latency`] (deliveries and their latency), [`histogram`]
+//! (a server's own latency histogram, read from its `/metrics`), [`signalr`]
 //! (the gateway's client protocol), [`nats_ws`] and [`nats_proto`] (a minimal NATS client over
 //! WebSocket), [`net`] (source addresses, abrupt closes), [`procfs`] (CPU, memory, fd limit).
 
@@ -26,6 +27,7 @@ pub mod delivery;
 pub mod error;
 pub mod floor;
 pub mod gateway;
+pub mod histogram;
 pub mod instructions;
 pub mod latency;
 pub mod ledger;

@@ -66,6 +66,13 @@ async fn every_system_delivers_every_event_per_customer_and_broadcast() {
             );
             assert!(f.latency_ms[1].is_finite(), "{what}: no latency recorded");
             assert!(f.bytes_per_delivery > 0.0, "{what}: no bytes counted");
+            // The gateway's own part comes from its histogram, which only a gateway has.
+            let is_gateway = matches!(system, System::Gateway | System::GatewayMp);
+            assert_eq!(
+                f.own_latency_ms.is_some(),
+                is_gateway,
+                "{what}: own latency"
+            );
         }
         // The same deliveries, smaller in MessagePack (sizes, unlike times, are exact).
         let bytes = |system| {

@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::error::Error;
 use crate::floor::FloorProcess;
 use crate::gateway::GatewayProcess;
+use crate::histogram::Buckets;
 use crate::procfs;
 
 /// A turn's servers; dropping them stops them (the gateway or floor first).
@@ -86,6 +87,14 @@ impl Servers {
         pids.extend(self.floor.as_ref().map(|f| ("floor", f.pid())));
         pids.extend(self.backend.pid().map(|p| ("nats-server", p)));
         pids
+    }
+
+    /// The gateway's delivery-latency histogram as of now, if this turn has a gateway.
+    pub(crate) async fn gateway_latency(&self) -> Result<Option<Buckets>, Error> {
+        match &self.gateway {
+            Some(g) => g.delivery_latency().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Where the gateway logs, if this turn has one.

@@ -73,6 +73,9 @@ pub struct TurnFigures {
     pub paced: PhaseFigures,
     /// Latency publish → client of the paced phase's deliveries: p50, p99, max in ms.
     pub latency_ms: [f64; 3],
+    /// The gateway's own part of that latency (event translated → frame written), p50 and p99
+    /// as bucket bounds of its histogram in ms; `None` for the other systems.
+    pub own_latency_ms: Option<[f64; 2]>,
     /// WebSocket payload bytes the clients received per delivery in the paced phase.
     pub bytes_per_delivery: f64,
     /// As fast as the system keeps up.
@@ -152,6 +155,7 @@ pub(crate) async fn run(
     let fan_out = plan.fan_out(f.opened);
     let js = &servers.backend.js;
 
+    let own_before = servers.gateway_latency().await?;
     stats.recording.store(true, Ordering::Relaxed);
     let bytes_before = stats.bytes.load(Ordering::Relaxed);
     let rate = cfg.rate as f64 / fan_out;
@@ -163,6 +167,12 @@ pub(crate) async fn run(
     f.bytes_per_delivery = bytes as f64 / f.paced.delivered.max(1) as f64;
     let latencies = stats.take_sorted_latencies();
     f.latency_ms = [0.5, 0.99, 1.0].map(|p| latency::percentile_ms(&latencies, p));
+    if let (Some(before), Some(after)) = (own_before, servers.gateway_latency().await?) {
+        let paced = after.since(&before);
+        if let (Some(p50), Some(p99)) = (paced.bound_ms(0.5), paced.bound_ms(0.99)) {
+            f.own_latency_ms = Some([p50, p99]);
+        }
+    }
 
     let window = (SATURATION_WINDOW as f64 / fan_out).max(8.0) as u64;
     let base = stats.delivered.load(Ordering::Relaxed);
