@@ -73,9 +73,9 @@ pub struct TurnFigures {
     pub paced: PhaseFigures,
     /// Latency publish → client of the paced phase's deliveries: p50, p99, max in ms.
     pub latency_ms: [f64; 3],
-    /// The gateway's own part of that latency (event translated → frame written), p50 and p99
-    /// as bucket bounds of its histogram in ms; `None` for the other systems.
-    pub own_latency_ms: Option<[f64; 2]>,
+    /// The gateway's own part of that latency (event translated → frame written): p50, p99
+    /// and max as bucket bounds of its histogram in ms; `None` for the other systems.
+    pub own_latency_ms: Option<[f64; 3]>,
     /// WebSocket payload bytes the clients received per delivery in the paced phase.
     pub bytes_per_delivery: f64,
     /// As fast as the system keeps up.
@@ -169,8 +169,8 @@ pub(crate) async fn run(
     f.latency_ms = [0.5, 0.99, 1.0].map(|p| latency::percentile_ms(&latencies, p));
     if let (Some(before), Some(after)) = (own_before, servers.gateway_latency().await?) {
         let paced = after.since(&before);
-        if let (Some(p50), Some(p99)) = (paced.bound_ms(0.5), paced.bound_ms(0.99)) {
-            f.own_latency_ms = Some([p50, p99]);
+        if let [Some(p50), Some(p99), Some(max)] = [0.5, 0.99, 1.0].map(|p| paced.bound_ms(p)) {
+            f.own_latency_ms = Some([p50, p99, max]);
         }
     }
 
